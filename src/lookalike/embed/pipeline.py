@@ -1,0 +1,176 @@
+"""Bytes -> vectors for many images: threaded decode/preprocess overlapped with the model.
+
+Decoding runs in a thread pool (Pillow releases the GIL while decoding and resizing) while the
+model runs on the previous batch. At most ``PREFETCH_BATCHES + 1`` batches are held at once, so
+memory stays O(batch size) whatever the catalog size. A bad image is recorded and skipped;
+it never stops the run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from lookalike.embed.base import Embedder
+from lookalike.embed.decode import load_image
+from lookalike.embed.preprocess import preprocess, resize_for_input
+from lookalike.errors import EmbedError, ImageError, LookalikeError
+
+__all__ = ["EmbedResult", "ImageSource", "embed_images", "embed_one", "PREFETCH_BATCHES"]
+
+# Raw bytes, or a zero-argument callable returning them (read lazily inside a worker).
+ImageSource = Union[bytes, Callable[[], bytes]]  # noqa: UP007 - a runtime alias on 3.10
+
+PREFETCH_BATCHES = 2
+
+
+@dataclass
+class EmbedResult:
+    """Vectors for the inputs that worked, and why the others did not."""
+
+    vectors: np.ndarray  # float32 (M, dim), rows for ``ok`` in input order
+    ok: list[int] = field(default_factory=list)  # input indices that succeeded
+    errors: dict[int, str] = field(default_factory=dict)  # input index -> "reason: message"
+
+
+def _resize_size(embedder: Embedder) -> int:
+    return int(getattr(embedder, "resize_size", None) or resize_for_input(embedder.input_size))
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ImageError):
+        return f"{exc.reason}: {exc}"
+    if isinstance(exc, LookalikeError):
+        return f"{getattr(exc, 'reason', 'error')}: {exc}"
+    return f"read_error: {exc}"
+
+
+def _prepare(item: ImageSource, resize: int, crop: int) -> np.ndarray | str:
+    """One image's model input, or the error text; runs in a worker thread."""
+    try:
+        data = item() if callable(item) else item
+        image = load_image(data, min_side=resize)
+        return preprocess(image, resize=resize, crop=crop)
+    except (LookalikeError, OSError) as exc:
+        return _error_text(exc)
+
+
+def embed_one(data: bytes, embedder: Embedder) -> np.ndarray:
+    """The float32 ``(dim,)`` unit vector of one image; raises ImageError for bad bytes."""
+    resize = _resize_size(embedder)
+    image = load_image(data, min_side=resize)
+    batch = preprocess(image, resize=resize, crop=embedder.input_size)[None]
+    return embedder.embed(batch)[0]
+
+
+def embed_images(
+    datas: Sequence[ImageSource],
+    embedder: Embedder,
+    *,
+    batch_size: int = 32,
+    workers: int = 2,
+    progress: bool = True,
+    description: str = "embedding",
+) -> EmbedResult:
+    """Embed many images; bad ones are recorded in ``errors`` and skipped.
+
+    ``datas``: image bytes, or zero-argument callables returning bytes (called in a worker;
+    a ``LookalikeError`` or ``OSError`` from one is recorded like a bad image). Vectors come
+    back in input order for the indices in ``ok``. ``progress`` shows a rich progress bar on
+    stderr. Empty input gives a ``(0, dim)`` array.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    total = len(datas)
+    vectors: list[np.ndarray] = []
+    result = EmbedResult(vectors=np.zeros((0, embedder.dim), dtype=np.float32))
+    if total == 0:
+        return result
+    resize, crop = _resize_size(embedder), embedder.input_size
+    starts = iter(range(0, total, batch_size))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-decode") as pool, \
+            _progress_bar(total, description, enabled=progress) as advance:
+
+        def submit_next(pending: deque[tuple[int, list[Future[Any]]]]) -> None:
+            start = next(starts, None)
+            if start is not None:
+                stop = min(start + batch_size, total)
+                futures = [
+                    pool.submit(_prepare, datas[i], resize, crop) for i in range(start, stop)
+                ]
+                pending.append((start, futures))
+
+        pending: deque[tuple[int, list[Future[Any]]]] = deque()
+        for _ in range(PREFETCH_BATCHES):
+            submit_next(pending)
+        while pending:
+            start, futures = pending.popleft()
+            arrays: list[np.ndarray] = []
+            for offset, future in enumerate(futures):
+                prepared = future.result()
+                if isinstance(prepared, str):
+                    result.errors[start + offset] = prepared
+                else:
+                    result.ok.append(start + offset)
+                    arrays.append(prepared)
+            submit_next(pending)  # keep the workers decoding while the model runs
+            if arrays:
+                out = embedder.embed(np.stack(arrays))
+                if out.shape != (len(arrays), embedder.dim):
+                    raise EmbedError(
+                        f"{embedder.name} returned shape {out.shape} for {len(arrays)} images"
+                    )
+                vectors.append(np.asarray(out, dtype=np.float32))
+            advance(len(futures))
+
+    if vectors:
+        result.vectors = np.concatenate(vectors)
+    return result
+
+
+@contextmanager
+def _progress_bar(
+    total: int, description: str, *, enabled: bool
+) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(n)``; a rich bar (images/s, ETA) on stderr, or a no-op."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class _RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} img/s" if speed else "- img/s", style="progress.data.speed")
+
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)

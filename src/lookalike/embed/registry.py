@@ -1,0 +1,130 @@
+"""Pick an embedder by name (or an ``.onnx`` path) and device; load each one once per process."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from lookalike.embed.base import Embedder
+from lookalike.embed.preprocess import resize_for_input
+from lookalike.errors import ConfigError, EmbedError
+
+__all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "DEVICES", "get_embedder", "model_key", "cuda_available"]
+
+MODEL_NAMES = ("lite0", "lite1", "lite2", "histogram")
+DEFAULT_MODEL = "lite0"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_available() -> bool:
+    """True when torch is installed and sees a CUDA GPU.
+
+    On Linux without the NVIDIA driver the answer is known without importing torch (~1-2 s),
+    which keeps ONNX-only runs on CPU machines fast to start.
+    """
+    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia"):
+        return False
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _is_onnx_path(model: str) -> bool:
+    return model.lower().endswith(".onnx")
+
+
+def _check_model(model: str) -> None:
+    if model not in MODEL_NAMES and not _is_onnx_path(model):
+        valid = ", ".join(MODEL_NAMES)
+        raise ConfigError(f"unknown model {model!r}; valid: {valid}, or a path to a .onnx file")
+
+
+def model_key(model: str) -> str:
+    """A filesystem-safe, stable key for the embedding cache of ``model``.
+
+    The name itself for built-in models; ``onnx-<sha12 of the file>`` for a user's ONNX file,
+    so editing the file invalidates the cache and moving it does not.
+    """
+    _check_model(model)
+    if not _is_onnx_path(model):
+        return model
+    from lookalike.embed.onnx_export import weights_sha256
+
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"ONNX model file not found: {path}")
+    return f"onnx-{weights_sha256(path.resolve())[:12]}"
+
+
+def get_embedder(
+    model: str = DEFAULT_MODEL, *, device: str = "auto", cache_dir: Path | None = None
+) -> Embedder:
+    """The embedder for ``model`` on ``device``, loaded once per process and reused.
+
+    ``model``: one of :data:`MODEL_NAMES` or a path to an ``.onnx`` file (NCHW float32 input,
+    ``(B, D)`` or ``(B, D, 1, 1)`` output; input side read from the file when static, else 224).
+    ``device``: ``"auto"`` (torch fp16 on CUDA when a GPU is visible, else ONNX Runtime on CPU),
+    ``"cpu"`` (ONNX Runtime) or ``"cuda"`` (torch; EmbedError without a GPU).
+    """
+    _check_model(model)
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
+    if model == "histogram":
+        return _load("histogram", "cpu", None, None)
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    elif device == "cuda" and not cuda_available():
+        raise EmbedError("device 'cuda' requested but no CUDA GPU is available")
+    stamp: tuple[int, int] | None = None
+    if _is_onnx_path(model):
+        path = Path(model).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"ONNX model file not found: {path}")
+        stat = path.stat()
+        model, stamp = str(path), (stat.st_mtime_ns, stat.st_size)  # reload when it changes
+    cache = str(cache_dir) if cache_dir is not None else None
+    return _load(model, device, cache, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(
+    model: str, device: str, cache_dir: str | None, stamp: tuple[int, int] | None
+) -> Embedder:
+    from lookalike.embed.runners import ColorHistogramEmbedder, OnnxEmbedder, TorchEmbedder
+
+    if model == "histogram":
+        return ColorHistogramEmbedder()
+    if _is_onnx_path(model):
+        return _user_onnx(Path(model), device)
+    if device == "cuda":
+        return TorchEmbedder(model, device="cuda")
+
+    from lookalike.embed.onnx_export import export_onnx, get_spec
+
+    spec = get_spec(model)
+    path = export_onnx(model, cache_dir=Path(cache_dir) if cache_dir else None)
+    return OnnxEmbedder(
+        path, name=spec.name, input_size=spec.input_size, resize_size=spec.resize_size
+    )
+
+
+def _user_onnx(path: Path, device: str) -> Embedder:
+    from lookalike.embed.runners import OnnxEmbedder, onnx_input_size
+
+    size = onnx_input_size(path) or 224
+    providers = ("CPUExecutionProvider",)
+    if device == "cuda":
+        # torch cannot run an ONNX file; onnxruntime's CUDA provider can, when installed.
+        providers = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    return OnnxEmbedder(
+        path,
+        name=path.stem,
+        input_size=size,
+        resize_size=resize_for_input(size),
+        providers=providers,
+    )

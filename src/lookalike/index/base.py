@@ -1,0 +1,105 @@
+"""The one interface every index backend implements, and the exact (brute-force) backend.
+
+Indexes hold string ids, never bare row positions: ``search`` returns ids, so results stay
+right after products are added or removed.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lookalike.errors import VectorIndexError
+from lookalike.index.exact import knn_exact
+from lookalike.index.vectors import VectorSet
+
+__all__ = ["VectorIndex", "ExactIndex", "SearchResult"]
+
+# (scores (nq, k) float32, ids: nq lists of k product ids; "" where fewer than k exist)
+SearchResult = tuple[np.ndarray, list[list[str]]]
+
+
+class VectorIndex(abc.ABC):
+    """Inner-product search over L2-normalised vectors, keyed by string ids."""
+
+    kind: str = "base"
+
+    @abc.abstractmethod
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add (or replace) vectors for ``ids``."""
+
+    @abc.abstractmethod
+    def remove(self, ids: Sequence[str]) -> None:
+        """Remove ``ids``; unknown ids are ignored."""
+
+    @abc.abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> SearchResult:
+        """Top-``k`` ids by inner product for each query row."""
+
+    @abc.abstractmethod
+    def save(self, folder: Path) -> None:
+        """Persist atomically under ``folder``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, folder: Path) -> VectorIndex:
+        """Load what ``save`` wrote."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+
+class ExactIndex(VectorIndex):
+    """Brute-force blocked inner product: exact, and fast enough below ~50k products."""
+
+    kind = "exact"
+    _NAME = "index_exact"
+
+    def __init__(self, vectors: VectorSet | None = None, dim: int | None = None):
+        if vectors is None:
+            if dim is None:
+                raise VectorIndexError("an empty ExactIndex needs its dimension")
+            vectors = VectorSet.empty(dim)
+        self._set = vectors
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return self._set.dim
+
+    @property
+    def ids(self) -> list[str]:
+        """Indexed ids in row order."""
+        return self._set.ids
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise VectorIndexError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
+        self._set = self._set.merged(VectorSet(list(ids), vectors))
+
+    def remove(self, ids: Sequence[str]) -> None:
+        gone = set(ids)
+        keep = [i for i in self._set.ids if i not in gone]
+        self._set = self._set.take(keep) if keep else VectorSet.empty(self.dim)
+
+    def search(self, queries: np.ndarray, k: int) -> SearchResult:
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1] != self.dim:
+            raise VectorIndexError(f"query has {queries.shape[1]} dims, index has {self.dim}")
+        scores, rows = knn_exact(queries, self._set.vectors, k)
+        ids = self._set.ids
+        return scores, [[ids[r] if r >= 0 else "" for r in row] for row in rows]
+
+    def save(self, folder: Path) -> None:
+        self._set.save(folder, self._NAME)
+
+    @classmethod
+    def load(cls, folder: Path) -> ExactIndex:
+        return cls(VectorSet.load(folder, cls._NAME))

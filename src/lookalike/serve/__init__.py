@@ -1,0 +1,1 @@
+"""HTTP service: API, browse page and widget."""
