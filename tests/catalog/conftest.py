@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import io
+import random
 import threading
 import time
 import urllib.parse
@@ -35,10 +36,11 @@ ETAG = '"v1-abc"'
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
 
 
-def make_jpeg(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
-    """A small real JPEG."""
+def make_jpeg(size: tuple[int, int] = (64, 48), seed: int = 0) -> bytes:
+    """A small real JPEG of noise (so most of its bytes are scan data, after the header)."""
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)
     buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="JPEG", quality=90)
+    Image.frombytes("RGB", size, pixels).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
 
@@ -63,8 +65,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet tests
         pass
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              length: bool = True) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        length: bool = True,
+    ) -> None:
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
@@ -92,7 +99,11 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("If-None-Match") == ETAG:
                 self._send(304, headers={"ETag": ETAG}, length=False)
             else:
-                headers = {"ETag": ETAG, "Last-Modified": LAST_MODIFIED, "Content-Type": "image/jpeg"}
+                headers = {
+                    "ETag": ETAG,
+                    "Last-Modified": LAST_MODIFIED,
+                    "Content-Type": "image/jpeg",
+                }
                 self._send(200, state.jpeg, headers)
         elif route.startswith("/status/"):
             code = int(route.rsplit("/", 1)[1])
@@ -108,11 +119,15 @@ class _Handler(BaseHTTPRequestHandler):
             state.stop.wait(2.0)
             self._image()
         elif route == "/html":
-            self._send(200, b"<!doctype html><html><body>Not found</body></html>",
-                       {"Content-Type": "image/jpeg"})  # lies on purpose: content is checked
+            self._send(
+                200,
+                b"<!doctype html><html><body>Not found</body></html>",
+                {"Content-Type": "image/jpeg"},
+            )  # lies on purpose: content is checked
         elif route in ("/big", "/big-nolength"):
-            self._send(200, b"\xff" * 1_000_000, {"Content-Type": "image/jpeg"},
-                       length=route == "/big")
+            self._send(
+                200, b"\xff" * 1_000_000, {"Content-Type": "image/jpeg"}, length=route == "/big"
+            )
         elif route == "/loop":
             self._send(302, headers={"Location": self.path})
         elif route.startswith("/chain/"):
@@ -134,9 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.inflight -= 1
             self._image()
-        elif route.startswith("/file/") and route[len("/file/"):] in state.files:
-            self._send(200, state.files[route[len("/file/"):]],
-                       {"Content-Type": "application/octet-stream"})
+        elif route.startswith("/file/") and route[len("/file/") :] in state.files:
+            self._send(
+                200,
+                state.files[route[len("/file/") :]],
+                {"Content-Type": "application/octet-stream"},
+            )
         else:
             self._send(404, b"not found")
 

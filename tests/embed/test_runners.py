@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +47,6 @@ def test_onnx_rows_are_unit_and_empty_batch(lite0: OnnxEmbedder) -> None:
         lite0.embed(np.zeros((1, 3, 200, 200), np.float32))
 
 
-@pytest.mark.slow
 def test_onnx_matches_torch_cpu(lite0: OnnxEmbedder) -> None:
     batch = _photo_batch(per_class=1, classes=6)
     torch_out = TorchEmbedder("lite0", device="cpu").embed(batch)
@@ -86,10 +87,9 @@ def test_histogram_matches_loop_reference() -> None:
     batch = preprocess_batch(images, resize=64, crop=64)
     out = ColorHistogramEmbedder(input_size=64).embed(batch)
     for row, image in zip(out, images, strict=True):
-        bins = np.asarray(image).reshape(-1, 3) // 32
+        bins = np.asarray(image).reshape(-1, 3).astype(int) // 32
         hist = np.zeros(512)
-        for r, g, b in bins:
-            hist[r * 64 + g * 8 + b] += 1
+        np.add.at(hist, bins[:, 0] * 64 + bins[:, 1] * 8 + bins[:, 2], 1)
         expected = np.sqrt(hist / hist.sum())
         np.testing.assert_allclose(row, expected / np.linalg.norm(expected), atol=1e-5)
 
@@ -137,6 +137,8 @@ def test_user_onnx_file(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     key = model_key(str(path))
     assert key.startswith("onnx-") and len(key) == 17
+    with pytest.raises(EmbedError, match="96x96"):
+        OnnxEmbedder(path, name="tiny", input_size=224)
 
 
 def test_bad_onnx_file(tmp_path: Path) -> None:
@@ -144,3 +146,12 @@ def test_bad_onnx_file(tmp_path: Path) -> None:
     path.write_bytes(b"not a model")
     with pytest.raises(EmbedError):
         get_embedder(str(path), device="cpu")
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, lookalike.embed; "
+        "heavy = {'torch', 'onnxruntime', 'rich'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -84,7 +84,7 @@ def load_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"decompression bomb: {exc}", reason="too_large") from exc
     except _PIL_ERRORS as exc:
-        raise ImageError(f"unreadable image header: {exc}", reason="corrupt") from exc
+        raise _decode_error(exc) from exc
 
     width, height = image.size
     if width <= 0 or height <= 0:
@@ -112,7 +112,8 @@ def load_image(
 
 def _decode_error(exc: BaseException) -> ImageError:
     text = str(exc)
-    if isinstance(exc, EOFError) or "truncated" in text or "broken data stream" in text:
+    lowered = text.lower()
+    if isinstance(exc, EOFError) or "truncated" in lowered or "broken data stream" in lowered:
         return ImageError(f"truncated image: {text}", reason="truncated")
     return ImageError(f"corrupt image data: {text}", reason="corrupt")
 

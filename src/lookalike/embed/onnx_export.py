@@ -31,7 +31,7 @@ __all__ = [
     "get_spec",
     "default_cache_dir",
     "weights_path",
-    "weights_sha256",
+    "file_sha256",
     "onnx_path_for",
     "load_torch_model",
     "export_onnx",
@@ -106,7 +106,7 @@ def _sha256_file(path: str, mtime_ns: int, size: int) -> str:
     return digest.hexdigest()
 
 
-def weights_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """sha256 hex digest of a file, memoised on (path, mtime, size)."""
     stat = path.stat()
     return _sha256_file(str(path), stat.st_mtime_ns, stat.st_size)
@@ -115,7 +115,7 @@ def weights_sha256(path: Path) -> str:
 def onnx_path_for(model_name: str, *, cache_dir: Path | None = None) -> Path:
     """Where :func:`export_onnx` puts (or finds) the ONNX file for ``model_name``."""
     spec = get_spec(model_name)
-    sha12 = weights_sha256(weights_path(spec))[:12]
+    sha12 = file_sha256(weights_path(spec))[:12]
     root = cache_dir if cache_dir is not None else default_cache_dir()
     return root / "models" / f"{spec.name}-{sha12}.onnx"
 

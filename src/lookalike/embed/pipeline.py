@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from lookalike.errors import EmbedError, ImageError, LookalikeError
 __all__ = ["EmbedResult", "ImageSource", "embed_images", "embed_one", "PREFETCH_BATCHES"]
 
 # Raw bytes, or a zero-argument callable returning them (read lazily inside a worker).
-ImageSource = Union[bytes, Callable[[], bytes]]  # noqa: UP007 - a runtime alias on 3.10
+ImageSource = bytes | Callable[[], bytes]
 
 PREFETCH_BATCHES = 2
 

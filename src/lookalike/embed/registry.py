@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from lookalike.embed.base import Embedder
-from lookalike.embed.preprocess import resize_for_input
 from lookalike.errors import ConfigError, EmbedError
 
 __all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "DEVICES", "get_embedder", "model_key", "cuda_available"]
@@ -53,12 +52,12 @@ def model_key(model: str) -> str:
     _check_model(model)
     if not _is_onnx_path(model):
         return model
-    from lookalike.embed.onnx_export import weights_sha256
+    from lookalike.embed.onnx_export import file_sha256
 
     path = Path(model).expanduser()
     if not path.is_file():
         raise ConfigError(f"ONNX model file not found: {path}")
-    return f"onnx-{weights_sha256(path.resolve())[:12]}"
+    return f"onnx-{file_sha256(path.resolve())[:12]}"
 
 
 def get_embedder(
@@ -114,9 +113,8 @@ def _load(
 
 
 def _user_onnx(path: Path, device: str) -> Embedder:
-    from lookalike.embed.runners import OnnxEmbedder, onnx_input_size
+    from lookalike.embed.runners import OnnxEmbedder
 
-    size = onnx_input_size(path) or 224
     providers = ("CPUExecutionProvider",)
     if device == "cuda":
         # torch cannot run an ONNX file; onnxruntime's CUDA provider can, when installed.
@@ -124,7 +122,6 @@ def _user_onnx(path: Path, device: str) -> Embedder:
     return OnnxEmbedder(
         path,
         name=path.stem,
-        input_size=size,
-        resize_size=resize_for_input(size),
+        input_size=None,  # read from the file's input shape
         providers=providers,
     )

@@ -13,7 +13,7 @@ from lookalike.embed.base import check_batch, l2_normalize
 from lookalike.embed.preprocess import MEAN, STD, resize_for_input
 from lookalike.errors import EmbedError
 
-__all__ = ["OnnxEmbedder", "TorchEmbedder", "ColorHistogramEmbedder", "onnx_input_size"]
+__all__ = ["OnnxEmbedder", "TorchEmbedder", "ColorHistogramEmbedder"]
 
 
 def _ort_errors() -> tuple[type[BaseException], ...]:
@@ -30,26 +30,13 @@ def _static_dim(value: Any) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def onnx_input_size(onnx_path: Path) -> int | None:
-    """The square input side of an ONNX model when its input shape is static, else None."""
-    import onnxruntime as ort
-
-    try:
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    except _ort_errors() as exc:
-        raise EmbedError(f"cannot load ONNX model {onnx_path}: {exc}") from exc
-    shape = session.get_inputs()[0].shape
-    if len(shape) != 4:
-        raise EmbedError(f"ONNX model {onnx_path} input must be NCHW, got shape {shape}")
-    height, width = _static_dim(shape[2]), _static_dim(shape[3])
-    return height if height is not None and height == width else None
-
-
 class OnnxEmbedder:
     """Runs an ONNX image model with onnxruntime; outputs ``(B, D)`` or ``(B, D, 1, 1)``.
 
-    The session is created once in ``__init__``; :meth:`embed` may be called from one thread
-    at a time or concurrently (onnxruntime sessions are thread-safe for ``run``).
+    The session is created once in ``__init__``; :meth:`embed` may be called concurrently
+    (onnxruntime sessions are thread-safe for ``run``). ``input_size=None`` reads the side
+    from the model's static input shape (224 when it is dynamic); ``resize_size=None`` keeps
+    the 256/224 ratio.
     """
 
     def __init__(
@@ -57,16 +44,14 @@ class OnnxEmbedder:
         onnx_path: Path,
         *,
         name: str,
-        input_size: int = 224,
-        resize_size: int = 256,
+        input_size: int | None = 224,
+        resize_size: int | None = None,
         threads: int | None = None,
         providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> None:
         import onnxruntime as ort
 
         self.name = name
-        self.input_size = input_size
-        self.resize_size = resize_size
         self.onnx_path = Path(onnx_path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -80,8 +65,24 @@ class OnnxEmbedder:
             )
         except _ort_errors() as exc:
             raise EmbedError(f"cannot load ONNX model {self.onnx_path}: {exc}") from exc
-        self._input_name = self._session.get_inputs()[0].name
+        model_input = self._session.get_inputs()[0]
+        self._input_name = model_input.name
+        self.input_size = self._check_input(model_input.shape, input_size)
+        self.resize_size = resize_size or resize_for_input(self.input_size)
         self.dim = self._output_dim()
+
+    def _check_input(self, shape: list[Any], wanted: int | None) -> int:
+        if len(shape) != 4:
+            raise EmbedError(f"ONNX model {self.onnx_path} input must be NCHW, got {shape}")
+        height, width = _static_dim(shape[2]), _static_dim(shape[3])
+        static = height if height is not None and height == width else None
+        if wanted is None:
+            return static or 224
+        if static is not None and static != wanted:
+            raise EmbedError(
+                f"ONNX model {self.onnx_path} takes {static}x{static} inputs, not {wanted}"
+            )
+        return wanted
 
     def _output_dim(self) -> int:
         shape = self._session.get_outputs()[0].shape
@@ -94,7 +95,7 @@ class OnnxEmbedder:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         try:
-            (out,) = self._session.run(None, {self._input_name: batch})[:1]
+            out = self._session.run(None, {self._input_name: batch})[0]
         except _ort_errors() as exc:
             raise EmbedError(
                 f"ONNX model {self.name} failed on a {batch.shape} batch: {exc}"

@@ -1,0 +1,75 @@
+"""Fixtures shared by the whole suite: the real datasets in ../shared and small generated images."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_datasets() -> Path:
+    """``$LOOKALIKE_SHARED_DATASETS`` or the ``shared/datasets`` folder beside the repository."""
+    env = os.environ.get("LOOKALIKE_SHARED_DATASETS")
+    return Path(env) if env else REPO.parent / "shared" / "datasets"
+
+
+CLOTHING = shared_datasets() / "clothing-small"
+GROCERY = shared_datasets() / "grocery"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Bare shop names resolve under a temp folder, never the developer's ./lookalike-data."""
+    monkeypatch.setenv("LOOKALIKE_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def clothing_dir() -> Path:
+    """The CC0 clothing photos (skips when the shared datasets are not beside the repo)."""
+    if not CLOTHING.is_dir():
+        pytest.skip(f"real photos not found at {CLOTHING} (set LOOKALIKE_SHARED_DATASETS)")
+    return CLOTHING
+
+
+@pytest.fixture(scope="session")
+def grocery_dir() -> Path:
+    """The grocery photos with product identity (skips when missing)."""
+    if not GROCERY.is_dir():
+        pytest.skip(f"real photos not found at {GROCERY} (set LOOKALIKE_SHARED_DATASETS)")
+    return GROCERY
+
+
+def copy_photos(
+    clothing: Path, dest: Path, categories: tuple[str, ...], per_category: int
+) -> list[Path]:
+    """Copy the first ``per_category`` test photos of each category into ``dest/<category>/``."""
+    copied: list[Path] = []
+    for category in categories:
+        target = dest / category
+        target.mkdir(parents=True, exist_ok=True)
+        for src in sorted((clothing / "test" / category).glob("*.jpg"))[:per_category]:
+            copied.append(Path(shutil.copy(src, target / src.name)))
+    return copied
+
+
+@pytest.fixture(scope="session")
+def photo_folder(clothing_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder catalog of 40 real photos: 8 of each of 5 categories."""
+    root = tmp_path_factory.mktemp("photos")
+    copy_photos(clothing_dir, root, ("dress", "hat", "pants", "shoes", "t-shirt"), 8)
+    return root
+
+
+def jpeg_bytes(
+    color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (64, 48)
+) -> bytes:
+    """A small solid-colour JPEG."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
