@@ -62,7 +62,7 @@ class ServerState:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet tests
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         pass
 
     def _send(
@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _image(self) -> None:
         self._send(200, self.server.state.jpeg, {"Content-Type": "image/jpeg"})
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         state = self.server.state
         parsed = urllib.parse.urlsplit(self.path)
         route = parsed.path
