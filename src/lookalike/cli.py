@@ -213,6 +213,66 @@ def serve(
 
 
 @app.command()
+def evaluate(
+    workspace: Workspace_,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="AXIS=V1,V2 (repeatable; 'all' for every value). Axes: model (lite0, lite1, "
+            "lite2, histogram, random, file.onnx), metric (cosine, euclidean, manhattan), "
+            "pca (none, 256, ...), quantize (none, float16, int8), index (exact, hnsw, ivfpq), "
+            "weights ('image=0.7,title=0.3'; separate settings with ';').",
+        ),
+    ] = None,
+    truth: Annotated[
+        str,
+        typer.Option(help="What is relevant: category[:DEPTH], identity[:COLUMN], pairs:FILE.csv."),
+    ] = "category",
+    k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
+    queries: Annotated[
+        int, typer.Option(help="Seeded random sample of queries (0: every eligible product).")
+    ] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the query sample and the bootstrap.")] = 0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
+    ] = False,
+) -> None:
+    """Measure the recommendations against the catalog's own labels; write an HTML report."""
+    from lookalike.evaluate.compare import parse_compare
+    from lookalike.evaluate.report import write_report
+    from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
+    from lookalike.evaluate.truth import TruthSpec
+
+    _setup_logging(quiet)
+    options = EvaluateOptions(
+        k=k,
+        queries=queries or None,
+        seed=seed,
+        truth=TruthSpec.parse(truth),
+        compare=parse_compare(compare or []),
+        n_boot=bootstrap,
+        progress=not quiet,
+    )
+    evaluation = run_evaluation(workspace, options)
+    path = write_report(evaluation, out)
+    table = Table(title=f"evaluation of {evaluation.workspace} (relevant = "
+                        f"{evaluation.truth.description})")
+    metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
+    for col in ("setting", *metrics, "coverage", "seconds"):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for r in evaluation.results:
+        cells = [f"{r.overall[m].mean:.3f} ±{(r.overall[m].high - r.overall[m].low) / 2:.3f}"
+                 for m in metrics]
+        table.add_row(r.label, *cells, f"{r.coverage:.2f}", f"{sum(r.seconds.values()):.1f}")
+    if not quiet:
+        console.print(table)
+    console.print(f"report: {path}  numbers: {path.with_suffix('.json')}")
+
+
+@app.command()
 def demo(
     workspace: Annotated[str, typer.Option(help="Where to build the demo shop.")] = "demo",
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

@@ -1,0 +1,170 @@
+"""Compare settings in one run: models x metrics x PCA/quantisation x exact/ANN x weights.
+
+``--compare AXIS=V1,V2`` (repeatable) names the values of one axis; the settings are the
+cartesian product of every axis (an axis not named keeps its default: the workspace's model,
+cosine, no compression, exact search, image only). ``all`` expands to every known value.
+Search, compression and metrics come from their own packages (``lookalike.index``,
+``lookalike.recommend``); this module only combines and scores them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from lookalike.errors import ConfigError
+
+__all__ = [
+    "Setting",
+    "AXES",
+    "parse_compare",
+    "expand_settings",
+    "search_setting",
+    "pair_scores",
+]
+
+AXES = ("model", "metric", "pca", "quantize", "index", "weights")
+_ALL: dict[str, tuple[str, ...]] = {
+    "model": ("lite0", "lite1", "lite2", "histogram", "random"),
+    "metric": ("cosine", "euclidean", "manhattan"),
+    "pca": ("none", "256", "64"),
+    "quantize": ("none", "float16", "int8"),
+    "index": ("exact", "hnsw", "ivfpq"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One way of producing recommendations. ``model=None``: the workspace's own model."""
+
+    model: str | None = None
+    metric: str = "cosine"
+    pca: int | None = None
+    quantize: str | None = None
+    index: str = "exact"
+    weights: str | None = None
+
+    def label(self, default_model: str = "") -> str:
+        """Short, unique among the compared settings: only what differs from the defaults."""
+        parts = [self.model or default_model]
+        if self.metric != "cosine":
+            parts.append(self.metric)
+        if self.pca:
+            parts.append(f"pca{self.pca}")
+        if self.quantize:
+            parts.append(self.quantize)
+        if self.index != "exact":
+            parts.append(self.index)
+        if self.weights:
+            parts.append(f"hybrid({self.weights})")
+        return " · ".join(p for p in parts if p)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def parse_compare(options: list[str]) -> dict[str, tuple[str, ...]]:
+    """``["model=lite0,lite2", "metric=all"]`` -> ``{"model": ("lite0", "lite2"), ...}``."""
+    axes: dict[str, tuple[str, ...]] = {}
+    for option in options:
+        name, sep, raw = option.partition("=")
+        name = name.strip()
+        if not sep or name not in AXES:
+            raise ConfigError(
+                f"bad --compare {option!r}: use AXIS=V1,V2 with AXIS one of {', '.join(AXES)}"
+            )
+        if name == "weights":
+            # weights values contain commas themselves: separate settings with ';'
+            values = tuple(v.strip() for v in raw.split(";") if v.strip())
+        else:
+            values = tuple(v.strip() for v in raw.split(",") if v.strip())
+        if values == ("all",):
+            if name not in _ALL:
+                raise ConfigError(f"--compare {name}=all is not defined; list the values")
+            values = _ALL[name]
+        if not values:
+            raise ConfigError(f"--compare {name}= needs at least one value")
+        axes[name] = tuple(dict.fromkeys(axes.get(name, ()) + values))
+    return axes
+
+
+def _none(value: str) -> str | None:
+    return None if value.lower() in {"none", "off", "no", ""} else value
+
+
+def expand_settings(axes: dict[str, tuple[str, ...]]) -> list[Setting]:
+    """Every combination of the axes' values, validated."""
+    names = [a for a in AXES if a in axes]
+    settings: list[Setting] = []
+    for combo in itertools.product(*(axes[a] for a in names)):
+        kwargs: dict[str, object] = {}
+        for name, value in zip(names, combo, strict=True):
+            if name == "pca":
+                raw = _none(value)
+                try:
+                    kwargs["pca"] = None if raw is None else int(raw)
+                except ValueError:
+                    raise ConfigError(f"pca must be a number or none, got {value!r}") from None
+            elif name in {"quantize", "weights"}:
+                kwargs[name] = _none(value)
+            else:
+                kwargs[name] = value
+        setting = Setting(**kwargs)  # type: ignore[arg-type]
+        if setting.index != "exact" and setting.metric != "cosine":
+            continue  # ANN indexes search by inner product only: the pair is meaningless
+        settings.append(setting)
+    return settings or [Setting()]
+
+
+def _knn(xq: np.ndarray, xb: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k under ``metric`` (scores: higher is closer)."""
+    if metric == "cosine":
+        from lookalike.index.exact import knn_exact
+
+        return knn_exact(xq, xb, k)
+    from lookalike.index.metrics import knn_metric
+
+    return knn_metric(xq, xb, k, metric)
+
+
+def pair_scores(xq: np.ndarray, xb: np.ndarray, metric: str) -> np.ndarray:
+    """``(len(xq), len(xb))`` scores under ``metric`` (higher is closer)."""
+    if metric == "cosine":
+        return np.asarray(xq, dtype=np.float32) @ np.asarray(xb, dtype=np.float32).T
+    from lookalike.index.metrics import pair_scores as metric_scores
+
+    return metric_scores(xq, xb, metric)
+
+
+def search_setting(
+    base: np.ndarray, query_rows: np.ndarray, k: int, setting: Setting, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+    """Top-``k + 1`` of ``base[query_rows]`` among ``base`` under ``setting``'s compression,
+    metric and index. Returns ``(D, I, stored, queries, seconds)``: the raw lists (self not yet
+    dropped), the stored and query vectors as searched (for pair-score histograms) and the
+    seconds of each stage."""
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    stored = np.asarray(base, dtype=np.float32)
+    queries = stored[query_rows]
+    if setting.pca or setting.quantize:
+        from lookalike.index.compress import VectorCodec
+
+        codec = VectorCodec(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
+        queries = codec.project(queries)
+        stored = codec.decode(codec.encode(stored))
+    seconds["compress"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if setting.index == "exact":
+        dists, rows = _knn(queries, stored, k + 1, setting.metric)
+    else:
+        from lookalike.index import make_index
+
+        index = make_index(setting.index, stored)
+        dists, rows = index.search(queries, k + 1)
+    seconds["search"] = time.perf_counter() - t0
+    return dists, np.asarray(rows, dtype=np.int64), stored, queries, seconds

@@ -1,0 +1,312 @@
+"""The evaluation report: one self-contained HTML file and a JSON with every number.
+
+Images (product thumbnails as small JPEGs, plots as PNGs) are embedded as base64 ``data:``
+URIs, so ``report.html`` opens offline from any folder and can be mailed as one file.
+
+Hook for other packages: every ``*.png`` found in ``<workspace>/train/`` (e.g. the learning
+curves of a trained head) is embedded in a "Training" section; pass more with
+``extra_images``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.atomic import write_bytes_atomic, write_json_atomic
+from lookalike.evaluate import plots
+from lookalike.evaluate.runner import Evaluation
+from lookalike.evaluate.scoring import SettingResult, metric_names
+from lookalike.evaluate.views import confusion, pick_examples
+
+__all__ = ["write_report", "report_data", "REPORT_HTML", "REPORT_JSON"]
+
+REPORT_HTML = "report.html"
+REPORT_JSON = "report.json"
+THUMB_SIDE = 96
+GRID_QUERIES = 4
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f5f6f8;
+color:#1d2733}
+header{background:#1d2733;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;color:#c9d1db;font-size:14px}
+main{padding:10px 28px 40px;max-width:1280px}
+section{background:#fff;border-radius:8px;padding:14px 18px;margin:16px 0;
+box-shadow:0 1px 2px rgba(0,0,0,.08)}
+h2{font-size:17px;margin:2px 0 10px}h3{font-size:14px;margin:14px 0 6px}
+table{border-collapse:collapse;font-size:12.5px}th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;
+text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}
+th{background:#f0f2f5;position:sticky;top:0}td.best{font-weight:700;color:#1a7f4b}
+.ci{color:#6b7785;font-size:11px}.note{color:#56606b;font-size:13px;max-width:900px}
+.plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{width:calc(50% - 8px);min-width:420px;
+border:1px solid #e4e7eb;border-radius:4px}.plots figure{margin:0;width:calc(50% - 8px)}
+.plots figure img{width:100%}figcaption{font-size:12px;color:#56606b}
+.row{display:flex;align-items:flex-start;gap:6px;margin:8px 0;padding-bottom:8px;
+border-bottom:1px dashed #e4e7eb}
+.card{width:96px;font-size:10.5px;text-align:center;color:#56606b}
+.card div{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.card img{width:96px;height:96px;object-fit:cover;border-radius:4px;border:3px solid #ccc;
+display:block}
+.card.query img{border-color:#2b6cb0}.card.hit img{border-color:#2f9e62}
+.card.miss img{border-color:#d64545}.card .cat{overflow:hidden;text-overflow:ellipsis;
+white-space:nowrap}.arrow{align-self:center;font-size:20px;color:#9aa5b1}
+.heat td{text-align:center;min-width:38px}.heat td:first-child{text-align:left}.legend span{display:inline-block;width:12px;
+height:12px;border-radius:2px;margin:0 4px 0 12px;vertical-align:middle}
+"""
+
+
+def _b64(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _thumbnail(path: str) -> str | None:
+    """A small JPEG data URI of the image at ``path`` (None when it cannot be read)."""
+    from lookalike.embed.decode import load_image
+    from lookalike.errors import ImageError
+
+    try:
+        image = load_image(Path(path).read_bytes())
+    except (OSError, ImageError):
+        return None
+    image.thumbnail((THUMB_SIDE * 2, THUMB_SIDE * 2))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return _b64(buffer.getvalue(), "image/jpeg")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text))
+
+
+class _Thumbs:
+    """Thumbnails made once per product."""
+
+    def __init__(self, images: dict[str, str]) -> None:
+        self.images = images
+        self.cache: dict[str, str | None] = {}
+
+    def __call__(self, pid: str) -> str | None:
+        if pid not in self.cache:
+            path = self.images.get(pid)
+            self.cache[pid] = _thumbnail(path) if path else None
+        return self.cache[pid]
+
+
+def _card(ev: Evaluation, thumbs: _Thumbs, row: int, kind: str, score: float | None) -> str:
+    pid = ev.truth.ids[row]
+    code = int(ev.truth.groups[row])
+    category = ev.truth.group_names[code] if code >= 0 else "(none)"
+    src = thumbs(pid)
+    # an unreadable image gets a 1x1 grey pixel rather than a broken <img>
+    img = src or _b64(base64.b64decode(
+        "R0lGODlhAQABAIAAAMzMzP///yH5BAAAAAAALAAAAAABAAEAAAICRAEAOw=="), "image/gif")
+    score_text = f"{score:.3f}" if score is not None else "query"
+
+    title = _esc(f"{pid} {ev.titles.get(pid, '')} [{category}]")
+    return (f'<div class="card {kind}" title="{title}"><img alt="{_esc(pid)}" src="{img}">'
+            f'<div class="cat">{_esc(category)}</div><div>{_esc(pid)}</div>'
+            f"<div>{score_text}</div></div>")
+
+
+def _grid(ev: Evaluation, ref: SettingResult, thumbs: _Thumbs, positions: list[int]) -> str:
+    rows = []
+    for pos in positions:
+        q = int(ref.queries[pos])
+        rel = ev.truth.relevance(np.array([q]), ref.results[pos : pos + 1])[0]
+        cards = [_card(ev, thumbs, q, "query", None), '<span class="arrow">→</span>']
+        for j, r in enumerate(ref.results[pos]):
+            if r >= 0:
+                cards.append(_card(ev, thumbs, int(r), "hit" if rel[j] else "miss",
+                                   float(ref.scores[pos, j])))
+        rows.append(f'<div class="row">{"".join(cards)}</div>')
+    return "".join(rows) or '<p class="note">none</p>'
+
+
+def _metric_table(ev: Evaluation) -> str:
+    k = ev.options.k
+    names = metric_names(k)
+    best = {
+        m: max((r.overall[m].mean for r in ev.results if not np.isnan(r.overall[m].mean)),
+               default=np.nan)
+        for m in names
+    }
+    head = "".join(f"<th>{_esc(m)}</th>" for m in names)
+    head += "<th>coverage</th><th>Gini</th><th>top 1% share</th><th>seconds</th>"
+    body = []
+    for r in ev.results:
+        cells = []
+        for m in names:
+            e = r.overall[m]
+            cls = ' class="best"' if len(ev.results) > 1 and e.mean == best[m] else ""
+            cells.append(f"<td{cls}>{_fmt(e.mean)}<br><span class='ci'>[{_fmt(e.low)}, "
+                         f"{_fmt(e.high)}]</span></td>")
+        total = sum(r.seconds.values())
+        cells.append(f"<td>{_fmt(r.coverage)}</td><td>{_fmt(r.gini)}</td>"
+                     f"<td>{_fmt(r.top1_share)}</td><td>{total:.2f}</td>")
+        body.append(f"<tr><td>{_esc(r.label)}</td>{''.join(cells)}</tr>")
+    return f"<table><tr><th>setting</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _category_table(ev: Evaluation, ref: SettingResult) -> str:
+    k = ev.options.k
+    cols = [f"P@{k}", f"mAP@{k}", "Recall@1", f"NDCG@{k}"]
+    groups = sorted(ref.by_group[cols[0]], key=lambda g: -ref.by_group[cols[0]][g].mean)
+    rows = []
+    for g in groups:
+        n = ref.by_group[cols[0]][g].n
+        cells = "".join(
+            f"<td>{_fmt(ref.by_group[c][g].mean)} <span class='ci'>[{_fmt(ref.by_group[c][g].low)},"
+            f" {_fmt(ref.by_group[c][g].high)}]</span></td>" if g in ref.by_group[c] else "<td>–</td>"
+            for c in cols
+        )
+        rows.append(f"<tr><td>{_esc(g)}</td><td>{n}</td>{cells}</tr>")
+    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    return f"<table><tr><th>category</th><th>queries</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _heatmap(ev: Evaluation, ref: SettingResult) -> str:
+    names, matrix = confusion(ev.truth, ref)
+    if not names:
+        return '<p class="note">No categories in this catalog.</p>'
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    head = "".join(f"<th>{_esc(n)}</th>" for n in names)
+    rows = []
+    for i, name in enumerate(names):
+        cells = []
+        for j in range(len(names)):
+            v = share[i, j]
+            colour = f"rgba(47,158,98,{v:.2f})" if i == j else f"rgba(214,69,69,{min(1, 2 * v):.2f})"
+            text = f"{100 * v:.0f}%" if matrix[i, j] else ""
+            cells.append(f'<td style="background:{colour}" title="{int(matrix[i, j])} queries">'
+                         f"{text}</td>")
+        rows.append(f"<tr><td>{_esc(name)}</td>{''.join(cells)}</tr>")
+    return (f'<table class="heat"><tr><th>query category ↓ / top-1 category →</th>{head}</tr>'
+            f"{''.join(rows)}</table>")
+
+
+def _train_images(workspace: str, extra: list[Path]) -> list[tuple[str, str]]:
+    found = sorted((Path(workspace) / "train").glob("*.png")) + list(extra)
+    return [(p.stem, _b64(p.read_bytes(), "image/png")) for p in found if p.is_file()]
+
+
+def report_data(ev: Evaluation) -> dict[str, Any]:
+    """Every number of the report as JSON-ready data."""
+    ref = ev.results[0]
+    names, matrix = confusion(ev.truth, ref)
+    per_query = [
+        {
+            "id": ev.truth.ids[int(q)],
+            **{m: (None if np.isnan(v[i]) else float(v[i])) for m, v in ref.per_query.items()},
+            "top": [ev.truth.ids[int(r)] for r in ref.results[i] if r >= 0],
+        }
+        for i, q in enumerate(ref.queries)
+    ]
+    return {
+        "workspace": ev.workspace,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": ev.model,
+        "truth": ev.truth.description,
+        "truth_notes": ev.truth.notes,
+        "k": ev.options.k,
+        "seed": ev.options.seed,
+        "queries": len(ref.queries),
+        "eligible_queries": ev.eligible,
+        "products": len(ev.truth),
+        "bootstrap_resamples": ev.options.n_boot,
+        "settings": [r.to_dict() for r in ev.results],
+        "confusion": {"categories": names, "top1_counts": matrix.tolist()},
+        "reference_per_query": per_query,
+        "embedded_now": ev.extra.get("embedded", {}),
+        "seconds": round(ev.seconds, 3),
+    }
+
+
+def write_report(ev: Evaluation, out_dir: Path, *, extra_images: list[Path] | None = None
+                 ) -> Path:
+    """Write ``report.html`` and ``report.json`` into ``out_dir``; returns the HTML path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = report_data(ev)
+    write_json_atomic(out_dir / REPORT_JSON, data)
+    write_bytes_atomic(out_dir / REPORT_HTML, render_html(ev, data, extra_images).encode("utf-8"))
+    return out_dir / REPORT_HTML
+
+
+def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] | None) -> str:
+    """The report page (see module doc)."""
+    ref = ev.results[0]
+    k = ev.options.k
+    thumbs = _Thumbs(ev.images)
+    examples = pick_examples(ev.truth, ref, seed=ev.options.seed, per_section=GRID_QUERIES)
+    pk = f"P@{k}"
+    figures = [
+        ("Precision@k curves", plots.precision_curves(ev.results)),
+        (f"{pk} by category", plots.category_bars(ev.results, pk)),
+    ]
+    th = ref.threshold or {}
+    if ref.pair_scores is not None:
+        figures.append(("Score histogram", plots.score_histogram(
+            ref.pair_scores[0], ref.pair_scores[1], th.get("f1"), ref.label)))
+    plots_html = "".join(
+        f'<img class="plot" alt="{_esc(t)}" src="{_b64(png, "image/png")}">' for t, png in figures
+    )
+    threshold_note = (
+        f"Suggested threshold for <b>{_esc(ref.label)}</b>: <b>{_fmt(th.get('f1'))}</b>, the score "
+        f"that maximises F1 of “relevant” over query × catalog pairs (F1 {_fmt(th.get('f1_value'))},"
+        f" precision {_fmt(th.get('f1_precision'))}, recall {_fmt(th.get('f1_recall'))}). "
+        f"Precision of “relevant” first reaches 0.5 at {_fmt(th.get('precision_0.5'))}. "
+        f"Pairs: every relevant pair of each query (up to 200) and 200 random products per query, "
+        f"weighted back to the whole catalog."
+    ) if th else ""
+    train = _train_images(ev.workspace, extra_images or [])
+    train_html = "".join(
+        f'<figure><img class="plot" alt="{_esc(n)}" src="{src}"><figcaption>{_esc(n)}'
+        f"</figcaption></figure>" for n, src in train
+    )
+    sections = [
+        ("Metrics", _metric_table(ev) + (
+            f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
+            f"{ev.eligible} products that have a relevant item; seed {ev.options.seed}), "
+            f"95% percentile bootstrap interval ({ev.options.n_boot} resamples) below each value. "
+            f"Recall@1 and Hit@{k}: share of queries with a relevant product at rank 1 / in the "
+            f"top {k}. Coverage: share of the catalog in at least one product's top {k} "
+            f"(over {ref.coverage_over} lists); Gini and top-1% share: how concentrated the "
+            "recommendations are on a few products (0 and 1% = perfectly even). "
+            "Equal scores keep catalog order (lower row first); each rank counts once.</p>")),
+        ("Plots", f'<div class="plots">{plots_html}</div><p class="note">{threshold_note}</p>'),
+        (f"By category ({_esc(ref.label)})", _category_table(ev, ref)),
+        ("Confusion: top-1 category by query category", _heatmap(ev, ref) +
+         "<p class='note'>Share of each category's queries whose first result has the column's "
+         "category. Diagonal: right category.</p>"),
+        ("Random queries and their top-k", _grid(ev, ref, thumbs, examples["random"])),
+        (f"Best category: {_esc(examples['best_name'])}", _grid(ev, ref, thumbs, examples["best"])),
+        (f"Worst category: {_esc(examples['worst_name'])}",
+         _grid(ev, ref, thumbs, examples["worst"])),
+        ("Failure cases: top-1 from another category", _grid(ev, ref, thumbs, examples["failures"])),
+    ]
+    if train_html:
+        sections.append(("Training", f'<div class="plots">{train_html}</div>'))
+    body = "".join(f"<section><h2>{t}</h2>{c}</section>" for t, c in sections)
+    legend = ('<p class="legend"><span style="background:#2b6cb0"></span>query'
+              '<span style="background:#2f9e62"></span>relevant'
+              '<span style="background:#d64545"></span>not relevant</p>')
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>lookalike evaluation · {_esc(Path(ev.workspace).name)}</title>"
+        f"<meta name='viewport' content='width=device-width'><style>{_CSS}</style></head><body>"
+        f"<header><h1>Evaluation of {_esc(Path(ev.workspace).name)}</h1>"
+        f"<p>{len(ev.truth)} products · relevant = {_esc(ev.truth.description)} · k = {k} · "
+        f"{len(ev.results)} setting(s) · reference: {_esc(ref.label)} · "
+        f"{_esc(data['created'])}</p></header><main>{legend}{body}</main></body></html>"
+    )

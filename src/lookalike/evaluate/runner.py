@@ -1,0 +1,202 @@
+"""``lookalike evaluate``: ground truth + every compared setting -> report folder.
+
+One call, :func:`run_evaluation`, used by the CLI. The first setting is the *reference*: its
+image grids, confusion view and score histogram are shown in the report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.errors import ConfigError
+from lookalike.evaluate.compare import Setting, expand_settings, search_setting
+from lookalike.evaluate.scoring import SettingResult, drop_self, score_results, suggest_threshold
+from lookalike.evaluate.stats import DEFAULT_BOOTSTRAP
+from lookalike.evaluate.truth import GroundTruth, TruthSpec, build_truth, sample_queries
+from lookalike.evaluate.vectors import workspace_vectors
+from lookalike.workspace import Workspace
+
+__all__ = ["EvaluateOptions", "Evaluation", "run_evaluation", "COVERAGE_MAX_ROWS", "PAIRS_PER_QUERY"]
+
+# Coverage needs every product's list; above this many products it is measured on the queries.
+COVERAGE_MAX_ROWS = 50_000
+# Pairs sampled per query for the score histograms: all relevant ones up to this many, and
+# this many uniformly drawn others.
+PAIRS_PER_QUERY = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    """What to evaluate and how. Validated on construction."""
+
+    k: int = 10
+    queries: int | None = 500
+    seed: int = 0
+    truth: TruthSpec = field(default_factory=TruthSpec)
+    compare: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    n_boot: int = DEFAULT_BOOTSTRAP
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= 100:
+            raise ConfigError(f"k must be between 1 and 100, got {self.k}")
+        if self.queries is not None and self.queries < 1:
+            raise ConfigError(f"queries must be at least 1, got {self.queries}")
+        if not 10 <= self.n_boot <= 100_000:
+            raise ConfigError(f"bootstrap resamples must be 10..100000, got {self.n_boot}")
+
+
+@dataclass
+class Evaluation:
+    """Everything the report shows."""
+
+    workspace: str
+    options: EvaluateOptions
+    truth: GroundTruth
+    model: str
+    results: list[SettingResult]
+    titles: dict[str, str]
+    images: dict[str, str]  # product id -> path of its main image on disk
+    eligible: int
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pair_scores(
+    truth: GroundTruth,
+    queries: np.ndarray,
+    query_vectors: np.ndarray,
+    stored: np.ndarray,
+    metric: str,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Scores of sampled (query, product) pairs: relevant ones and uniform others, with the
+    importance weight of each sampled irrelevant pair."""
+    from lookalike.evaluate.compare import pair_scores
+
+    rng = np.random.default_rng(seed)
+    n = len(truth)
+    rel_scores: list[np.ndarray] = []
+    irr_scores: list[np.ndarray] = []
+    n_irr_total = 0
+    n_irr_sampled = 0
+    for qi, q in enumerate(queries):
+        others = rng.integers(0, n, size=min(PAIRS_PER_QUERY, n - 1))
+        rel_mask = truth.relevance(np.array([q]), others[None, :])[0]
+        sampled_irr = others[~rel_mask & (others != q)]
+        n_rel = int(truth.n_relevant(np.array([q]))[0])
+        n_irr_total += n - 1 - n_rel
+        n_irr_sampled += len(sampled_irr)
+        all_rows = np.arange(n)
+        rel_rows = all_rows[truth.relevance(np.array([q]), all_rows[None, :])[0]]
+        if len(rel_rows) > PAIRS_PER_QUERY:
+            rel_rows = rng.choice(rel_rows, PAIRS_PER_QUERY, replace=False)
+        rows = np.concatenate([rel_rows, sampled_irr])
+        s = pair_scores(query_vectors[qi : qi + 1], stored[rows], metric)[0]
+        rel_scores.append(s[: len(rel_rows)])
+        irr_scores.append(s[len(rel_rows) :])
+    weight = n_irr_total / max(n_irr_sampled, 1)
+    return np.concatenate(rel_scores), np.concatenate(irr_scores), weight
+
+
+def _evaluate_setting(
+    setting: Setting,
+    vectors: np.ndarray,
+    truth: GroundTruth,
+    queries: np.ndarray,
+    options: EvaluateOptions,
+    label: str,
+) -> SettingResult:
+    n = len(truth)
+    search_rows = np.arange(n) if n <= COVERAGE_MAX_ROWS else queries
+    dists, rows, stored, searched, seconds = search_setting(
+        vectors, search_rows, options.k, setting, seed=options.seed
+    )
+    rows, dists = drop_self(search_rows, rows, dists, options.k)
+    position = {int(r): i for i, r in enumerate(search_rows)}
+    pick = np.array([position[int(q)] for q in queries], dtype=np.int64)
+    t0 = time.perf_counter()
+    result = score_results(
+        truth, queries, rows[pick], dists[pick], k=options.k, label=label,
+        all_results=rows, n_boot=options.n_boot, seed=options.seed,
+    )
+    rel, irr, weight = _pair_scores(
+        truth, queries, searched[pick], stored, setting.metric, options.seed
+    )
+    result.threshold = {
+        **suggest_threshold(rel, irr, weight),
+        "relevant_pairs": len(rel),
+        "other_pairs_sampled": len(irr),
+    }
+    result.pair_scores = (rel, irr)
+    seconds["metrics"] = time.perf_counter() - t0
+    result.seconds.update(seconds)
+    result.setting = setting.to_dict()
+    return result
+
+
+def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Evaluation:
+    """Evaluate a built workspace under every compared setting (see module doc)."""
+    started = time.perf_counter()
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws.require_built()
+    manifest = ws.manifest()
+    own_model = str(manifest.get("model", ""))
+    settings = expand_settings(options.compare)
+    with ws.open_store() as store:
+        products = {p.id: p for p in store.iter_products()}
+        models = list(dict.fromkeys(s.model or own_model for s in settings))
+        model_vectors = {
+            m: workspace_vectors(ws, m, products, store, progress=options.progress,
+                                 seed=options.seed)
+            for m in models
+        }
+    # Every setting is scored on the same products: those with a vector under every model.
+    common = [pid for pid in model_vectors[models[0]].vectors.ids
+              if all(pid in mv.vectors for mv in model_vectors.values())]
+    if len(common) < 2:
+        raise ConfigError("fewer than two products have vectors: nothing to evaluate")
+    truth = build_truth(common, products, options.truth)
+    queries = sample_queries(truth, options.queries, options.seed)
+    if not len(queries):
+        raise ConfigError(
+            f"no product has a relevant item under '{truth.description}': "
+            "set categories, group_id, or pass --truth pairs:FILE.csv"
+        )
+    results: list[SettingResult] = []
+    for setting in settings:
+        model = setting.model or own_model
+        mv = model_vectors[model]
+        vectors = np.asarray(mv.vectors.take(common).vectors, dtype=np.float32)
+        label = Setting(**{**setting.to_dict(), "model": model}).label()  # type: ignore[arg-type]
+        result = _evaluate_setting(setting, vectors, truth, queries, options, label)
+        result.seconds["vectors"] = mv.seconds
+        results.append(result)
+    first = {}
+    for pid in common:
+        product = products[pid]
+        if product.images:
+            first[pid] = product.images[0]
+    return Evaluation(
+        workspace=str(ws.root),
+        options=options,
+        truth=truth,
+        model=own_model,
+        results=results,
+        titles={pid: products[pid].title for pid in common},
+        images=_image_paths(ws, first),
+        eligible=len(truth.eligible()),
+        seconds=time.perf_counter() - started,
+        extra={"embedded": {m: mv.embedded for m, mv in model_vectors.items()}},
+    )
+
+
+def _image_paths(ws: Workspace, first: dict[str, str]) -> dict[str, str]:
+    from lookalike.evaluate.vectors import image_path
+
+    return {pid: str(image_path(source, ws)) for pid, source in first.items()}

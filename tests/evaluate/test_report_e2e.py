@@ -1,0 +1,133 @@
+"""End to end: build a shop of real photos, evaluate it, open the report in headless chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lookalike.build import BuildOptions, build_workspace
+from lookalike.evaluate.report import write_report
+from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
+from lookalike.evaluate.truth import TruthSpec
+from lookalike.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def shop(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws = Workspace(tmp_path_factory.mktemp("shop") / "shop")
+    build_workspace(ws, photo_folder, BuildOptions(progress=False))
+    return ws
+
+
+@pytest.fixture(scope="module")
+def report_dir(shop: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    options = EvaluateOptions(
+        k=5,
+        queries=30,
+        seed=3,
+        compare={"model": ("lite0", "histogram", "random")},
+        n_boot=200,
+        progress=False,
+    )
+    # a learning-curve PNG where the train package puts them: the report must pick it up
+    (shop.root / "train").mkdir(exist_ok=True)
+    from lookalike.evaluate.plots import precision_curves
+
+    evaluation = run_evaluation(shop, options)
+    (shop.root / "train" / "learning_curve.png").write_bytes(
+        precision_curves(evaluation.results)
+    )
+    out = tmp_path_factory.mktemp("report")
+    write_report(evaluation, out)
+    return out
+
+
+@pytest.mark.slow
+def test_report_numbers_and_ordering(report_dir: Path) -> None:
+    data = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    labels = [s["label"] for s in data["settings"]]
+    assert labels == ["lite0", "histogram", "random"]
+    assert data["queries"] == 30 and data["eligible_queries"] == 40
+    by = {s["label"]: s for s in data["settings"]}
+    # the model must clearly beat random on 5 visually distinct categories
+    assert by["lite0"]["overall"]["P@5"]["mean"] > by["random"]["overall"]["P@5"]["mean"] + 0.3
+    for s in data["settings"]:
+        est = s["overall"]["mAP@5"]
+        assert est["low"] <= est["mean"] <= est["high"]
+        assert set(s["by_category"]["P@5"]) == {"dress", "hat", "pants", "shoes", "t-shirt"}
+        assert 0 < s["coverage"] <= 1
+    counts = data["confusion"]["top1_counts"]
+    assert sum(map(sum, counts)) == 30
+    assert len(data["reference_per_query"]) == 30
+
+
+@pytest.mark.slow
+def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = tmp_path / "rep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare",
+         "model=lite0,histogram", "--k", "5", "--queries", "20", "--bootstrap", "50",
+         "--out", str(out), "--quiet"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "report.html").is_file()
+    assert json.loads((out / "report.json").read_text())["queries"] == 20
+    bad = subprocess.run(
+        [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare", "colour=red"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_opens_offline_in_chromium(report_dir: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    # open from a different folder than it was written in: nothing may point outside the file
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert "file://" not in html and "http://" not in html and "https://" not in html
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((report_dir / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            images = page.eval_on_selector_all(
+                "img", "els => els.map(e => [e.complete, e.naturalWidth, e.className])"
+            )
+            assert len(images) > 50
+            assert all(complete and width > 0 for complete, width, _ in images), images
+            plots = [i for i in images if i[2] == "plot"]
+            assert len(plots) >= 4  # P@k curves, category bars, score histogram, training PNG
+            assert page.locator("text=Failure cases").count() == 1
+            assert page.locator("table.heat td").count() > 0
+            assert page.locator("text=learning_curve").count() == 1
+            # every request was the page itself or an inline data: URI
+            assert all(u.startswith(("data:", "file://")) for u in requests), requests
+            artifacts = REPO / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            page.screenshot(path=str(artifacts / "evaluate_report.png"), full_page=True)
+        finally:
+            browser.close()
