@@ -13,7 +13,6 @@ import pytest
 from lookalike.build import BuildOptions, build_workspace
 from lookalike.evaluate.report import write_report
 from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
-from lookalike.evaluate.truth import TruthSpec
 from lookalike.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,9 +49,7 @@ def report_dir(shop: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Pat
     from lookalike.evaluate.plots import precision_curves
 
     evaluation = run_evaluation(shop, options)
-    (shop.root / "train" / "learning_curve.png").write_bytes(
-        precision_curves(evaluation.results)
-    )
+    (shop.root / "train" / "learning_curve.png").write_bytes(precision_curves(evaluation.results))
     out = tmp_path_factory.mktemp("report")
     write_report(evaluation, out)
     return out
@@ -82,17 +79,38 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = tmp_path / "rep"
     proc = subprocess.run(
-        [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare",
-         "model=lite0,histogram", "--k", "5", "--queries", "20", "--bootstrap", "50",
-         "--out", str(out), "--quiet"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "lookalike",
+            "evaluate",
+            str(shop.root),
+            "--compare",
+            "model=lite0,histogram",
+            "--k",
+            "5",
+            "--queries",
+            "20",
+            "--bootstrap",
+            "50",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.html").is_file()
     assert json.loads((out / "report.json").read_text())["queries"] == 20
     bad = subprocess.run(
         [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare", "colour=red"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 

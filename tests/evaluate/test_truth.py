@@ -141,7 +141,10 @@ def test_compare_axes_parse_and_expand() -> None:
     # ANN indexes rank by inner product only: no ANN x manhattan settings
     mixed = expand_settings(parse_compare(["index=exact,hnsw", "metric=cosine,manhattan"]))
     assert [(s.index, s.metric) for s in mixed] == [
-        ("exact", "cosine"), ("hnsw", "cosine"), ("exact", "manhattan")]
+        ("exact", "cosine"),
+        ("hnsw", "cosine"),
+        ("exact", "manhattan"),
+    ]
     for bad in (["colour=red"], ["model"], ["pca=abc"], ["weights=all"]):
         with pytest.raises(ConfigError):
             expand_settings(parse_compare(bad))

@@ -22,7 +22,13 @@ from lookalike.evaluate.stats import (
     gini,
     top_share,
 )
-from lookalike.evaluate.truth import GroundTruth, TruthSpec, build_truth, sample_queries
+from lookalike.evaluate.truth import (
+    GroundTruth,
+    TruthSpec,
+    build_truth,
+    sample_queries,
+    truth_from_labels,
+)
 
 __all__ = [
     "Estimate",
@@ -42,4 +48,5 @@ __all__ = [
     "relevance",
     "sample_queries",
     "top_share",
+    "truth_from_labels",
 ]

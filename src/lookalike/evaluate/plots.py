@@ -66,10 +66,22 @@ def category_bars(results: Sequence[SettingResult], metric: str) -> bytes:
         lows = np.array([est[g].low if g in est else math.nan for g in groups])
         highs = np.array([est[g].high if g in est else math.nan for g in groups])
         err = np.vstack([np.nan_to_num(means - lows), np.nan_to_num(highs - means)])
-        ax.bar(x + (i - (len(shown) - 1) / 2) * width, np.nan_to_num(means), width,
-               yerr=err, capsize=2, label=result.label, error_kw={"elinewidth": 0.8})
-    ax.set_xticks(x, groups, rotation=30 if len(groups) > 6 else 0, ha="right"
-                  if len(groups) > 6 else "center", fontsize=8)
+        ax.bar(
+            x + (i - (len(shown) - 1) / 2) * width,
+            np.nan_to_num(means),
+            width,
+            yerr=err,
+            capsize=2,
+            label=result.label,
+            error_kw={"elinewidth": 0.8},
+        )
+    ax.set_xticks(
+        x,
+        groups,
+        rotation=30 if len(groups) > 6 else 0,
+        ha="right" if len(groups) > 6 else "center",
+        fontsize=8,
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3)
@@ -86,13 +98,26 @@ def score_histogram(
     ax = fig.add_subplot()
     both = np.concatenate([relevant, others]) if len(relevant) + len(others) else np.zeros(1)
     bins = np.linspace(float(both.min()), float(both.max()) + 1e-6, 50)
-    ax.hist(others, bins=bins, density=True, alpha=0.55, label=f"other pairs (n={len(others)})",
-            color="#9aa5b1")
-    ax.hist(relevant, bins=bins, density=True, alpha=0.6,
-            label=f"relevant pairs (n={len(relevant)})", color="#2f7d5b")
+    ax.hist(
+        others,
+        bins=bins,
+        density=True,
+        alpha=0.55,
+        label=f"other pairs (n={len(others)})",
+        color="#9aa5b1",
+    )
+    ax.hist(
+        relevant,
+        bins=bins,
+        density=True,
+        alpha=0.6,
+        label=f"relevant pairs (n={len(relevant)})",
+        color="#2f7d5b",
+    )
     if threshold is not None:
-        ax.axvline(threshold, color="#c0392b", linestyle="--",
-                   label=f"suggested threshold {threshold:.3f}")
+        ax.axvline(
+            threshold, color="#c0392b", linestyle="--", label=f"suggested threshold {threshold:.3f}"
+        )
     ax.set_xlabel(f"similarity score ({label})")
     ax.set_ylabel("density")
     ax.legend(fontsize=7)

@@ -21,7 +21,7 @@ import numpy as np
 
 from lookalike.atomic import write_bytes_atomic, write_json_atomic
 from lookalike.evaluate import plots
-from lookalike.evaluate.runner import Evaluation
+from lookalike.evaluate.runner import PAIRS_PER_QUERY, Evaluation
 from lookalike.evaluate.scoring import SettingResult, metric_names
 from lookalike.evaluate.views import confusion, pick_examples
 
@@ -41,8 +41,9 @@ main{padding:10px 28px 40px;max-width:1280px}
 section{background:#fff;border-radius:8px;padding:14px 18px;margin:16px 0;
 box-shadow:0 1px 2px rgba(0,0,0,.08)}
 h2{font-size:17px;margin:2px 0 10px}h3{font-size:14px;margin:14px 0 6px}
-table{border-collapse:collapse;font-size:12.5px}th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;
-text-align:right;white-space:nowrap}th:first-child,td:first-child{text-align:left}
+table{border-collapse:collapse;font-size:12.5px}
+th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;text-align:right;
+white-space:nowrap}th:first-child,td:first-child{text-align:left}
 th{background:#f0f2f5;position:sticky;top:0}td.best{font-weight:700;color:#1a7f4b}
 .ci{color:#6b7785;font-size:11px}.note{color:#56606b;font-size:13px;max-width:900px}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{width:calc(50% - 8px);min-width:420px;
@@ -57,8 +58,9 @@ display:block}
 .card.query img{border-color:#2b6cb0}.card.hit img{border-color:#2f9e62}
 .card.miss img{border-color:#d64545}.card .cat{overflow:hidden;text-overflow:ellipsis;
 white-space:nowrap}.arrow{align-self:center;font-size:20px;color:#9aa5b1}
-.heat td{text-align:center;min-width:38px}.heat td:first-child{text-align:left}.legend span{display:inline-block;width:12px;
-height:12px;border-radius:2px;margin:0 4px 0 12px;vertical-align:middle}
+.heat td{text-align:center;min-width:38px}.heat td:first-child{text-align:left}
+.legend span{display:inline-block;width:12px;height:12px;border-radius:2px;
+margin:0 4px 0 12px;vertical-align:middle}
 """
 
 
@@ -109,14 +111,18 @@ def _card(ev: Evaluation, thumbs: _Thumbs, row: int, kind: str, score: float | N
     category = ev.truth.group_names[code] if code >= 0 else "(none)"
     src = thumbs(pid)
     # an unreadable image gets a 1x1 grey pixel rather than a broken <img>
-    img = src or _b64(base64.b64decode(
-        "R0lGODlhAQABAIAAAMzMzP///yH5BAAAAAAALAAAAAABAAEAAAICRAEAOw=="), "image/gif")
+    img = src or _b64(
+        base64.b64decode("R0lGODlhAQABAIAAAMzMzP///yH5BAAAAAAALAAAAAABAAEAAAICRAEAOw=="),
+        "image/gif",
+    )
     score_text = f"{score:.3f}" if score is not None else "query"
 
     title = _esc(f"{pid} {ev.titles.get(pid, '')} [{category}]")
-    return (f'<div class="card {kind}" title="{title}"><img alt="{_esc(pid)}" src="{img}">'
-            f'<div class="cat">{_esc(category)}</div><div>{_esc(pid)}</div>'
-            f"<div>{score_text}</div></div>")
+    return (
+        f'<div class="card {kind}" title="{title}"><img alt="{_esc(pid)}" src="{img}">'
+        f'<div class="cat">{_esc(category)}</div><div>{_esc(pid)}</div>'
+        f"<div>{score_text}</div></div>"
+    )
 
 
 def _grid(ev: Evaluation, ref: SettingResult, thumbs: _Thumbs, positions: list[int]) -> str:
@@ -127,8 +133,11 @@ def _grid(ev: Evaluation, ref: SettingResult, thumbs: _Thumbs, positions: list[i
         cards = [_card(ev, thumbs, q, "query", None), '<span class="arrow">→</span>']
         for j, r in enumerate(ref.results[pos]):
             if r >= 0:
-                cards.append(_card(ev, thumbs, int(r), "hit" if rel[j] else "miss",
-                                   float(ref.scores[pos, j])))
+                cards.append(
+                    _card(
+                        ev, thumbs, int(r), "hit" if rel[j] else "miss", float(ref.scores[pos, j])
+                    )
+                )
         rows.append(f'<div class="row">{"".join(cards)}</div>')
     return "".join(rows) or '<p class="note">none</p>'
 
@@ -137,8 +146,10 @@ def _metric_table(ev: Evaluation) -> str:
     k = ev.options.k
     names = metric_names(k)
     best = {
-        m: max((r.overall[m].mean for r in ev.results if not np.isnan(r.overall[m].mean)),
-               default=np.nan)
+        m: max(
+            (r.overall[m].mean for r in ev.results if not np.isnan(r.overall[m].mean)),
+            default=np.nan,
+        )
         for m in names
     }
     head = "".join(f"<th>{_esc(m)}</th>" for m in names)
@@ -149,11 +160,15 @@ def _metric_table(ev: Evaluation) -> str:
         for m in names:
             e = r.overall[m]
             cls = ' class="best"' if len(ev.results) > 1 and e.mean == best[m] else ""
-            cells.append(f"<td{cls}>{_fmt(e.mean)}<br><span class='ci'>[{_fmt(e.low)}, "
-                         f"{_fmt(e.high)}]</span></td>")
+            cells.append(
+                f"<td{cls}>{_fmt(e.mean)}<br><span class='ci'>[{_fmt(e.low)}, "
+                f"{_fmt(e.high)}]</span></td>"
+            )
         total = sum(r.seconds.values())
-        cells.append(f"<td>{_fmt(r.coverage)}</td><td>{_fmt(r.gini)}</td>"
-                     f"<td>{_fmt(r.top1_share)}</td><td>{total:.2f}</td>")
+        cells.append(
+            f"<td>{_fmt(r.coverage)}</td><td>{_fmt(r.gini)}</td>"
+            f"<td>{_fmt(r.top1_share)}</td><td>{total:.2f}</td>"
+        )
         body.append(f"<tr><td>{_esc(r.label)}</td>{''.join(cells)}</tr>")
     return f"<table><tr><th>setting</th>{head}</tr>{''.join(body)}</table>"
 
@@ -167,7 +182,9 @@ def _category_table(ev: Evaluation, ref: SettingResult) -> str:
         n = ref.by_group[cols[0]][g].n
         cells = "".join(
             f"<td>{_fmt(ref.by_group[c][g].mean)} <span class='ci'>[{_fmt(ref.by_group[c][g].low)},"
-            f" {_fmt(ref.by_group[c][g].high)}]</span></td>" if g in ref.by_group[c] else "<td>–</td>"
+            f" {_fmt(ref.by_group[c][g].high)}]</span></td>"
+            if g in ref.by_group[c]
+            else "<td>–</td>"
             for c in cols
         )
         rows.append(f"<tr><td>{_esc(g)}</td><td>{n}</td>{cells}</tr>")
@@ -186,13 +203,18 @@ def _heatmap(ev: Evaluation, ref: SettingResult) -> str:
         cells = []
         for j in range(len(names)):
             v = share[i, j]
-            colour = f"rgba(47,158,98,{v:.2f})" if i == j else f"rgba(214,69,69,{min(1, 2 * v):.2f})"
+            colour = (
+                f"rgba(47,158,98,{v:.2f})" if i == j else f"rgba(214,69,69,{min(1, 2 * v):.2f})"
+            )
             text = f"{100 * v:.0f}%" if matrix[i, j] else ""
-            cells.append(f'<td style="background:{colour}" title="{int(matrix[i, j])} queries">'
-                         f"{text}</td>")
+            cells.append(
+                f'<td style="background:{colour}" title="{int(matrix[i, j])} queries">{text}</td>'
+            )
         rows.append(f"<tr><td>{_esc(name)}</td>{''.join(cells)}</tr>")
-    return (f'<table class="heat"><tr><th>query category ↓ / top-1 category →</th>{head}</tr>'
-            f"{''.join(rows)}</table>")
+    return (
+        f'<table class="heat"><tr><th>query category ↓ / top-1 category →</th>{head}</tr>'
+        f"{''.join(rows)}</table>"
+    )
 
 
 def _train_images(workspace: str, extra: list[Path]) -> list[tuple[str, str]]:
@@ -232,8 +254,7 @@ def report_data(ev: Evaluation) -> dict[str, Any]:
     }
 
 
-def write_report(ev: Evaluation, out_dir: Path, *, extra_images: list[Path] | None = None
-                 ) -> Path:
+def write_report(ev: Evaluation, out_dir: Path, *, extra_images: list[Path] | None = None) -> Path:
     """Write ``report.html`` and ``report.json`` into ``out_dir``; returns the HTML path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -256,51 +277,79 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
     ]
     th = ref.threshold or {}
     if ref.pair_scores is not None:
-        figures.append(("Score histogram", plots.score_histogram(
-            ref.pair_scores[0], ref.pair_scores[1], th.get("f1"), ref.label)))
+        figures.append(
+            (
+                "Score histogram",
+                plots.score_histogram(
+                    ref.pair_scores[0], ref.pair_scores[1], th.get("f1"), ref.label
+                ),
+            )
+        )
     plots_html = "".join(
         f'<img class="plot" alt="{_esc(t)}" src="{_b64(png, "image/png")}">' for t, png in figures
     )
     threshold_note = (
-        f"Suggested threshold for <b>{_esc(ref.label)}</b>: <b>{_fmt(th.get('f1'))}</b>, the score "
-        f"that maximises F1 of “relevant” over query × catalog pairs (F1 {_fmt(th.get('f1_value'))},"
-        f" precision {_fmt(th.get('f1_precision'))}, recall {_fmt(th.get('f1_recall'))}). "
-        f"Precision of “relevant” first reaches 0.5 at {_fmt(th.get('precision_0.5'))}. "
-        f"Pairs: every relevant pair of each query (up to 200) and 200 random products per query, "
-        f"weighted back to the whole catalog."
-    ) if th else ""
+        (
+            f"Suggested threshold for <b>{_esc(ref.label)}</b>: <b>{_fmt(th.get('f1'))}</b>, "
+            "the score that maximises F1 of “relevant” over query × catalog pairs "
+            f"(F1 {_fmt(th.get('f1_value'))}, precision {_fmt(th.get('f1_precision'))}, "
+            f"recall {_fmt(th.get('f1_recall'))}). Precision of “relevant” first reaches 0.5 "
+            f"at {_fmt(th.get('precision_0.5'))}. Pairs: every relevant pair of each query "
+            f"(up to {PAIRS_PER_QUERY}) and {PAIRS_PER_QUERY} random products per query, "
+            "weighted back to the whole catalog."
+        )
+        if th
+        else ""
+    )
     train = _train_images(ev.workspace, extra_images or [])
     train_html = "".join(
         f'<figure><img class="plot" alt="{_esc(n)}" src="{src}"><figcaption>{_esc(n)}'
-        f"</figcaption></figure>" for n, src in train
+        f"</figcaption></figure>"
+        for n, src in train
     )
     sections = [
-        ("Metrics", _metric_table(ev) + (
-            f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
-            f"{ev.eligible} products that have a relevant item; seed {ev.options.seed}), "
-            f"95% percentile bootstrap interval ({ev.options.n_boot} resamples) below each value. "
-            f"Recall@1 and Hit@{k}: share of queries with a relevant product at rank 1 / in the "
-            f"top {k}. Coverage: share of the catalog in at least one product's top {k} "
-            f"(over {ref.coverage_over} lists); Gini and top-1% share: how concentrated the "
-            "recommendations are on a few products (0 and 1% = perfectly even). "
-            "Equal scores keep catalog order (lower row first); each rank counts once.</p>")),
+        (
+            "Metrics",
+            _metric_table(ev)
+            + (
+                f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
+                f"{ev.eligible} products that have a relevant item; seed {ev.options.seed}), "
+                f"95% percentile bootstrap interval ({ev.options.n_boot} resamples) below each "
+                f"value. Recall@1 and Hit@{k}: share of queries with a relevant product at rank 1 "
+                f"/ in the top {k}. Coverage: share of the catalog in at least one product's "
+                f"top {k} "
+                f"(over {ref.coverage_over} lists); Gini and top-1% share: how concentrated the "
+                "recommendations are on a few products (0 and 1% = perfectly even). "
+                "Equal scores keep catalog order (lower row first); each rank counts once.</p>"
+            ),
+        ),
         ("Plots", f'<div class="plots">{plots_html}</div><p class="note">{threshold_note}</p>'),
         (f"By category ({_esc(ref.label)})", _category_table(ev, ref)),
-        ("Confusion: top-1 category by query category", _heatmap(ev, ref) +
-         "<p class='note'>Share of each category's queries whose first result has the column's "
-         "category. Diagonal: right category.</p>"),
+        (
+            "Confusion: top-1 category by query category",
+            _heatmap(ev, ref)
+            + "<p class='note'>Share of each category's queries whose first result has the "
+            "column's category. Diagonal: right category.</p>",
+        ),
         ("Random queries and their top-k", _grid(ev, ref, thumbs, examples["random"])),
         (f"Best category: {_esc(examples['best_name'])}", _grid(ev, ref, thumbs, examples["best"])),
-        (f"Worst category: {_esc(examples['worst_name'])}",
-         _grid(ev, ref, thumbs, examples["worst"])),
-        ("Failure cases: top-1 from another category", _grid(ev, ref, thumbs, examples["failures"])),
+        (
+            f"Worst category: {_esc(examples['worst_name'])}",
+            _grid(ev, ref, thumbs, examples["worst"]),
+        ),
+        (
+            "Failure cases: top-1 from another category",
+            _grid(ev, ref, thumbs, examples["failures"]),
+        ),
     ]
     if train_html:
         sections.append(("Training", f'<div class="plots">{train_html}</div>'))
     body = "".join(f"<section><h2>{t}</h2>{c}</section>" for t, c in sections)
-    legend = ('<p class="legend"><span style="background:#2b6cb0"></span>query'
-              '<span style="background:#2f9e62"></span>relevant'
-              '<span style="background:#d64545"></span>not relevant</p>')
+    legend = (
+        '<p class="legend"><span style="background:#2b6cb0"></span>query'
+        '<span style="background:#2f9e62"></span>relevant'
+        '<span style="background:#d64545"></span>not relevant</p>'
+    )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>lookalike evaluation · {_esc(Path(ev.workspace).name)}</title>"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,13 @@ from lookalike.evaluate.truth import GroundTruth, TruthSpec, build_truth, sample
 from lookalike.evaluate.vectors import workspace_vectors
 from lookalike.workspace import Workspace
 
-__all__ = ["EvaluateOptions", "Evaluation", "run_evaluation", "COVERAGE_MAX_ROWS", "PAIRS_PER_QUERY"]
+__all__ = [
+    "EvaluateOptions",
+    "Evaluation",
+    "run_evaluation",
+    "COVERAGE_MAX_ROWS",
+    "PAIRS_PER_QUERY",
+]
 
 # Coverage needs every product's list; above this many products it is measured on the queries.
 COVERAGE_MAX_ROWS = 50_000
@@ -122,8 +127,15 @@ def _evaluate_setting(
     pick = np.array([position[int(q)] for q in queries], dtype=np.int64)
     t0 = time.perf_counter()
     result = score_results(
-        truth, queries, rows[pick], dists[pick], k=options.k, label=label,
-        all_results=rows, n_boot=options.n_boot, seed=options.seed,
+        truth,
+        queries,
+        rows[pick],
+        dists[pick],
+        k=options.k,
+        label=label,
+        all_results=rows,
+        n_boot=options.n_boot,
+        seed=options.seed,
     )
     rel, irr, weight = _pair_scores(
         truth, queries, searched[pick], stored, setting.metric, options.seed
@@ -152,13 +164,17 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         products = {p.id: p for p in store.iter_products()}
         models = list(dict.fromkeys(s.model or own_model for s in settings))
         model_vectors = {
-            m: workspace_vectors(ws, m, products, store, progress=options.progress,
-                                 seed=options.seed)
+            m: workspace_vectors(
+                ws, m, products, store, progress=options.progress, seed=options.seed
+            )
             for m in models
         }
     # Every setting is scored on the same products: those with a vector under every model.
-    common = [pid for pid in model_vectors[models[0]].vectors.ids
-              if all(pid in mv.vectors for mv in model_vectors.values())]
+    common = [
+        pid
+        for pid in model_vectors[models[0]].vectors.ids
+        if all(pid in mv.vectors for mv in model_vectors.values())
+    ]
     if len(common) < 2:
         raise ConfigError("fewer than two products have vectors: nothing to evaluate")
     truth = build_truth(common, products, options.truth)

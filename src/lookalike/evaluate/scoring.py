@@ -87,7 +87,8 @@ class SettingResult:
             "queries": len(self.queries),
             "overall": {m: e.to_dict() for m, e in self.overall.items()},
             "by_category": {
-                m: {g: e.to_dict() for g, e in groups.items()} for m, groups in self.by_group.items()
+                m: {g: e.to_dict() for g, e in groups.items()}
+                for m, groups in self.by_group.items()
             },
             "precision_curve": [_finite(v) for v in self.precision_curve],
             "coverage": _finite(self.coverage),
@@ -160,8 +161,9 @@ def score_results(
         m: group_estimates(v, groups, truth.group_names, n_boot=n_boot, seed=seed)
         for m, v in per_query.items()
     }
-    curve = [float(precision_at_k(rel, i).mean()) if len(rel) else math.nan
-             for i in range(1, k + 1)]
+    curve = [
+        float(precision_at_k(rel, i).mean()) if len(rel) else math.nan for i in range(1, k + 1)
+    ]
     lists = results[:, :k] if all_results is None else all_results[:, :k]
     counts = recommendation_counts(lists, len(truth))
     return SettingResult(
@@ -181,8 +183,9 @@ def score_results(
     )
 
 
-def suggest_threshold(rel_scores: np.ndarray, irr_scores: np.ndarray, irr_weight: float
-                      ) -> dict[str, Any]:
+def suggest_threshold(
+    rel_scores: np.ndarray, irr_scores: np.ndarray, irr_weight: float
+) -> dict[str, Any]:
     """The score above which a pair is called "relevant", from sampled pair scores.
 
     ``irr_weight``: how many real irrelevant pairs each sampled one stands for (importance
@@ -232,6 +235,13 @@ def evaluate_vectors(
     q = sample_queries(truth, queries, seed)
     all_d, all_i = knn_exact(x, x, k, exclude_self=True)
     return score_results(
-        truth, q, all_i[q], all_d[q], k=k, label=label, all_results=all_i,
-        n_boot=n_boot, seed=seed,
+        truth,
+        q,
+        all_i[q],
+        all_d[q],
+        k=k,
+        label=label,
+        all_results=all_i,
+        n_boot=n_boot,
+        seed=seed,
     )

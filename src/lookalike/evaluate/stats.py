@@ -36,8 +36,12 @@ class Estimate:
         """JSON-ready (NaN becomes None)."""
         return {
             key: (None if isinstance(v, float) and math.isnan(v) else v)
-            for key, v in (("mean", self.mean), ("low", self.low), ("high", self.high),
-                           ("n", self.n))
+            for key, v in (
+                ("mean", self.mean),
+                ("low", self.low),
+                ("high", self.high),
+                ("n", self.n),
+            )
         }
 
 

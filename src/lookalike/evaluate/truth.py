@@ -34,6 +34,7 @@ __all__ = [
     "GroundTruth",
     "category_prefix",
     "build_truth",
+    "truth_from_labels",
     "sample_queries",
     "TRUTH_KINDS",
 ]
@@ -77,8 +78,9 @@ class TruthSpec:
             return cls("identity", key=arg or "group_id")
         if kind == "pairs":
             return cls("pairs", path=Path(arg).expanduser() if arg else None)
-        raise ConfigError(f"unknown truth {text!r}; valid: category[:depth], identity[:column],"
-                          " pairs:file.csv")
+        raise ConfigError(
+            f"unknown truth {text!r}; valid: category[:depth], identity[:column], pairs:file.csv"
+        )
 
     def describe(self) -> str:
         """One line for reports."""
@@ -203,6 +205,17 @@ def _read_pairs(path: Path, row_of: dict[str, int], n: int) -> tuple[np.ndarray,
         raise ConfigError(f"cannot read pairs file {path}: {exc.strerror or exc}") from exc
     pair_codes = np.unique(np.asarray(codes, dtype=np.int64))
     return pair_codes, {"pairs": int(len(pair_codes)), "pairs_unknown_ids": unknown}
+
+
+def truth_from_labels(
+    ids: Sequence[str], labels: Sequence[str], description: str = "same label"
+) -> GroundTruth:
+    """Relevant = same non-empty label; the label is also the display group. For labeled
+    datasets that are not a catalog (benchmarks, a trained head's validation set)."""
+    if len(ids) != len(labels):
+        raise ConfigError(f"{len(ids)} ids for {len(labels)} labels")
+    codes, names = _codes([str(label) for label in labels])
+    return GroundTruth(list(ids), codes, names, description, labels=codes)
 
 
 def build_truth(ids: Sequence[str], products: dict[str, Product], spec: TruthSpec) -> GroundTruth:
