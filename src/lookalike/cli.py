@@ -258,14 +258,17 @@ def evaluate(
     )
     evaluation = run_evaluation(workspace, options)
     path = write_report(evaluation, out)
-    table = Table(title=f"evaluation of {evaluation.workspace} (relevant = "
-                        f"{evaluation.truth.description})")
+    table = Table(
+        title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"
+    )
     metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
     for col in ("setting", *metrics, "coverage", "seconds"):
         table.add_column(col, justify="left" if col == "setting" else "right")
     for r in evaluation.results:
-        cells = [f"{r.overall[m].mean:.3f} ±{(r.overall[m].high - r.overall[m].low) / 2:.3f}"
-                 for m in metrics]
+        cells = [
+            f"{r.overall[m].mean:.3f} ±{(r.overall[m].high - r.overall[m].low) / 2:.3f}"
+            for m in metrics
+        ]
         table.add_row(r.label, *cells, f"{r.coverage:.2f}", f"{sum(r.seconds.values()):.1f}")
     if not quiet:
         console.print(table)

@@ -149,3 +149,17 @@ def test_report_opens_offline_in_chromium(report_dir: Path) -> None:
             page.screenshot(path=str(artifacts / "evaluate_report.png"), full_page=True)
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_other_models_are_embedded_once_and_cached_in_the_workspace(
+    shop: Workspace, report_dir: Path
+) -> None:
+    # report_dir already compared histogram: its image vectors sit in the workspace cache
+    assert (shop.embeddings_dir / "histogram.npy").is_file()
+    options = EvaluateOptions(
+        k=3, queries=10, compare={"model": ("histogram",)}, n_boot=20, progress=False
+    )
+    again = run_evaluation(shop, options)
+    assert again.extra["embedded"] == {"histogram": 0}
+    assert again.results[0].label == "histogram"
