@@ -9,9 +9,11 @@ Search, compression and metrics come from their own packages (``lookalike.index`
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -120,24 +122,34 @@ def expand_settings(axes: dict[str, tuple[str, ...]]) -> list[Setting]:
     return settings or [Setting()]
 
 
+def _require(module: str, name: str, axis: str) -> Any:
+    """``module.name`` for a comparison axis; a clear ConfigError when it is missing."""
+    missing = ConfigError(
+        f"comparing {axis} needs {module}.{name}, which this installation of lookalike lacks"
+    )
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise missing from exc
+    if not hasattr(found, name):
+        raise missing
+    return getattr(found, name)
+
+
 def _knn(xq: np.ndarray, xb: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k under ``metric`` (scores: higher is closer)."""
     if metric == "cosine":
         from lookalike.index.exact import knn_exact
 
         return knn_exact(xq, xb, k)
-    from lookalike.index.metrics import knn_metric
-
-    return knn_metric(xq, xb, k, metric)
+    return _require("lookalike.index.metrics", "knn_metric", "metrics")(xq, xb, k, metric)
 
 
 def pair_scores(xq: np.ndarray, xb: np.ndarray, metric: str) -> np.ndarray:
     """``(len(xq), len(xb))`` scores under ``metric`` (higher is closer)."""
     if metric == "cosine":
         return np.asarray(xq, dtype=np.float32) @ np.asarray(xb, dtype=np.float32).T
-    from lookalike.index.metrics import pair_scores as metric_scores
-
-    return metric_scores(xq, xb, metric)
+    return _require("lookalike.index.metrics", "pair_scores", "metrics")(xq, xb, metric)
 
 
 def search_setting(
@@ -147,14 +159,16 @@ def search_setting(
     metric and index. Returns ``(D, I, stored, queries, seconds)``: the raw lists (self not yet
     dropped), the stored and query vectors as searched (for pair-score histograms) and the
     seconds of each stage."""
+    if setting.weights:
+        _require("lookalike.recommend.filters", "Weights", "hybrid weights")
+        raise ConfigError("hybrid weights are scored by run_evaluation, not by a vector search")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     stored = np.asarray(base, dtype=np.float32)
     queries = stored[query_rows]
     if setting.pca or setting.quantize:
-        from lookalike.index.compress import VectorCodec
-
-        codec = VectorCodec(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
+        codec_class = _require("lookalike.index.compress", "VectorCodec", "pca/quantize")
+        codec = codec_class(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
         queries = codec.project(queries)
         stored = codec.decode(codec.encode(stored))
     seconds["compress"] = time.perf_counter() - t0
@@ -162,9 +176,7 @@ def search_setting(
     if setting.index == "exact":
         dists, rows = _knn(queries, stored, k + 1, setting.metric)
     else:
-        from lookalike.index import make_index
-
-        index = make_index(setting.index, stored)
+        index = _require("lookalike.index", "make_index", "index")(setting.index, stored)
         dists, rows = index.search(queries, k + 1)
     seconds["search"] = time.perf_counter() - t0
     return dists, np.asarray(rows, dtype=np.int64), stored, queries, seconds

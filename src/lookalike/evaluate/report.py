@@ -173,6 +173,19 @@ def _metric_table(ev: Evaluation) -> str:
     return f"<table><tr><th>setting</th>{head}</tr>{''.join(body)}</table>"
 
 
+def _mean_of(ref: SettingResult, group: str) -> str:
+    est = ref.by_group.get(f"P@{ref.k}", {}).get(group)
+    return "" if est is None else f" (P@{ref.k} {est.mean:.3f}, {est.n} queries)"
+
+
+def _skipped(ev: Evaluation) -> str:
+    skipped = ev.extra.get("skipped", [])
+    if not skipped:
+        return ""
+    items = "".join(f"<li>{_esc(s['label'])}: {_esc(s['reason'])}</li>" for s in skipped)
+    return f"<p class='note'>Settings not evaluated:</p><ul class='note'>{items}</ul>"
+
+
 def _category_table(ev: Evaluation, ref: SettingResult) -> str:
     k = ev.options.k
     cols = [f"P@{k}", f"mAP@{k}", "Recall@1", f"NDCG@{k}"]
@@ -250,6 +263,7 @@ def report_data(ev: Evaluation) -> dict[str, Any]:
         "confusion": {"categories": names, "top1_counts": matrix.tolist()},
         "reference_per_query": per_query,
         "embedded_now": ev.extra.get("embedded", {}),
+        "skipped_settings": ev.extra.get("skipped", []),
         "seconds": round(ev.seconds, 3),
     }
 
@@ -311,6 +325,7 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         (
             "Metrics",
             _metric_table(ev)
+            + _skipped(ev)
             + (
                 f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
                 f"{ev.eligible} products that have a relevant item; seed {ev.options.seed}), "
@@ -332,9 +347,13 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
             "column's category. Diagonal: right category.</p>",
         ),
         ("Random queries and their top-k", _grid(ev, ref, thumbs, examples["random"])),
-        (f"Best category: {_esc(examples['best_name'])}", _grid(ev, ref, thumbs, examples["best"])),
         (
-            f"Worst category: {_esc(examples['worst_name'])}",
+            f"Best category: {_esc(examples['best_name'])}{_mean_of(ref, examples['best_name'])}",
+            _grid(ev, ref, thumbs, examples["best"]),
+        ),
+        (
+            f"Worst category: {_esc(examples['worst_name'])}"
+            f"{_mean_of(ref, examples['worst_name'])}",
             _grid(ev, ref, thumbs, examples["worst"]),
         ),
         (

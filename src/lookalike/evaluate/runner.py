@@ -185,14 +185,23 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             "set categories, group_id, or pass --truth pairs:FILE.csv"
         )
     results: list[SettingResult] = []
+    skipped: list[dict[str, str]] = []
     for setting in settings:
         model = setting.model or own_model
         mv = model_vectors[model]
         vectors = np.asarray(mv.vectors.take(common).vectors, dtype=np.float32)
         label = Setting(**{**setting.to_dict(), "model": model}).label()  # type: ignore[arg-type]
+        if setting.pca is not None and setting.pca >= vectors.shape[1]:
+            # e.g. pca=256 next to the 128-d random model: the other settings still run
+            skipped.append(
+                {"label": label, "reason": f"PCA {setting.pca} >= dim {vectors.shape[1]}"}
+            )
+            continue
         result = _evaluate_setting(setting, vectors, truth, queries, options, label)
         result.seconds["vectors"] = mv.seconds
         results.append(result)
+    if not results:
+        raise ConfigError(f"every compared setting was skipped: {skipped}")
     first = {}
     for pid in common:
         product = products[pid]
@@ -208,7 +217,10 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         images=_image_paths(ws, first),
         eligible=len(truth.eligible()),
         seconds=time.perf_counter() - started,
-        extra={"embedded": {m: mv.embedded for m, mv in model_vectors.items()}},
+        extra={
+            "embedded": {m: mv.embedded for m, mv in model_vectors.items()},
+            "skipped": skipped,
+        },
     )
 
 
