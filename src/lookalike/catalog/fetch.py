@@ -64,10 +64,18 @@ __all__ = [
     "FetchSettings",
     "ImageFetcher",
     "fetch_bytes",
+    "is_transient",
     "fetch_to_file",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def is_transient(reason: str | None) -> bool:
+    """Whether a failure ``reason`` may go away by itself (timeout, connection, 429, 5xx)."""
+    if reason in ("timeout", "connection", "http_429"):
+        return True
+    return bool(reason and reason.startswith("http_5"))
 
 
 @dataclass
@@ -150,6 +158,11 @@ class ImageFetcher:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
         base = self.cache_dir / digest[:2] / digest
         return base.with_suffix(".bin"), base.with_suffix(".json")
+
+    def cached(self, url: str) -> FetchResult | None:
+        """The complete cache entry of ``url`` as a "cached" result, or None; no request."""
+        meta = self._load_meta(url)
+        return None if meta is None else self._cached(url, meta, attempts=0)
 
     def fetch(self, url: str) -> FetchResult:
         """Fetch one URL (revalidating a cached copy), without a progress bar."""
