@@ -52,8 +52,10 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
 
 
 def _downloads_line(downloads: dict) -> str:
+    if "fetched" not in downloads:  # no image URLs in this catalog
+        return ""
     parts = [f"{downloads[key]} {key}" for key in ("fetched", "revalidated", "reused", "stale")]
-    return f" (images: {', '.join(parts)})" if "fetched" in downloads else ""
+    return f" (images: {', '.join(parts)})"
 
 
 def _render_build_report(report: dict, quiet: bool) -> None:

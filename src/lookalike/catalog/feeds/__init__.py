@@ -64,7 +64,9 @@ def read_feed(
     return _read_file(path, fmt, gzipped, columns, base=path.resolve().parent, name=str(path))
 
 
-def _read_url(url: str, columns: ColumnMap | None, settings: FetchSettings | None):
+def _read_url(
+    url: str, columns: ColumnMap | None, settings: FetchSettings | None
+) -> Iterator[Product]:
     with downloaded(url, settings) as path:
         fmt, gzipped = sniff_format(path, name=url)
         yield from _read_file(path, fmt, gzipped, columns, base=url, name=url)
