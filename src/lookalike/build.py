@@ -96,7 +96,8 @@ class BuildReport:
     products: dict[str, int] = field(default_factory=dict)
     images: dict[str, int] = field(default_factory=dict)
     # where image bytes came from: fetched (200), revalidated (304), reused (cache, no request),
-    # stale (request failed, old copy used), local (files), failed
+    # stale (request failed, old copy used), local (files), failed; pruned: cache entries of
+    # URLs no product uses any more, deleted
     downloads: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
@@ -178,6 +179,15 @@ def _resolve_urls(images: list[_Image], ws: Workspace, options: BuildOptions) ->
             counts["revalidated" if result.attempts else "reused"] += 1
         image.path, image.sha256 = result.path, result.sha256
     return counts
+
+
+def _prune_image_cache(ws: Workspace, keep: set[str]) -> int:
+    """Drop cached images of URLs no product uses any more (after the build succeeded)."""
+    if not ws.images_dir.is_dir():
+        return 0
+    from lookalike.catalog.fetch import ImageFetcher
+
+    return ImageFetcher(ws.images_dir).prune(keep)
 
 
 def _loader(path: Path) -> Callable[[], bytes]:
@@ -332,6 +342,7 @@ def build_workspace(
         neighbors = _neighbors(vectors, owned, cache, options)
         vectors.save(ws.root, PRODUCT_VECTORS)
         neighbors.save(ws.root)
+        downloads["pruned"] = _prune_image_cache(ws, {i.source for i in urls})
         timings["topk"] = time.perf_counter() - t0
 
     failures: dict[str, dict[str, Any]] = {}

@@ -118,6 +118,7 @@ def test_every_bad_image_gets_its_reason_and_the_old_build_survives(
         "reused": 0,
         "stale": 0,
         "failed": 0,
+        "pruned": 0,
     }
     before = VectorSet.load(ws.root, "product_vectors")
     with Recommender(ws) as rec:
@@ -227,6 +228,8 @@ def test_incremental_refresh_equals_a_clean_build(
     assert report.products["changed"] == 1  # c got a picture; d's URL did not change
     assert report.downloads["fetched"] == 4  # 3 new URLs + the changed one (new ETag)
     assert report.images["embedded"] == 4
+    assert report.downloads["pruned"] == 2  # b's and e's pictures left the cache
+    assert len(list((refreshed.root / "images").glob("*/*.bin"))) == 11  # 10 - 2 + 3
 
     clean = Workspace(tmp_path / "clean")
     build_workspace(clean, url, options(aggregate=aggregate))

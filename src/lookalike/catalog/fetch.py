@@ -164,6 +164,22 @@ class ImageFetcher:
         meta = self._load_meta(url)
         return None if meta is None else self._cached(url, meta, attempts=0)
 
+    def prune(self, keep: Iterable[str]) -> int:
+        """Delete the cache entries of every URL not in ``keep``; returns how many went.
+
+        A nightly refresh of a feed whose products come and go would otherwise grow the
+        cache without bound.
+        """
+        wanted = {hashlib.sha256(url.encode("utf-8")).hexdigest() for url in keep}
+        removed: set[str] = set()
+        for path in self.cache_dir.glob("??/*"):
+            if path.name.startswith(".") or path.suffix not in (".bin", ".json"):
+                continue  # a temp file of a write in progress
+            if path.stem not in wanted:
+                path.unlink(missing_ok=True)
+                removed.add(path.stem)
+        return len(removed)
+
     def fetch(self, url: str) -> FetchResult:
         """Fetch one URL (revalidating a cached copy), without a progress bar."""
         return self.fetch_many([url], progress=False)[url]
