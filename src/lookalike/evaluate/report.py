@@ -264,6 +264,8 @@ def report_data(ev: Evaluation) -> dict[str, Any]:
         "reference_per_query": per_query,
         "embedded_now": ev.extra.get("embedded", {}),
         "skipped_settings": ev.extra.get("skipped", []),
+        "ranked_by": "mean product vectors (the workspace was built with aggregate="
+        f"{ev.extra.get('aggregate', 'mean')})",
         "seconds": round(ev.seconds, 3),
     }
 

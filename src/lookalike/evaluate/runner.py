@@ -220,6 +220,9 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         extra={
             "embedded": {m: mv.embedded for m, mv in model_vectors.items()},
             "skipped": skipped,
+            # a "max" workspace serves best-image-pair neighbours; evaluation ranks by the
+            # mean product vectors it also stores, so say so next to the numbers
+            "aggregate": str(manifest.get("aggregate", "mean")),
         },
     )
 
