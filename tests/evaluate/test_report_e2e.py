@@ -13,6 +13,7 @@ import pytest
 from lookalike.build import BuildOptions, build_workspace
 from lookalike.evaluate.report import write_report
 from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
+from lookalike.evaluate.truth import TruthSpec
 from lookalike.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,3 +164,36 @@ def test_other_models_are_embedded_once_and_cached_in_the_workspace(
     again = run_evaluation(shop, options)
     assert again.extra["embedded"] == {"histogram": 0}
     assert again.results[0].label == "histogram"
+
+
+@pytest.mark.slow
+def test_identity_truth_on_grocery_photos(grocery_dir: Path, tmp_path: Path) -> None:
+    # one catalog row per photo, group_id = the packaged product: the other photos of the same
+    # product are the relevant results (instance retrieval, Recall@1)
+    lines = [
+        line.split(",")[0].strip()
+        for line in (grocery_dir / "train.txt").read_text(encoding="utf-8").splitlines()
+        if "/Packages/" in line
+    ]
+    by_product: dict[str, list[str]] = {}
+    for rel in lines:
+        by_product.setdefault(Path(rel).parent.name, []).append(rel)
+    rows = ["id,title,image,category,group_id"]
+    for product, photos in sorted(by_product.items())[:4]:
+        for i, rel in enumerate(photos[:6]):
+            coarse = Path(rel).parent.parent.name
+            rows.append(f"{product}-{i},{product},{grocery_dir / rel},{coarse},{product}")
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    ws = Workspace(tmp_path / "grocery")
+    build_workspace(ws, catalog, BuildOptions(model="histogram", progress=False))
+    options = EvaluateOptions(
+        k=5, queries=None, truth=TruthSpec.parse("identity"), n_boot=50, progress=False
+    )
+    evaluation = run_evaluation(ws, options)
+    result = evaluation.results[0]
+    assert len(result.queries) == 24 and evaluation.truth.n_relevant(result.queries).max() == 5
+    # consecutive shots of one package: the colour histogram finds a sibling photo first
+    assert result.overall["Recall@1"].mean > 0.8
+    out = write_report(evaluation, tmp_path / "report")
+    assert json.loads(out.with_suffix(".json").read_text())["truth"].startswith("same product")
