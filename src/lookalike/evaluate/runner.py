@@ -7,6 +7,7 @@ image grids, confusion view and score histogram are shown in the report.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,7 +187,7 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         )
     results: list[SettingResult] = []
     skipped: list[dict[str, str]] = []
-    for setting in settings:
+    for setting in _progress(settings, options.progress):
         model = setting.model or own_model
         mv = model_vectors[model]
         vectors = np.asarray(mv.vectors.take(common).vectors, dtype=np.float32)
@@ -225,6 +226,23 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             "aggregate": str(manifest.get("aggregate", "mean")),
         },
     )
+
+
+def _progress(settings: list[Setting], enabled: bool) -> Iterator[Setting]:
+    """The settings, with a rich progress bar on stderr when ``enabled``."""
+    if not enabled:
+        yield from settings
+        return
+    import sys
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task("evaluating settings", total=len(settings))
+        for setting in settings:
+            yield setting
+            bar.advance(task)
 
 
 def _image_paths(ws: Workspace, first: dict[str, str]) -> dict[str, str]:
