@@ -299,7 +299,7 @@ def evaluate(
         table.add_column(col, justify="left" if col == "setting" else "right")
     for r in evaluation.results:
         cells = [
-            f"{r.overall[m].mean:.3f} ±{(r.overall[m].high - r.overall[m].low) / 2:.3f}"
+            f"{r.overall[m].mean:.3f}±{(r.overall[m].high - r.overall[m].low) / 2:.3f}"
             for m in metrics
         ]
         table.add_row(r.label, *cells, f"{r.coverage:.2f}", f"{sum(r.seconds.values()):.1f}")
