@@ -197,3 +197,27 @@ def test_identity_truth_on_grocery_photos(grocery_dir: Path, tmp_path: Path) -> 
     assert result.overall["Recall@1"].mean > 0.8
     out = write_report(evaluation, tmp_path / "report")
     assert json.loads(out.with_suffix(".json").read_text())["truth"].startswith("same product")
+
+
+@pytest.mark.slow
+def test_user_onnx_model_is_compared_and_matches_the_builtin(
+    shop: Workspace, tmp_path: Path
+) -> None:
+    import shutil
+
+    from lookalike.embed.onnx_export import export_onnx
+
+    user_model = tmp_path / "my-model.onnx"
+    shutil.copy(export_onnx("lite0"), user_model)  # the same network, as a user's own file
+    options = EvaluateOptions(
+        k=5,
+        queries=None,
+        compare={"model": ("lite0", str(user_model))},
+        n_boot=20,
+        progress=False,
+    )
+    evaluation = run_evaluation(shop, options)
+    builtin, user = evaluation.results
+    assert user.label == "my-model.onnx"
+    assert evaluation.extra["embedded"][str(user_model)] == 40
+    assert user.overall["P@5"].mean == pytest.approx(builtin.overall["P@5"].mean, abs=0.03)

@@ -13,6 +13,7 @@ import importlib
 import itertools
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,9 @@ class Setting:
 
     def label(self, default_model: str = "") -> str:
         """Short, unique among the compared settings: only what differs from the defaults."""
-        parts = [self.model or default_model]
+        model = self.model or default_model
+        # a user's ONNX file is named by its file name, not its whole path
+        parts = [Path(model).name if model.lower().endswith(".onnx") else model]
         if self.metric != "cosine":
             parts.append(self.metric)
         if self.pca:
