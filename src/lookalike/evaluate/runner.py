@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # Coverage needs every product's list; above this many products it is measured on the queries.
-COVERAGE_MAX_ROWS = 50_000
+COVERAGE_MAX_ROWS = 10_000
 # Pairs sampled per query for the score histograms: all relevant ones up to this many, and
 # this many uniformly drawn others.
 PAIRS_PER_QUERY = 200
