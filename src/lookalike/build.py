@@ -24,6 +24,7 @@ from lookalike.catalog.readers import ColumnMap, read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
+from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
 from lookalike.recommend.similar import PRODUCT_VECTORS
 from lookalike.recommend.topk import compute_neighbors
 from lookalike.workspace import Workspace
@@ -48,9 +49,19 @@ class BuildOptions:
     progress: bool = True
     columns: ColumnMap | None = None
     allow_private: bool = False
+    # hybrid scoring and default exclusions (the top-K table is built with them)
+    titles: bool = True  # embed titles with MiniLM (cached by title hash)
+    weights: Weights = field(default_factory=Weights)
+    exclude_group: bool = True
+    near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
+
+        if self.weights.title and not self.titles:
+            raise ConfigError("a title weight needs title embeddings: do not turn titles off")
+        if self.near_duplicate is not None and not -1 <= self.near_duplicate <= 1:
+            raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
 
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
@@ -71,6 +82,7 @@ class BuildReport:
     images: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
+    titles: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -256,9 +268,26 @@ def build_workspace(
         t0 = time.perf_counter()
         vectors = _aggregate(products, images, cache)
         vectors.save(ws.root, PRODUCT_VECTORS)
-        neighbors = compute_neighbors(vectors, options.k, progress=options.progress)
+        neighbors = compute_neighbors(
+            vectors,
+            options.k,
+            progress=options.progress,
+            groups={p.id: p.group_id for p in products} if options.exclude_group else None,
+            near_duplicate=options.near_duplicate,
+        )
         neighbors.save(ws.root)
         timings["topk"] = time.perf_counter() - t0
+
+        # 4. title embeddings for hybrid scoring and query-by-title (model loaded only if needed)
+        title_report = None
+        if options.titles:
+            from lookalike.recommend.text import update_title_vectors
+
+            t0 = time.perf_counter()
+            title_report = update_title_vectors(
+                ws.root, ws.embeddings_dir, products, progress=options.progress
+            )
+            timings["titles"] = time.perf_counter() - t0
 
     failures: dict[str, dict[str, Any]] = {}
     for product in products:
@@ -295,6 +324,7 @@ def build_workspace(
         },
         failures=list(failures.values()),
         vectors=len(vectors),
+        titles=asdict(title_report) if title_report else {},
         seconds={k: round(v, 3) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 3)},
     )
@@ -309,6 +339,12 @@ def build_workspace(
             "products": len(products),
             "k": options.k,
             "aggregate": "mean",
+            "recommend": {
+                "weights": options.weights.as_dict(),
+                "exclude_group": options.exclude_group,
+                "near_duplicate": options.near_duplicate,
+                "titles": options.titles,
+            },
             "catalog": source_name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
