@@ -152,6 +152,7 @@ def test_query_by_title_exact_normalised_and_paraphrased(shop: Workspace) -> Non
             rec.find_by_url("https://shop.example/p/none")
 
 
+@pytest.mark.slow
 def test_title_vectors_are_cached_by_title_text(shop: Workspace, tmp_path: Path) -> None:
     # same titles again: nothing embedded (the model is not even needed)
     again = update_title_vectors(shop.root, shop.embeddings_dir, catalog())

@@ -13,7 +13,6 @@ Two paths:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,6 +29,14 @@ from lookalike.index.vectors import VectorSet
 from lookalike.recommend.diversity import mmr
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, HybridScorer
+from lookalike.recommend.search import (
+    Hit,
+    Ranker,
+    collect,
+    hybrid_ranker,
+    image_ranker,
+    metric_ranker,
+)
 from lookalike.recommend.text import TITLE_VECTORS, load_title_encoder
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
@@ -38,9 +45,6 @@ __all__ = ["Recommendation", "Recommender", "PRODUCT_VECTORS", "METRICS", "table
 
 PRODUCT_VECTORS = "product_vectors"
 _MMR_POOL = 4  # MMR picks k out of the best 4k eligible products
-
-# (id, score, weighted components or None), best first
-_Hit = tuple[str, float, dict[str, float] | None]
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,7 @@ class Recommender:
 
     def _ranker(
         self, vector: np.ndarray, metric: str, weights: Weights, query: Product | None
-    ) -> Callable[[int], list[_Hit]]:
+    ) -> Ranker:
         """``depth -> the best `depth` products`` for one query, under metric and weights."""
         if not weights.image_only:
             if metric != "cosine":
@@ -284,39 +288,10 @@ class Recommender:
             total, comps = self.hybrid.score_all(
                 vector, self._title_vector(query, weights), query, weights
             )
-            order = np.lexsort((np.arange(len(total)), -total))
-            ids = self.vectors.ids
-
-            def hybrid(depth: int) -> list[_Hit]:
-                return [
-                    (ids[r], float(total[r]), {n: float(c[r]) for n, c in comps.items()})
-                    for r in order[:depth]
-                ]
-
-            return hybrid
+            return hybrid_ranker(self.vectors.ids, total, comps)
         if metric == "cosine":
-
-            def cosine(depth: int) -> list[_Hit]:
-                scores, ids = self.index.search(vector[None, :], depth)
-                return [
-                    (pid, weights.image * float(s), None)
-                    for pid, s in zip(ids[0], scores[0], strict=True)
-                    if pid
-                ]
-
-            return cosine
-
-        def other(depth: int) -> list[_Hit]:
-            base = np.asarray(self.vectors.vectors)
-            scores, rows = knn_metric(vector[None, :], base, depth, metric)
-            ids = self.vectors.ids
-            return [
-                (ids[r], weights.image * float(s), None)
-                for r, s in zip(rows[0], scores[0], strict=True)
-                if r >= 0
-            ]
-
-        return other
+            return image_ranker(self.index, vector, weights.image)
+        return metric_ranker(self.vectors, vector, metric, weights.image)
 
     def _title_vector(self, query: Product | None, weights: Weights) -> np.ndarray | None:
         if query is None or not weights.title:
@@ -355,18 +330,13 @@ class Recommender:
         row_of = self.vectors.row_of()
         ranked = self._ranker(vector, metric, weights, query)
         need = k if filters.diversity is None else k * _MMR_POOL
-        n = len(self.vectors)
-        depth = min(n, _MMR_POOL * (need + len(exclude)))
-        kept: list[tuple[_Hit, Product]] = []
-        seen: set[str] = set()  # by id, not offset: a deeper ANN search may reorder the head
-        while True:
-            hits = ranked(depth)
-            fresh = [h for h in hits if h[0] not in seen]
-            seen.update(h[0] for h in fresh)
+
+        def accept(fresh: list[Hit]) -> list[tuple[Hit, Product]]:
             products = self.store.get_many([h[0] for h in fresh])
             rows = [row_of[h[0]] for h in fresh]
             # near-duplicates are judged on the image cosine, whatever the ranking metric
             cosines = np.asarray(self.vectors.vectors[rows]) @ unit if rows else np.zeros(0)
+            out = []
             for hit, cos in zip(fresh, cosines, strict=True):
                 product = products.get(hit[0])
                 if (
@@ -377,12 +347,16 @@ class Recommender:
                     or not eligible(product)
                 ):
                     continue
-                kept.append((hit, product))
-                if len(kept) >= need:
-                    break
-            if len(kept) >= need or depth >= n or len(hits) < depth:
-                break
-            depth = min(n, depth * 4)
+                out.append((hit, product))
+            return out
+
+        kept = collect(
+            ranked,
+            need,
+            depth=_MMR_POOL * (need + len(exclude)),
+            total=len(self.vectors),
+            accept=accept,
+        )
         kept.sort(key=lambda item: -item[0][1])  # stable: keeps the ranker's tie order
         if filters.diversity is not None and len(kept) > 1:
             pool_vectors = np.asarray(self.vectors.vectors[[row_of[h[0]] for h, _ in kept]])
@@ -395,7 +369,7 @@ class Recommender:
             out.append(Recommendation(len(out) + 1, product, score, comps))
         return out
 
-    def _materialise(self, hits: list[_Hit]) -> list[Recommendation]:
+    def _materialise(self, hits: list[Hit]) -> list[Recommendation]:
         products = self.store.get_many([pid for pid, _, _ in hits])
         out: list[Recommendation] = []
         for pid, score, comps in hits:
