@@ -18,7 +18,7 @@ from lookalike.errors import VectorIndexError
 from lookalike.index.exact import DEFAULT_BLOCK, knn_exact
 from lookalike.index.vectors import VectorSet
 
-__all__ = ["Neighbors", "compute_neighbors"]
+__all__ = ["Neighbors", "compute_neighbors", "exclude_from_table"]
 
 
 @dataclass
@@ -142,3 +142,42 @@ def compute_neighbors(
         fetch = min(n, fetch * 4)
         short = fill(np.asarray(short), fetch)
     return Neighbors(list(vectors.ids), rows, scores)
+
+
+def exclude_from_table(
+    table: Neighbors,
+    k: int,
+    *,
+    groups: Mapping[str, str] | None = None,
+    near_duplicate: float | None = None,
+    vectors: np.ndarray | None = None,
+) -> Neighbors:
+    """The first ``k`` entries of each row of a wider ``table`` that are not variants of the
+    same group (``groups``: id -> group id, ``""`` = none) nor near-duplicates.
+
+    A near-duplicate has a cosine above ``near_duplicate`` between the product ``vectors``
+    (rows follow ``table.ids``), or, without them, a table score above it. For ``aggregate=max``
+    pass the (mean) product vectors: one shared picture gives a max-pair score of 1, yet the
+    products are not duplicates. Made for tables computed without a deepening search: a row
+    keeps fewer than ``k`` entries when more than ``table.k - k`` of its candidates went.
+    """
+    n = len(table.ids)
+    rows = np.full((n, k), -1, dtype=np.int32)
+    scores = np.full((n, k), -np.inf, dtype=np.float32)
+    group_of = np.array([(groups or {}).get(pid, "") for pid in table.ids], dtype=object)
+    for i in range(n):
+        cand_i = np.asarray(table.rows[i])
+        cand_d = np.asarray(table.scores[i])
+        keep = cand_i >= 0
+        if group_of[i]:
+            keep &= group_of[np.maximum(cand_i, 0)] != group_of[i]
+        if near_duplicate is not None:
+            if vectors is None:
+                keep &= cand_d <= near_duplicate
+            else:
+                cos = np.asarray(vectors[np.maximum(cand_i, 0)]) @ np.asarray(vectors[i])
+                keep &= cos <= near_duplicate
+        got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
+        rows[i, : len(got_i)] = got_i
+        scores[i, : len(got_d)] = got_d
+    return Neighbors(list(table.ids), rows, scores)
