@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lookalike.build import BuildOptions, build_workspace
@@ -221,3 +222,35 @@ def test_user_onnx_model_is_compared_and_matches_the_builtin(
     assert user.label == "my-model.onnx"
     assert evaluation.extra["embedded"][str(user_model)] == 40
     assert user.overall["P@5"].mean == pytest.approx(builtin.overall["P@5"].mean, abs=0.03)
+
+
+@pytest.mark.slow
+def test_hybrid_weights_axis(shop: Workspace, tmp_path: Path) -> None:
+    options = EvaluateOptions(
+        k=5,
+        queries=None,
+        compare={
+            "weights": ("none", "image=1", "image=1,attrs=1"),
+            "metric": ("cosine", "euclidean", "manhattan"),
+        },
+        n_boot=20,
+        progress=False,
+    )
+    evaluation = run_evaluation(shop, options)
+    by = {r.label: r for r in evaluation.results}
+    plain, image_only, with_attrs = (
+        by["lite0"],
+        by["lite0 · hybrid(image=1)"],
+        by["lite0 · hybrid(image=1,attrs=1)"],
+    )
+    # image weight alone ranks exactly like the plain cosine search
+    np.testing.assert_array_equal(image_only.results, plain.results)
+    # an attribute weight on the category: every top-5 shares the query's category
+    assert with_attrs.overall["P@5"].mean == 1.0 and "circular" in with_attrs.note
+    # unit vectors: euclidean ranks exactly like cosine; manhattan is its own ranking
+    np.testing.assert_array_equal(by["lite0 · euclidean"].results, plain.results)
+    assert by["lite0 · manhattan"].overall["P@5"].mean > 0.5
+    skipped = {s["label"] for s in evaluation.extra["skipped"]}
+    assert "lite0 · manhattan · hybrid(image=1)" in skipped
+    html = write_report(evaluation, tmp_path).read_text(encoding="utf-8")
+    assert "partly circular" in html and "Settings not evaluated" in html

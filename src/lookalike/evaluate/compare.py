@@ -163,8 +163,7 @@ def search_setting(
     dropped), the stored and query vectors as searched (for pair-score histograms) and the
     seconds of each stage."""
     if setting.weights:
-        _require("lookalike.recommend.filters", "Weights", "hybrid weights")
-        raise ConfigError("hybrid weights are scored by run_evaluation, not by a vector search")
+        raise ConfigError("hybrid weights are ranked by evaluate.hybrid, not by a vector search")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     stored = np.asarray(base, dtype=np.float32)

@@ -179,11 +179,16 @@ def _mean_of(ref: SettingResult, group: str) -> str:
 
 
 def _skipped(ev: Evaluation) -> str:
+    """Notes on settings, and the settings that were not evaluated, with why."""
+    out = ""
+    notes = "".join(f"<li>{_esc(r.label)}: {_esc(r.note)}</li>" for r in ev.results if r.note)
+    if notes:
+        out += f"<p class='note'>Notes:</p><ul class='note'>{notes}</ul>"
     skipped = ev.extra.get("skipped", [])
-    if not skipped:
-        return ""
-    items = "".join(f"<li>{_esc(s['label'])}: {_esc(s['reason'])}</li>" for s in skipped)
-    return f"<p class='note'>Settings not evaluated:</p><ul class='note'>{items}</ul>"
+    if skipped:
+        items = "".join(f"<li>{_esc(s['label'])}: {_esc(s['reason'])}</li>" for s in skipped)
+        out += f"<p class='note'>Settings not evaluated:</p><ul class='note'>{items}</ul>"
+    return out
 
 
 def _category_table(ev: Evaluation, ref: SettingResult) -> str:

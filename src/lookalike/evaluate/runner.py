@@ -7,14 +7,15 @@ image grids, confusion view and score histogram are shown in the report.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lookalike.errors import ConfigError
-from lookalike.evaluate.compare import Setting, expand_settings, search_setting
+from lookalike.evaluate.compare import Setting, expand_settings, pair_scores, search_setting
+from lookalike.evaluate.hybrid import HybridRanking, hybrid_ranking
 from lookalike.evaluate.scoring import SettingResult, drop_self, score_results, suggest_threshold
 from lookalike.evaluate.stats import DEFAULT_BOOTSTRAP
 from lookalike.evaluate.truth import GroundTruth, TruthSpec, build_truth, sample_queries
@@ -76,38 +77,49 @@ class Evaluation:
 def _pair_scores(
     truth: GroundTruth,
     queries: np.ndarray,
-    query_vectors: np.ndarray,
-    stored: np.ndarray,
-    metric: str,
+    scores_of: Callable[[int], np.ndarray],
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Scores of sampled (query, product) pairs: relevant ones and uniform others, with the
-    importance weight of each sampled irrelevant pair."""
-    from lookalike.evaluate.compare import pair_scores
-
+    importance weight of each sampled irrelevant pair. ``scores_of(i)``: the scores of
+    ``queries[i]`` against every row."""
     rng = np.random.default_rng(seed)
     n = len(truth)
+    all_rows = np.arange(n)
     rel_scores: list[np.ndarray] = []
     irr_scores: list[np.ndarray] = []
     n_irr_total = 0
     n_irr_sampled = 0
     for qi, q in enumerate(queries):
+        scores = scores_of(qi)
+        rel_mask = truth.relevance(np.array([q]), all_rows[None, :])[0]
         others = rng.integers(0, n, size=min(PAIRS_PER_QUERY, n - 1))
-        rel_mask = truth.relevance(np.array([q]), others[None, :])[0]
-        sampled_irr = others[~rel_mask & (others != q)]
-        n_rel = int(truth.n_relevant(np.array([q]))[0])
-        n_irr_total += n - 1 - n_rel
+        sampled_irr = others[~rel_mask[others] & (others != q)]
+        n_irr_total += n - 1 - int(rel_mask.sum())
         n_irr_sampled += len(sampled_irr)
-        all_rows = np.arange(n)
-        rel_rows = all_rows[truth.relevance(np.array([q]), all_rows[None, :])[0]]
+        rel_rows = all_rows[rel_mask]
         if len(rel_rows) > PAIRS_PER_QUERY:
             rel_rows = rng.choice(rel_rows, PAIRS_PER_QUERY, replace=False)
-        rows = np.concatenate([rel_rows, sampled_irr])
-        s = pair_scores(query_vectors[qi : qi + 1], stored[rows], metric)[0]
-        rel_scores.append(s[: len(rel_rows)])
-        irr_scores.append(s[len(rel_rows) :])
+        rel_scores.append(scores[rel_rows])
+        irr_scores.append(scores[sampled_irr])
     weight = n_irr_total / max(n_irr_sampled, 1)
     return np.concatenate(rel_scores), np.concatenate(irr_scores), weight
+
+
+def _vector_scores(
+    query_vectors: np.ndarray, stored: np.ndarray, metric: str
+) -> Callable[[int], np.ndarray]:
+    def scores_of(i: int) -> np.ndarray:
+        return pair_scores(query_vectors[i : i + 1], stored, metric)[0]
+
+    return scores_of
+
+
+def _hybrid_scores(hybrid: HybridRanking, queries: np.ndarray) -> Callable[[int], np.ndarray]:
+    def scores_of(i: int) -> np.ndarray:
+        return hybrid.scores(int(queries[i]))
+
+    return scores_of
 
 
 def _evaluate_setting(
@@ -117,12 +129,17 @@ def _evaluate_setting(
     queries: np.ndarray,
     options: EvaluateOptions,
     label: str,
+    hybrid: HybridRanking | None = None,
 ) -> SettingResult:
     n = len(truth)
     search_rows = np.arange(n) if n <= COVERAGE_MAX_ROWS else queries
-    dists, rows, stored, searched, seconds = search_setting(
-        vectors, search_rows, options.k, setting, seed=options.seed
-    )
+    if hybrid is not None:
+        dists, rows, took = hybrid.search(search_rows, options.k)
+        seconds = {"search": took}
+    else:
+        dists, rows, stored, searched, seconds = search_setting(
+            vectors, search_rows, options.k, setting, seed=options.seed
+        )
     rows, dists = drop_self(search_rows, rows, dists, options.k)
     position = {int(r): i for i, r in enumerate(search_rows)}
     pick = np.array([position[int(q)] for q in queries], dtype=np.int64)
@@ -138,9 +155,17 @@ def _evaluate_setting(
         n_boot=options.n_boot,
         seed=options.seed,
     )
-    rel, irr, weight = _pair_scores(
-        truth, queries, searched[pick], stored, setting.metric, options.seed
-    )
+    scores_of: Callable[[int], np.ndarray]
+    if hybrid is not None:
+        scores_of = _hybrid_scores(hybrid, queries)
+        if hybrid.uses_metadata and options.truth.kind == "category":
+            result.note = (
+                "title/attrs weights can see the category itself (titles often name it, attrs "
+                "compare it): against category ground truth their gain is partly circular"
+            )
+    else:
+        scores_of = _vector_scores(searched[pick], stored, setting.metric)
+    rel, irr, weight = _pair_scores(truth, queries, scores_of, options.seed)
     result.threshold = {
         **suggest_threshold(rel, irr, weight),
         "relevant_pairs": len(rel),
@@ -198,7 +223,19 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
                 {"label": label, "reason": f"PCA {setting.pca} >= dim {vectors.shape[1]}"}
             )
             continue
-        result = _evaluate_setting(setting, vectors, truth, queries, options, label)
+        hybrid = None
+        if setting.weights:
+            if setting.metric != "cosine" or setting.pca or setting.quantize:
+                skipped.append(
+                    {
+                        "label": label,
+                        "reason": "hybrid weights combine plain cosine "
+                        "scores: no other metric, PCA or quantisation",
+                    }
+                )
+                continue
+            hybrid = hybrid_ranking(ws, setting.weights, common, vectors, products)
+        result = _evaluate_setting(setting, vectors, truth, queries, options, label, hybrid)
         result.seconds["vectors"] = mv.seconds
         results.append(result)
     if not results:
