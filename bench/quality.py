@@ -38,7 +38,7 @@ from datasets import (  # noqa: E402
     load_clothing,
     load_grocery_packages,
 )
-from lookalike.evaluate.compare import Setting, search_setting  # noqa: E402
+from lookalike.evaluate.compare import Setting, search_setting, unsupported  # noqa: E402
 from lookalike.evaluate.scoring import SettingResult, drop_self, score_results  # noqa: E402
 from lookalike.evaluate.stats import Estimate, bootstrap_ci  # noqa: E402
 from lookalike.evaluate.truth import truth_from_labels  # noqa: E402
@@ -195,18 +195,9 @@ def comparison(
             for pca_text in pcas:
                 pca = None if pca_text == "none" else int(pca_text)
                 setting = Setting(model=model, metric=metric, pca=pca)
-                if pca is not None and pca >= xc.shape[1]:
-                    table.append(
-                        [
-                            setting.label(),
-                            "n/a",
-                            "n/a",
-                            "n/a",
-                            f"PCA {pca} >= dim {xc.shape[1]}",
-                            "",
-                            "",
-                        ]
-                    )
+                reason = unsupported(setting, xc.shape[1])
+                if reason:
+                    table.append([setting.label(), "n/a", "n/a", "n/a", reason, "", ""])
                     continue
                 c, sec_c = evaluate(clothing, xc, setting, 10)
                 g, sec_g = evaluate(grocery, xg, setting, 10)

@@ -9,7 +9,7 @@ import pytest
 
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError
-from lookalike.evaluate.compare import expand_settings, parse_compare
+from lookalike.evaluate.compare import Setting, expand_settings, parse_compare, unsupported
 from lookalike.evaluate.scoring import drop_self, evaluate_vectors, suggest_threshold
 from lookalike.evaluate.truth import (
     TruthSpec,
@@ -138,13 +138,15 @@ def test_compare_axes_parse_and_expand() -> None:
     assert expand_settings(parse_compare(["weights=image=0.7,title=0.3;image=1"]))[0].weights == (
         "image=0.7,title=0.3"
     )
-    # ANN indexes rank by inner product only: no ANN x manhattan settings
+    # ANN indexes rank by inner product only: ANN x manhattan is listed with the reason
     mixed = expand_settings(parse_compare(["index=exact,hnsw", "metric=cosine,manhattan"]))
-    assert [(s.index, s.metric) for s in mixed] == [
-        ("exact", "cosine"),
-        ("hnsw", "cosine"),
-        ("exact", "manhattan"),
+    assert [unsupported(s, 1280) for s in mixed] == [
+        None,
+        None,
+        None,
+        "ANN indexes search by inner product: cosine only",
     ]
+    assert unsupported(Setting(pca=256), 128) == "PCA 256 >= dim 128"
     for bad in (["colour=red"], ["model"], ["pca=abc"], ["weights=all"]):
         with pytest.raises(ConfigError):
             expand_settings(parse_compare(bad))

@@ -27,6 +27,7 @@ __all__ = [
     "expand_settings",
     "search_setting",
     "pair_scores",
+    "unsupported",
 ]
 
 AXES = ("model", "metric", "pca", "quantize", "index", "weights")
@@ -118,11 +119,19 @@ def expand_settings(axes: dict[str, tuple[str, ...]]) -> list[Setting]:
                 kwargs[name] = _none(value)
             else:
                 kwargs[name] = value
-        setting = Setting(**kwargs)  # type: ignore[arg-type]
-        if setting.index != "exact" and setting.metric != "cosine":
-            continue  # ANN indexes search by inner product only: the pair is meaningless
-        settings.append(setting)
+        settings.append(Setting(**kwargs))  # type: ignore[arg-type]
     return settings or [Setting()]
+
+
+def unsupported(setting: Setting, dim: int) -> str | None:
+    """Why ``setting`` cannot run on ``dim``-d vectors (None when it can)."""
+    if setting.pca is not None and setting.pca >= dim:
+        return f"PCA {setting.pca} >= dim {dim}"
+    if setting.index != "exact" and setting.metric != "cosine":
+        return "ANN indexes search by inner product: cosine only"
+    if setting.weights and (setting.metric != "cosine" or setting.pca or setting.quantize):
+        return "hybrid weights combine plain cosine scores: no other metric, PCA or quantisation"
+    return None
 
 
 def _require(module: str, name: str, axis: str) -> Any:

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import ConfigError
-from lookalike.evaluate.compare import Setting, expand_settings, pair_scores, search_setting
+from lookalike.evaluate.compare import (
+    Setting,
+    expand_settings,
+    pair_scores,
+    search_setting,
+    unsupported,
+)
 from lookalike.evaluate.hybrid import HybridRanking, hybrid_ranking
 from lookalike.evaluate.scoring import SettingResult, drop_self, score_results, suggest_threshold
 from lookalike.evaluate.stats import DEFAULT_BOOTSTRAP
@@ -217,23 +223,14 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         mv = model_vectors[model]
         vectors = np.asarray(mv.vectors.take(common).vectors, dtype=np.float32)
         label = Setting(**{**setting.to_dict(), "model": model}).label()  # type: ignore[arg-type]
-        if setting.pca is not None and setting.pca >= vectors.shape[1]:
+        reason = unsupported(setting, vectors.shape[1])
+        if reason:
             # e.g. pca=256 next to the 128-d random model: the other settings still run
-            skipped.append(
-                {"label": label, "reason": f"PCA {setting.pca} >= dim {vectors.shape[1]}"}
-            )
+            skipped.append({"label": label, "reason": reason})
             continue
+
         hybrid = None
         if setting.weights:
-            if setting.metric != "cosine" or setting.pca or setting.quantize:
-                skipped.append(
-                    {
-                        "label": label,
-                        "reason": "hybrid weights combine plain cosine "
-                        "scores: no other metric, PCA or quantisation",
-                    }
-                )
-                continue
             hybrid = hybrid_ranking(ws, setting.weights, common, vectors, products)
         result = _evaluate_setting(setting, vectors, truth, queries, options, label, hybrid)
         result.seconds["vectors"] = mv.seconds
