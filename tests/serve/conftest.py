@@ -86,7 +86,9 @@ def make_settings(tmp: Path, **overrides: object) -> ServeSettings:
 
 @pytest.fixture(scope="session")
 def app(shops: Shops, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    app = create_app([shops.alpha, shops.beta], settings=make_settings(tmp_path_factory.mktemp("ev")))
+    app = create_app(
+        [shops.alpha, shops.beta], settings=make_settings(tmp_path_factory.mktemp("ev"))
+    )
     yield app
     app.state.lookalike.close()
 
