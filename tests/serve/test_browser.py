@@ -4,8 +4,9 @@ another 127.0.0.1 port (another origin) with the one-line widget; plus the brows
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ from tests.serve.conftest import (
     make_settings,
 )
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,7 +32,7 @@ WIDGET_K = 6
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api")
@@ -62,7 +66,7 @@ owned by the shop, on its own origin.</p></section>
 <footer><p>© Example Shop</p></footer></body></html>""".encode()
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -71,7 +75,7 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
     return predicate()
 
 
-def test_widget_on_a_shop_page(browser, shops: Shops, tmp_path: Path) -> None:  # noqa: ANN001
+def test_widget_on_a_shop_page(browser: Browser, shops: Shops, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shop_port = free_port()
     shop_origin = f"http://127.0.0.1:{shop_port}"
