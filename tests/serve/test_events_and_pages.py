@@ -176,3 +176,25 @@ def test_browse_escapes_catalog_text(client: TestClient) -> None:
     page = client.get("/browse/alpha", params={"q": "<script>alert(1)</script>"})
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;" in page.text
+
+
+def test_catalog_links_must_be_http(shops: Shops, tmp_path: Path) -> None:
+    from lookalike.build import build_workspace
+    from lookalike.catalog.models import Product
+    from lookalike.serve.app import create_app
+    from tests.serve.conftest import QUIET, make_settings
+
+    source = shops.products["alpha"][:3]
+    products = [
+        Product(id=p.id, title=p.title, images=p.images, url="javascript:alert(1)") for p in source
+    ]
+    build_workspace(tmp_path / "sneaky", products, QUIET)
+    app = create_app([tmp_path / "sneaky"], settings=make_settings(tmp_path))
+    try:
+        with TestClient(app) as client:
+            page = client.get(f"/browse/sneaky?id={source[0].id}").text
+            widget = client.get(f"/v1/shops/sneaky/widget?product_id={source[0].id}").text
+    finally:
+        app.state.lookalike.close()
+    assert "javascript:" not in page and "javascript:" not in widget
+    assert widget.count("/browse/sneaky?id=") == 2  # links fall back to the browse page

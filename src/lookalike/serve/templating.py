@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-__all__ = ["templates", "STATIC_DIR", "format_price"]
+__all__ = ["templates", "STATIC_DIR", "format_price", "http_url"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -17,5 +17,11 @@ def format_price(price: float | None) -> str:
     return "" if price is None else f"{price:,.2f}"
 
 
+def http_url(url: str) -> str:
+    """``url`` when it is http(s), else ``""``: a catalog's ``javascript:`` link never renders."""
+    return url if url.strip().lower().startswith(("http://", "https://")) else ""
+
+
 templates = Jinja2Templates(directory=TEMPLATE_DIR)
 templates.env.filters["price"] = format_price
+templates.env.filters["http_url"] = http_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
@@ -31,12 +32,11 @@ PAGE_SIZE = 24
 
 def image_url_for(request: Request, shop: str) -> queries.ImageUrl:
     """Absolute URLs of product images on this server (``None`` for a product without one)."""
+    # One route lookup per response, not per product: fill the id into a template URL.
     base = str(request.url_for("product_image", shop=shop, product_id="__id__"))
     prefix, _, suffix = base.partition("__id__")
 
     def url(product: Product) -> str | None:
-        from urllib.parse import quote
-
         return f"{prefix}{quote(product.id, safe='')}{suffix}" if product.images else None
 
     return url

@@ -21,7 +21,7 @@ from lookalike.serve import queries
 from lookalike.serve.deps import SettingsDep, ShopDep
 from lookalike.serve.routes.api import image_url_for
 from lookalike.serve.routes.events import VISITOR_COOKIE
-from lookalike.serve.templating import STATIC_DIR, templates
+from lookalike.serve.templating import STATIC_DIR, http_url, templates
 
 __all__ = ["router", "DEFAULT_WIDGET_K"]
 
@@ -41,7 +41,7 @@ def widget_js() -> FileResponse:
 
 
 def _product_link(request: Request, shop: str, product: Product) -> str:
-    if product.url.lower().startswith(("http://", "https://")):
+    if http_url(product.url):
         return product.url
     # No page in the catalog: the product's page on this server's browse view.
     return f"{request.base_url}browse/{quote(shop)}?id={quote(product.id, safe='')}"
