@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 
 from lookalike.serve.deps import get_settings
 from lookalike.serve.settings import ServeSettings, load_settings
-from tests.serve.conftest import ADMIN_KEY, ALPHA_ORIGIN, KEYS
+from tests.serve.conftest import ADMIN_KEY, ALPHA_ORIGIN, KEYS, Shops
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,24 @@ def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         ServeSettings()
+
+
+def test_a_failed_reload_keeps_serving_the_old_index(shops: Shops, tmp_path: Path) -> None:
+    import shutil
+
+    from lookalike.serve.app import create_app
+    from tests.serve.conftest import make_settings
+
+    workspace = tmp_path / "delta"
+    shutil.copytree(shops.alpha, workspace)
+    app = create_app([workspace], settings=make_settings(tmp_path))
+    try:
+        with TestClient(app) as client:
+            (workspace / "manifest.json").unlink()  # a build that never finished
+            response = client.post("/v1/shops/delta/reload", headers={"X-API-Key": ADMIN_KEY})
+            assert response.status_code == 503
+            assert "has not been built" in response.json()["detail"]
+            again = client.get("/v1/shops/delta/products/a-hat-1/similar?k=3")
+            assert again.status_code == 200 and len(again.json()["results"]) == 3
+    finally:
+        app.state.lookalike.close()

@@ -152,6 +152,8 @@ def test_browse_pages(client: TestClient, shops: Shops) -> None:
     assert page.status_code == 200
     assert page.text.count('class="card"') == 5
     assert "Top 5 by distance metric" in page.text and "<h3>cosine</h3>" in page.text
+    snippet = 'src="http://testserver/widget.js" data-shop="alpha" data-product-id="a-pants-3"'
+    assert snippet in page.text.replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"')
     # Search: an exact id or title jumps to the product, a substring lists matches.
     by_id = client.get("/browse/alpha?q=a-hat-2", follow_redirects=False)
     assert by_id.headers["location"] == "/browse/alpha?id=a-hat-2"

@@ -18,6 +18,7 @@ from lookalike.recommend.similar import Recommendation, Recommender
 
 __all__ = [
     "METRICS",
+    "SUPPORTED_METRICS",
     "MAX_K",
     "SimilarOptions",
     "find_by_title",

@@ -61,8 +61,8 @@ def _fetch(url: str, settings: ServeSettings) -> bytes:
     return fetch_bytes(url, settings=fetch_settings)
 
 
-async def image_from_request(request: Request, settings: ServeSettings) -> tuple[bytes, str]:
-    """The image bytes and a short label of where they came from (``upload`` or the URL).
+async def image_from_request(request: Request, settings: ServeSettings) -> bytes:
+    """The image bytes of an image search request.
 
     Accepts ``multipart/form-data`` with a file field ``image`` (or a text field ``url``),
     ``application/x-www-form-urlencoded`` with ``url``, or JSON ``{"url": ...}``. URLs are
@@ -86,7 +86,7 @@ async def image_from_request(request: Request, settings: ServeSettings) -> tuple
                     )
                 if not data:
                     raise ImageError("the uploaded file is empty", reason="not_an_image")
-                return data, "upload"
+                return data
             url = form.get(URL_FIELD)
     elif kind == "application/json":
         try:
@@ -104,5 +104,4 @@ async def image_from_request(request: Request, settings: ServeSettings) -> tuple
     url = url.strip()
     if not url.lower().startswith(("http://", "https://")):
         raise ConfigError(f"the image URL must be http(s), got {url[:200]!r}")
-    data = await run_in_threadpool(_fetch, url, settings)
-    return data, url
+    return await run_in_threadpool(_fetch, url, settings)

@@ -147,7 +147,7 @@ async def search_by_image(
     413 when the image is over the size limit, 415 when it is not an image, 422 for a URL this
     server may not fetch, 502 when the URL's server fails.
     """
-    data, _origin = await image_from_request(request, settings)
+    data = await image_from_request(request, settings)
     results = await run_in_threadpool(rec.similar_to_image, data, k)
     return _response(request, shop, None, results, "cosine", "image")
 

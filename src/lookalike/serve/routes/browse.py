@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.errors import NotFoundError
 from lookalike.recommend.similar import Recommender
 from lookalike.serve import queries
 from lookalike.serve.deps import SettingsDep, ShopDep, StateDep
@@ -81,7 +82,7 @@ def browse(
     if query:
         try:  # an exact id goes straight to the product
             rec.product(query)
-        except KeyError:
+        except NotFoundError:
             pass
         else:
             return RedirectResponse(
@@ -126,7 +127,7 @@ def _product_page(request: Request, rec: Recommender, shop: str, product_id: str
 @router.post("/browse/{shop}/search-image", response_class=HTMLResponse)
 async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: Request) -> Any:
     """Results for an uploaded photo (multipart form, field ``image``)."""
-    data, origin = await image_from_request(request, settings)
+    data = await image_from_request(request, settings)
     results = await run_in_threadpool(rec.similar_to_image, data, BROWSE_K)
     thumbnail = await run_in_threadpool(_thumbnail, data)
     return _page(
@@ -137,7 +138,6 @@ async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: 
         q="",
         results=results,
         thumbnail=thumbnail,
-        origin=origin,
     )
 
 
