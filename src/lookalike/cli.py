@@ -28,7 +28,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# Exit codes (cron-friendly): 0 success, 1 failure, 2 usage error, 3 partial (some items failed).
+# Exit codes (cron-friendly): 0 success, 1 failure (nothing changed, or no product got a vector),
+# 2 usage error, 3 partial (built, but some images failed: see report.json).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 Workspace_ = Annotated[
@@ -50,11 +51,19 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _downloads_line(downloads: dict) -> str:
+    if "fetched" not in downloads:  # no image URLs in this catalog
+        return ""
+    parts = [f"{downloads[key]} {key}" for key in ("fetched", "revalidated", "reused", "stale")]
+    return f" (images: {', '.join(parts)})"
+
+
 def _render_build_report(report: dict, quiet: bool) -> None:
     if quiet:
         console.print(
             f"{report['status']}: {report['products']['total']} products, "
             f"{report['vectors']} with vectors, {report['images']['failed']} images failed"
+            + _downloads_line(report.get("downloads", {}))
         )
         return
     table = Table(title=f"build of {report['workspace']}", show_header=True)
@@ -64,6 +73,8 @@ def _render_build_report(report: dict, quiet: bool) -> None:
         table.add_row(f"products {key}", str(value))
     for key, value in report["images"].items():
         table.add_row(f"images {key}", str(value))
+    for key, value in report.get("downloads", {}).items():
+        table.add_row(f"downloads {key}", str(value))
     table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
     console.print(table)
     if report["failures"]:
@@ -84,7 +95,14 @@ def _render_build_report(report: dict, quiet: bool) -> None:
 def build(
     workspace: Workspace_,
     catalog: Annotated[
-        str, typer.Option("--catalog", "--feed", "-c", help="Folder of images, CSV/TSV/JSONL file.")
+        str,
+        typer.Option(
+            "--catalog",
+            "--feed",
+            "-c",
+            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
+            "(file or http(s) URL, gzip allowed).",
+        ),
     ],
     columns: Annotated[
         str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
@@ -96,13 +114,26 @@ def build(
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 32,
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 2,
     allow_private: Annotated[
-        bool, typer.Option(help="Allow image URLs on private/loopback addresses.")
+        bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
+    aggregate: Annotated[
+        str, typer.Option(help="Product similarity over its images: mean (vector) or max (pair).")
+    ] = "mean",
+    revalidate: Annotated[
+        bool,
+        typer.Option(
+            help="Ask servers whether cached images changed (ETag/Last-Modified); "
+            "--no-revalidate reuses cached images without any request."
+        ),
+    ] = True,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
 ) -> None:
-    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K."""
+    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K.
+
+    Exit codes: 0 success, 3 partial (some images failed), 1 failure.
+    """
     from lookalike.build import BuildOptions, build_workspace
     from lookalike.catalog.readers import ColumnMap
 
@@ -115,6 +146,8 @@ def build(
         progress=not quiet,
         columns=ColumnMap.parse(columns),
         allow_private=allow_private,
+        aggregate=aggregate,
+        revalidate=revalidate,
     )
     report = build_workspace(workspace, catalog, options).to_dict()
     _render_build_report(report, quiet)
