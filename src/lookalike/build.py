@@ -31,8 +31,9 @@ from lookalike.catalog.store import CatalogDiff, ImageRecord
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.aggregate import AGGREGATES, ProductImages, compute_neighbors_max
+from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
 from lookalike.recommend.similar import PRODUCT_VECTORS
-from lookalike.recommend.topk import Neighbors, compute_neighbors
+from lookalike.recommend.topk import Neighbors, compute_neighbors, exclude_from_table
 from lookalike.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -61,9 +62,19 @@ class BuildOptions:
     fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
     revalidate: bool = True  # ask servers whether cached images changed (304 = no download)
     aggregate: str = "mean"  # product similarity over images: "mean" vector or "max" pair
+    # hybrid scoring and default exclusions (the top-K table is built with them)
+    titles: bool = True  # embed titles with MiniLM (cached by title hash)
+    weights: Weights = field(default_factory=Weights)
+    exclude_group: bool = True
+    near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
+
+        if self.weights.title and not self.titles:
+            raise ConfigError("a title weight needs title embeddings: do not turn titles off")
+        if self.near_duplicate is not None and not -1 <= self.near_duplicate <= 1:
+            raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
 
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
@@ -101,6 +112,7 @@ class BuildReport:
     downloads: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
+    titles: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -226,16 +238,35 @@ def _aggregate(owned: dict[str, list[str]], cache: VectorSet) -> VectorSet:
 
 
 def _neighbors(
-    vectors: VectorSet, owned: dict[str, list[str]], cache: VectorSet, options: BuildOptions
+    vectors: VectorSet,
+    owned: dict[str, list[str]],
+    cache: VectorSet,
+    options: BuildOptions,
+    groups: dict[str, str] | None = None,
 ) -> Neighbors:
-    """The top-K table: by product vector (mean) or by best image pair (max)."""
+    """The top-K table: by product vector (mean) or by best image pair (max), with the default
+    exclusions (same ``groups`` variants, near-duplicates) applied."""
     if options.aggregate == "mean":
-        return compute_neighbors(vectors, options.k, progress=options.progress)
+        return compute_neighbors(
+            vectors,
+            options.k,
+            progress=options.progress,
+            groups=groups,
+            near_duplicate=options.near_duplicate,
+        )
     row_of = cache.row_of()
-    groups = ProductImages.from_lists(
+    images = ProductImages.from_lists(
         vectors.ids, [[row_of[s] for s in owned[pid]] for pid in vectors.ids], cache.vectors
     )
-    return compute_neighbors_max(groups, options.k)
+    # max has no deepening search: over-fetch 3x, then drop the excluded entries
+    wide = compute_neighbors_max(images, 3 * options.k)
+    return exclude_from_table(
+        wide,
+        options.k,
+        groups=groups,
+        near_duplicate=options.near_duplicate,
+        vectors=np.asarray(vectors.vectors),  # duplicates by product vector, not by one picture
+    )
 
 
 def build_workspace(
@@ -339,11 +370,23 @@ def build_workspace(
         t0 = time.perf_counter()
         owned = _usable_images(products, images, cache)
         vectors = _aggregate(owned, cache)  # also kept for max: query by image uses it
-        neighbors = _neighbors(vectors, owned, cache, options)
+        groups = {p.id: p.group_id for p in products} if options.exclude_group else None
+        neighbors = _neighbors(vectors, owned, cache, options, groups)
         vectors.save(ws.root, PRODUCT_VECTORS)
         neighbors.save(ws.root)
         downloads["pruned"] = _prune_image_cache(ws, {i.source for i in urls})
         timings["topk"] = time.perf_counter() - t0
+
+        # 4. title embeddings for hybrid scoring and query-by-title (model loaded only if needed)
+        title_report = None
+        if options.titles:
+            from lookalike.recommend.text import update_title_vectors
+
+            t0 = time.perf_counter()
+            title_report = update_title_vectors(
+                ws.root, ws.embeddings_dir, products, progress=options.progress
+            )
+            timings["titles"] = time.perf_counter() - t0
 
     failures: dict[str, dict[str, Any]] = {}
     for product in products:
@@ -382,6 +425,7 @@ def build_workspace(
         downloads=downloads,
         failures=list(failures.values()),
         vectors=len(vectors),
+        titles=asdict(title_report) if title_report else {},
         seconds={k: round(v, 3) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 3)},
     )
@@ -396,6 +440,12 @@ def build_workspace(
             "products": len(products),
             "k": options.k,
             "aggregate": options.aggregate,
+            "recommend": {
+                "weights": options.weights.as_dict(),
+                "exclude_group": options.exclude_group,
+                "near_duplicate": options.near_duplicate,
+                "titles": options.titles,
+            },
             "catalog": source_name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

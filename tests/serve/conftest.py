@@ -48,6 +48,7 @@ def shop_products(shop: str, clothing: Path, per_category: int = PER_CATEGORY) -
                     category=category,
                     price=10.0 * i + len(category),
                     url=f"https://{shop}.example/p/{pid}",
+                    in_stock=i != 4,  # number 4 of each category is sold out
                 )
             )
     return products

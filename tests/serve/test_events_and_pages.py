@@ -128,7 +128,7 @@ def test_widget_by_page_title_and_unknown_product(client: TestClient) -> None:
     by_title = client.get("/v1/shops/beta/widget", params={"title": "Beta shorts number 2 – Beta"})
     assert by_title.status_code == 200 and by_title.text.count('class="card"') == 8
     assert "content-security-policy" not in by_title.headers  # beta configured no origins
-    missing = client.get("/v1/shops/beta/widget", params={"title": "nothing like it"})
+    missing = client.get("/v1/shops/beta/widget", params={"product_id": "nope"})
     assert missing.status_code == 404 and 'class="card"' not in missing.text
     assert client.get("/v1/shops/beta/widget").status_code == 422
 
@@ -151,7 +151,9 @@ def test_browse_pages(client: TestClient, shops: Shops) -> None:
     page = client.get("/browse/alpha?id=a-pants-3&k=5")
     assert page.status_code == 200
     assert page.text.count('class="card"') == 5
-    assert "Top 5 by distance metric" in page.text and "<h3>cosine</h3>" in page.text
+    assert "Top 5 by distance metric" in page.text
+    for metric in ("cosine", "euclidean", "manhattan"):
+        assert f"<h3>{metric} <span" in page.text
     snippet = 'src="http://testserver/widget.js" data-shop="alpha" data-product-id="a-pants-3"'
     assert snippet in page.text.replace("&lt;", "<").replace("&gt;", ">").replace("&#34;", '"')
     # Search: an exact id or title jumps to the product, a substring lists matches.

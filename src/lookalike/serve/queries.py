@@ -1,9 +1,8 @@
-"""What the routes ask of a shop's recommender, independent of HTTP: option checks, lookups by
+"""What the routes ask of a shop's recommender, independent of HTTP: query options, lookups by
 page title or URL, and the JSON shape of products.
 
-The recommendation engine answers with cosine similarity over the precomputed top-K table (or
-the index beyond it). Other metrics and attribute filters are accepted as parameters and checked
-here; until the engine supports them they are refused with a clear 422, never silently ignored.
+Without filters and with the cosine metric, the recommender answers from the precomputed top-K
+table (O(1)); a filter, another metric or ``k`` above the stored K makes it search the vectors.
 """
 
 from __future__ import annotations
@@ -13,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lookalike.catalog.models import Product
-from lookalike.errors import ConfigError, NotFoundError
-from lookalike.recommend.similar import Recommendation, Recommender
+from lookalike.errors import ConfigError
+from lookalike.index.metrics import check_metric
+from lookalike.recommend.filters import Filters
+from lookalike.recommend.similar import METRICS, Recommendation, Recommender
 
 __all__ = [
     "METRICS",
-    "SUPPORTED_METRICS",
     "MAX_K",
     "SimilarOptions",
     "find_by_title",
@@ -26,10 +26,9 @@ __all__ = [
     "product_json",
     "recommendation_json",
     "similar_to_product",
+    "similar_to_image",
 ]
 
-METRICS = ("cosine", "euclidean", "manhattan")
-SUPPORTED_METRICS = ("cosine",)
 MAX_K = 100
 
 ImageUrl = Callable[[Product], str | None]
@@ -40,48 +39,68 @@ _TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014·:-]\s+")
 
 @dataclass(frozen=True, kw_only=True)
 class SimilarOptions:
-    """Query options of a similar-products request, validated on construction."""
+    """Query options of a similar-products request, validated on construction.
+
+    ``filters`` is ``None`` when no filter was given: the shop's defaults apply (and the
+    precomputed table can answer).
+    """
 
     k: int = 10
     metric: str = "cosine"
-    category: str | None = None
-    in_stock: bool | None = None
-    min_price: float | None = None
-    max_price: float | None = None
+    filters: Filters | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {self.k}")
-        if self.metric not in METRICS:
-            raise ConfigError(f"unknown metric {self.metric!r}: use one of {', '.join(METRICS)}")
-        if self.metric not in SUPPORTED_METRICS:
-            raise ConfigError(
-                f"metric {self.metric!r} is not supported yet by this server's recommendation "
-                f"engine (supported: {', '.join(SUPPORTED_METRICS)})"
-            )
-        if self.min_price is not None and self.max_price is not None:
-            if self.min_price > self.max_price:
-                raise ConfigError("min_price is above max_price")
-        if self.has_filters:
-            raise ConfigError(
-                "filters (category, in_stock, min_price, max_price) are not supported yet by "
-                "this server's recommendation engine"
-            )
+        check_metric(self.metric)
 
-    @property
-    def has_filters(self) -> bool:
-        """Whether any attribute filter was given."""
-        return any(
-            v is not None for v in (self.category, self.in_stock, self.min_price, self.max_price)
-        )
+    @classmethod
+    def parse(
+        cls,
+        *,
+        k: int = 10,
+        metric: str = "cosine",
+        category: str | None = None,
+        in_stock: bool | None = None,
+        min_price: float | None = None,
+        max_price: float | None = None,
+    ) -> SimilarOptions:
+        """From query parameters (``None`` = not given); ``ConfigError`` on a bad value."""
+        given = {
+            "category": category,
+            "in_stock": in_stock,
+            "min_price": min_price,
+            "max_price": max_price,
+        }
+        given = {name: value for name, value in given.items() if value is not None}
+        filters = Filters.parse(**given) if given else None
+        return cls(k=k, metric=metric, filters=filters)
+
+
+def _source(rec: Recommender, options: SimilarOptions) -> str:
+    """Whether the recommender answers from the precomputed table (mirrors its fast path)."""
+    table = (
+        options.k <= rec.neighbors.k
+        and options.metric == "cosine"
+        and rec.weights.image_only
+        and (options.filters or rec.default_filters) == rec.table_filters
+    )
+    return "precomputed" if table else "index"
 
 
 def similar_to_product(
     rec: Recommender, product_id: str, options: SimilarOptions
 ) -> tuple[list[Recommendation], str]:
     """The product's nearest products and where they came from (``precomputed`` or ``index``)."""
-    source = "precomputed" if options.k <= rec.neighbors.k else "index"
-    return rec.similar(product_id, options.k), source
+    results = rec.similar(product_id, options.k, filters=options.filters, metric=options.metric)
+    return results, _source(rec, options)
+
+
+def similar_to_image(
+    rec: Recommender, data: bytes, options: SimilarOptions
+) -> list[Recommendation]:
+    """The products nearest to a new photo, embedded with the shop's model."""
+    return rec.similar_to_image(data, options.k, filters=options.filters, metric=options.metric)
 
 
 def _title_candidates(title: str) -> list[str]:
@@ -91,23 +110,22 @@ def _title_candidates(title: str) -> list[str]:
 
 
 def find_by_title(rec: Recommender, title: str) -> Product:
-    """The product whose title matches ``title`` (case- and accent-insensitive), also when
-    ``title`` is a page title with the shop's name around it; ``NotFoundError`` otherwise."""
+    """The product a page title names: an exact (case-, accent-insensitive) title match, also
+    with the shop's name around it (``"Dress | My Shop"``), else the recommender's nearest title
+    embedding. ``NotFoundError`` when the shop has no titles to compare with."""
+    title = title[:1000]
     if not title.strip():
         raise ConfigError("title must not be empty")
-    for candidate in _title_candidates(title[:1000]):
+    for candidate in _title_candidates(title):
         found = rec.store.find_by_title(candidate)
         if found:
             return found[0]
-    raise NotFoundError(f"no product titled {title[:200]!r}")
+    return rec.find_by_title(title)
 
 
 def find_by_url(rec: Recommender, url: str) -> Product:
     """The product whose page URL is ``url`` (a trailing slash ignored); ``NotFoundError``."""
-    found = rec.store.find_by_url(url)
-    if not found:
-        raise NotFoundError(f"no product with page URL {url[:500]!r}")
-    return found[0]
+    return rec.find_by_url(url)
 
 
 def product_json(product: Product, image_url: ImageUrl) -> dict[str, object]:

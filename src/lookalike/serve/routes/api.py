@@ -46,14 +46,15 @@ def similar_options(
     k: Annotated[int, Query(ge=1, le=queries.MAX_K, description="How many products.")] = 10,
     metric: Annotated[str, Query(description=f"One of {', '.join(queries.METRICS)}.")] = "cosine",
     category: Annotated[
-        str | None, Query(description="'same' or a category name (filter).")
+        str | None,
+        Query(max_length=500, description="'same' (as the product) or categories 'a,b' (filter)."),
     ] = None,
     in_stock: Annotated[bool | None, Query(description="Only products in stock.")] = None,
     min_price: Annotated[float | None, Query(ge=0)] = None,
     max_price: Annotated[float | None, Query(ge=0)] = None,
 ) -> queries.SimilarOptions:
     """The common query parameters of similar-products requests."""
-    return queries.SimilarOptions(
+    return queries.SimilarOptions.parse(
         k=k,
         metric=metric,
         category=category,
@@ -139,17 +140,18 @@ async def search_by_image(
     shop: str,
     rec: ShopDep,
     settings: SettingsDep,
+    options: OptionsDep,
     request: Request,
-    k: Annotated[int, Query(ge=1, le=queries.MAX_K)] = 10,
 ) -> dict[str, Any]:
     """Products similar to a new photo: an upload (field ``image``) or an image URL (``url``).
+    ``category=same`` has no product to compare with here; a list of categories works.
 
     413 when the image is over the size limit, 415 when it is not an image, 422 for a URL this
     server may not fetch, 502 when the URL's server fails.
     """
     data = await image_from_request(request, settings)
-    results = await run_in_threadpool(rec.similar_to_image, data, k)
-    return _response(request, shop, None, results, "cosine", "image")
+    results = await run_in_threadpool(queries.similar_to_image, rec, data, options)
+    return _response(request, shop, None, results, options.metric, "image")
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)

@@ -43,7 +43,6 @@ def _page(
             "shop": shop,
             "shops": state.registry.names,
             "products_total": rec.store.count(),
-            "metrics": queries.SUPPORTED_METRICS,
             **context,
         },
     )
@@ -109,8 +108,13 @@ def browse(
 def _product_page(request: Request, rec: Recommender, shop: str, product_id: str, k: int) -> Any:
     product = rec.product(product_id)
     results = rec.similar(product_id, k)
-    # One column per metric the engine supports; cosine comes from the precomputed table.
-    columns = {metric: results[:COMPARE_TOP] for metric in queries.SUPPORTED_METRICS}
+    # The three metrics side by side; cosine is a slice of the precomputed table.
+    columns = {
+        metric: results[:COMPARE_TOP]
+        if metric == "cosine" and k >= COMPARE_TOP
+        else rec.similar(product_id, COMPARE_TOP, metric=metric)
+        for metric in queries.METRICS
+    }
     return _page(
         request,
         rec,
