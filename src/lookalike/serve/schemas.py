@@ -33,7 +33,8 @@ class ProductOut(BaseModel):
 
 
 class SimilarItem(ProductOut):
-    """One recommended product; ``score`` is the cosine similarity (higher is closer)."""
+    """One recommended product. ``score``: higher is closer (the cosine similarity, or minus
+    the euclidean/manhattan distance)."""
 
     rank: int
     score: float
@@ -46,8 +47,9 @@ class SimilarResponse(BaseModel):
     query: ProductOut | None
     metric: str
     source: Literal["precomputed", "index", "image"] = Field(
-        description="precomputed: the stored top-K table; index: a search over the vectors; "
-        "image: a new photo embedded with the shop's model."
+        description="precomputed: the stored top-K table (no filter, cosine, k within the "
+        "stored K); index: a search over the vectors; image: a new photo embedded with the "
+        "shop's model."
     )
     results: list[SimilarItem]
 
