@@ -22,6 +22,7 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.models import Product
 from lookalike.catalog.readers import ColumnMap, read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
+from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.similar import PRODUCT_VECTORS
@@ -48,10 +49,14 @@ class BuildOptions:
     progress: bool = True
     columns: ColumnMap | None = None
     allow_private: bool = False
+    # "auto": apply <workspace>/head/ (from `lookalike train`) when present; "none": ignore it.
+    head: str = "auto"
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
 
+        if self.head not in ("auto", "none"):
+            raise ConfigError(f"head must be 'auto' or 'none', got {self.head!r}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
         if not 1 <= self.batch_size <= 4096:
@@ -160,6 +165,22 @@ def _aggregate(
     return VectorSet(ids, vectors)
 
 
+def _load_head(ws: Workspace, options: BuildOptions, key: str, dim: int) -> Head | None:
+    """The trained head to apply, or None; a head trained for another model is an error."""
+    from lookalike.errors import ConfigError
+
+    folder = ws.root / HEAD_DIR
+    if options.head == "none" or not Head.exists(folder):
+        return None
+    head = Head.load(folder)
+    if head.meta.get("model_key") != key or head.input_dim != dim:
+        raise ConfigError(
+            f"the head in {folder} was trained on {head.meta.get('model_key')} embeddings "
+            f"({head.input_dim}-d), not {key} ({dim}-d): train it again or use --head none"
+        )
+    return head
+
+
 def build_workspace(
     workspace: Workspace | str,
     catalog: str | Path | Iterable[Product],
@@ -186,6 +207,7 @@ def build_workspace(
     # Load the model before touching the store: a bad --model must not change anything.
     embedder = get_embedder(options.model)
     key = model_key(options.model)
+    head = _load_head(ws, options, key, embedder.dim)
 
     with ws.open_store() as store:
         diff: CatalogDiff = store.replace_catalog(products_iter)
@@ -254,6 +276,8 @@ def build_workspace(
 
         # 3. product vectors and the top-K table
         t0 = time.perf_counter()
+        if head is not None:  # products get the head's space; the cache stays backbone-only
+            cache = VectorSet(cache.ids, head.apply(cache.vectors))
         vectors = _aggregate(products, images, cache)
         vectors.save(ws.root, PRODUCT_VECTORS)
         neighbors = compute_neighbors(vectors, options.k, progress=options.progress)
@@ -304,7 +328,8 @@ def build_workspace(
             "shop": ws.shop,
             "model": options.model,
             "model_key": key,
-            "dim": embedder.dim,
+            "dim": head.dim if head is not None else embedder.dim,
+            "head": head.record() if head is not None else None,
             "count": len(vectors),
             "products": len(products),
             "k": options.k,

@@ -11,6 +11,8 @@ import numpy as np
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.embed.base import Embedder
+from lookalike.embed.head import HEAD_DIR, Head
+from lookalike.errors import VectorIndexError
 from lookalike.index.base import ExactIndex
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.topk import Neighbors
@@ -108,11 +110,30 @@ class Recommender:
         ]
         return self._materialise(hits[:k])
 
-    def similar_to_image(self, data: bytes, k: int = 10) -> list[Recommendation]:
-        """The ``k`` products most similar to a new photo (``ImageError`` if it is unusable)."""
+    @cached_property
+    def head(self) -> Head | None:
+        """The trained head the build applied (``None`` without one); checked by its hash."""
+        record = self.manifest.get("head")
+        if not record:
+            return None
+        head = Head.load(self.workspace.root / HEAD_DIR)
+        if head.hash != record.get("hash"):
+            raise VectorIndexError(
+                f"the head in {self.workspace.root / HEAD_DIR} changed since the last build: "
+                "run `lookalike build` again to apply it"
+            )
+        return head
+
+    def embed_image(self, data: bytes) -> np.ndarray:
+        """A new photo's vector in the product vectors' space (through the head when built so)."""
         from lookalike.embed.pipeline import embed_one
 
-        return self.similar_to_vector(embed_one(data, self.embedder), k)
+        vector = embed_one(data, self.embedder)
+        return vector if self.head is None else self.head.apply(vector[None, :])[0]
+
+    def similar_to_image(self, data: bytes, k: int = 10) -> list[Recommendation]:
+        """The ``k`` products most similar to a new photo (``ImageError`` if it is unusable)."""
+        return self.similar_to_vector(self.embed_image(data), k)
 
     def product(self, product_id: str) -> Product:
         """A catalog product (``NotFoundError`` when unknown)."""
