@@ -1,4 +1,4 @@
-"""Cached backbone embeddings of the shared datasets for the benchmarks (~/.cache/lookalike/bench)."""
+"""Cached backbone embeddings of the shared datasets (~/.cache/lookalike/bench)."""
 
 from __future__ import annotations
 
