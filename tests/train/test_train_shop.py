@@ -14,7 +14,7 @@ from PIL import Image
 from lookalike.build import BuildOptions, build_workspace
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.embed.pipeline import embed_one
-from lookalike.errors import ConfigError
+from lookalike.errors import ConfigError, VectorIndexError
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.similar import Recommender
 from lookalike.train import TrainOptions, load_workspace_data, train_workspace
@@ -109,6 +109,13 @@ def test_build_applies_the_head_and_head_none_restores(shop: Workspace, photo_fo
         image.convert("RGB").resize((300, 400)).save(buffer, "JPEG", quality=60)
     with Recommender(shop) as rec:
         assert rec.similar_to_image(buffer.getvalue(), 1)[0].product.id == photo.stem
+
+    # retrained but not rebuilt: the product vectors belong to the old head, so queries refuse
+    train_workspace(shop, _options(seed=1, epochs=2))
+    with Recommender(shop) as rec:
+        assert rec.similar(photo.stem, 3)  # the precomputed table still answers
+        with pytest.raises(VectorIndexError, match="run `lookalike build`"):
+            rec.similar_to_image(data, 3)
 
     build_workspace(shop, photo_folder, BuildOptions(progress=False, k=10, head="none"))
     assert shop.manifest()["dim"] == 1280 and shop.manifest()["head"] is None
