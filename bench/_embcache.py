@@ -39,6 +39,7 @@ def cached_embeddings(name: str, paths: list[Path], model: str = "lite0") -> np.
     """
     if not paths:
         raise SystemExit(f"no images for {name}")
+    paths = [p.resolve() for p in paths]  # the same files under another link: same key
     digest = hashlib.sha256("\n".join(map(str, paths)).encode()).hexdigest()[:12]
     target = bench_cache_dir() / f"{name}-{model}-{digest}.npy"
     if target.exists():
