@@ -169,3 +169,16 @@ def test_head_for_another_model_is_refused(shop: Workspace, photo_folder: Path) 
     train_workspace(shop, _options(epochs=2))
     with pytest.raises(ConfigError, match="--head none"):
         build_workspace(shop, photo_folder, BuildOptions(progress=False, model="histogram"))
+
+
+def test_title_positives_reuse_the_builds_title_vectors(shop: Workspace) -> None:
+    from lookalike.recommend.text import TITLE_VECTORS
+    from lookalike.train.titles import title_vectors_for
+
+    stored = VectorSet.load(shop.root, TITLE_VECTORS)
+    data, _ = load_workspace_data(shop)
+    ids, titles = [str(p) for p in data.product[:5]], [str(t) for t in data.title[:5]]
+    rows = title_vectors_for(ids, titles, shop.root)
+    np.testing.assert_array_equal(rows, np.stack([stored.get(i) for i in ids]))
+    # without stored vectors the same titles are embedded by MiniLM: the same vectors
+    np.testing.assert_allclose(title_vectors_for(ids, titles, None), rows, atol=1e-5)
