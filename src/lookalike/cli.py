@@ -333,7 +333,7 @@ def train(
     finetune: Annotated[
         bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a projection head on the shop's catalog and report held-out quality."""
     from lookalike.train import TrainOptions, train_workspace
