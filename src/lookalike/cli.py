@@ -402,8 +402,8 @@ def evaluate(
         list[str] | None,
         typer.Option(
             "--compare",
-            help="AXIS=V1,V2 (repeatable; 'all' for every value). Axes: model (lite0, lite1, "
-            "lite2, histogram, random, file.onnx), metric (cosine, euclidean, manhattan), "
+            help="AXIS=V1,V2 (repeatable; 'all' for every value). Axes: model (served, lite0, "
+            "lite1, lite2, histogram, random, file.onnx), metric (cosine, euclidean, manhattan), "
             "pca (none, 256, ...), quantize (none, float16, int8), index (exact, hnsw, ivfpq), "
             "weights ('image=0.7,title=0.3'; separate settings with ';').",
         ),

@@ -254,3 +254,26 @@ def test_hybrid_weights_axis(shop: Workspace, tmp_path: Path) -> None:
     assert "lite0 · manhattan · hybrid(image=1)" in skipped
     html = write_report(evaluation, tmp_path).read_text(encoding="utf-8")
     assert "partly circular" in html and "Settings not evaluated" in html
+
+
+@pytest.mark.slow
+def test_trained_head_is_compared_with_its_backbone_and_its_curve_shown(
+    shop: Workspace, photo_folder: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from lookalike.train import TrainOptions, train_workspace
+
+    ws = Workspace(shutil.copytree(shop.root, tmp_path / "shop"))  # keep the shared shop clean
+    train_workspace(ws, TrainOptions(epochs=4, progress=False))
+    build_workspace(ws, photo_folder, BuildOptions(progress=False))  # applies the head
+    options = EvaluateOptions(
+        k=5, queries=None, compare={"model": ("served", "lite0")}, n_boot=20, progress=False
+    )
+    evaluation = run_evaluation(ws, options)
+    assert [r.label for r in evaluation.results] == ["lite0 + head", "lite0"]
+    served, backbone = evaluation.results
+    assert not np.array_equal(served.results, backbone.results)
+    assert evaluation.extra["embedded"] == {"lite0 + head": 0, "lite0": 0}  # from the cache
+    html = write_report(evaluation, tmp_path / "report").read_text(encoding="utf-8")
+    assert "<h2>Training</h2>" in html and "learning_curve" in html

@@ -30,6 +30,7 @@ __all__ = [
     "unsupported",
 ]
 
+SERVED = "served"  # --compare model=served: the vectors the workspace serves
 AXES = ("model", "metric", "pca", "quantize", "index", "weights")
 _ALL: dict[str, tuple[str, ...]] = {
     "model": ("lite0", "lite1", "lite2", "histogram", "random"),
@@ -117,6 +118,8 @@ def expand_settings(axes: dict[str, tuple[str, ...]]) -> list[Setting]:
                     raise ConfigError(f"pca must be a number or none, got {value!r}") from None
             elif name in {"quantize", "weights"}:
                 kwargs[name] = _none(value)
+            elif name == "model" and value == SERVED:
+                kwargs["model"] = None  # the workspace's own vectors (with its head, if any)
             else:
                 kwargs[name] = value
         settings.append(Setting(**kwargs))  # type: ignore[arg-type]

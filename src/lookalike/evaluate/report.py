@@ -3,9 +3,9 @@
 Images (product thumbnails as small JPEGs, plots as PNGs) are embedded as base64 ``data:``
 URIs, so ``report.html`` opens offline from any folder and can be mailed as one file.
 
-Hook for other packages: every ``*.png`` found in ``<workspace>/train/`` (e.g. the learning
-curves of a trained head) is embedded in a "Training" section; pass more with
-``extra_images``.
+Hook for other packages: every ``*.png`` found in ``<workspace>/train/`` or
+``<workspace>/head/`` (the learning curve ``lookalike train`` saves there) is embedded in a
+"Training" section; pass more with ``extra_images``.
 """
 
 from __future__ import annotations
@@ -236,7 +236,11 @@ def _heatmap(ev: Evaluation, ref: SettingResult) -> str:
 
 
 def _train_images(workspace: str, extra: list[Path]) -> list[tuple[str, str]]:
-    found = sorted((Path(workspace) / "train").glob("*.png")) + list(extra)
+    from lookalike.embed.head import HEAD_DIR
+
+    root = Path(workspace)
+    found = sorted((root / "train").glob("*.png")) + sorted((root / HEAD_DIR).glob("*.png"))
+    found += list(extra)
     return [(p.stem, _b64(p.read_bytes(), "image/png")) for p in found if p.is_file()]
 
 

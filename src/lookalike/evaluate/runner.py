@@ -194,7 +194,8 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
     settings = expand_settings(options.compare)
     with ws.open_store() as store:
         products = {p.id: p for p in store.iter_products()}
-        models = list(dict.fromkeys(s.model or own_model for s in settings))
+        # "" = the workspace's own vectors as served (with its head); a name = that backbone
+        models = list(dict.fromkeys(s.model or "" for s in settings))
         model_vectors = {
             m: workspace_vectors(
                 ws, m, products, store, progress=options.progress, seed=options.seed
@@ -218,11 +219,11 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         )
     results: list[SettingResult] = []
     skipped: list[dict[str, str]] = []
+    own_label = own_model + (" + head" if manifest.get("head") else "")
     for setting in _progress(settings, options.progress):
-        model = setting.model or own_model
-        mv = model_vectors[model]
+        mv = model_vectors[setting.model or ""]
         vectors = np.asarray(mv.vectors.take(common).vectors, dtype=np.float32)
-        label = Setting(**{**setting.to_dict(), "model": model}).label()  # type: ignore[arg-type]
+        label = setting.label(own_label)
         reason = unsupported(setting, vectors.shape[1])
         if reason:
             # e.g. pca=256 next to the 128-d random model: the other settings still run
@@ -253,7 +254,7 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         eligible=len(truth.eligible()),
         seconds=time.perf_counter() - started,
         extra={
-            "embedded": {m: mv.embedded for m, mv in model_vectors.items()},
+            "embedded": {m or own_label: mv.embedded for m, mv in model_vectors.items()},
             "skipped": skipped,
             # a "max" workspace serves best-image-pair neighbours; evaluation ranks by the
             # mean product vectors it also stores, so say so next to the numbers

@@ -74,7 +74,9 @@ def workspace_vectors(
     seed: int = 0,
 ) -> ModelVectors:
     """Product vectors of ``ws`` under ``model`` (a registry name, a ``.onnx`` path or
-    ``"random"``): the normalised mean of each product's image vectors, as ``build`` does."""
+    ``"random"``): the normalised mean of each product's image vectors, as ``build`` does.
+    ``model=""`` is the workspace's own vectors as served (its model, plus its trained head
+    when it has one); naming the model gives the plain backbone."""
     started = time.perf_counter()
     own = VectorSet.load(ws.root, "product_vectors", mmap=False)
     if model == "random":
@@ -82,9 +84,13 @@ def workspace_vectors(
     from lookalike.embed.pipeline import embed_images
     from lookalike.embed.registry import get_embedder, model_key
 
-    key = model_key(model)
-    if key == ws.manifest().get("model_key"):
+    if not model:  # the workspace's own vectors, as served (with its trained head, if any)
         return ModelVectors(model, own, time.perf_counter() - started, 0)
+    key = model_key(model)
+    manifest = ws.manifest()
+    if key == manifest.get("model_key") and not manifest.get("head"):
+        return ModelVectors(model, own, time.perf_counter() - started, 0)
+    # another model, or the plain backbone under a trained head: from the embedding cache
 
     records = store.image_records()
     embedder = get_embedder(model)
