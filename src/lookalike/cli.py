@@ -455,7 +455,7 @@ def evaluate(
         table.add_row(r.label, *cells, f"{r.coverage:.2f}", f"{sum(r.seconds.values()):.1f}")
     if not quiet:
         console.print(table)
-    console.print(f"report: {path}  numbers: {path.with_suffix('.json')}")
+    console.print(f"report: {path}  numbers: {path.with_suffix('.json')}", soft_wrap=True)
 
 
 @app.command()

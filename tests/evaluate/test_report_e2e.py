@@ -277,3 +277,26 @@ def test_trained_head_is_compared_with_its_backbone_and_its_curve_shown(
     assert evaluation.extra["embedded"] == {"lite0 + head": 0, "lite0": 0}  # from the cache
     html = write_report(evaluation, tmp_path / "report").read_text(encoding="utf-8")
     assert "<h2>Training</h2>" in html and "learning_curve" in html
+
+
+@pytest.mark.slow
+def test_compression_and_ann_axes(shop: Workspace) -> None:
+    import lookalike.index
+
+    if not hasattr(lookalike.index, "make_index"):
+        pytest.skip("lookalike.index.make_index (the index branch) is not in this checkout")
+    options = EvaluateOptions(
+        k=5,
+        queries=None,
+        compare={"index": ("exact", "hnsw"), "pca": ("none", "16"), "quantize": ("none", "int8")},
+        n_boot=20,
+        progress=False,
+    )
+    evaluation = run_evaluation(shop, options)
+    by = {r.label: r for r in evaluation.results}
+    assert len(by) == 8 and not evaluation.extra["skipped"]
+    exact = by["lite0"]
+    # 40 vectors: HNSW finds the exact neighbours; int8 barely moves the ranking
+    np.testing.assert_array_equal(by["lite0 · hnsw"].results, exact.results)
+    assert abs(by["lite0 · int8"].overall["P@5"].mean - exact.overall["P@5"].mean) <= 0.05
+    assert by["lite0 · pca16"].overall["P@5"].mean > 0.5

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import ConfigError
+from lookalike.index.vectors import VectorSet
 
 __all__ = [
     "Setting",
@@ -190,7 +191,26 @@ def search_setting(
     if setting.index == "exact":
         dists, rows = _knn(queries, stored, k + 1, setting.metric)
     else:
-        index = _require("lookalike.index", "make_index", "index")(setting.index, stored)
-        dists, rows = index.search(queries, k + 1)
+        dists, rows = _ann_search(np.asarray(base, dtype=np.float32), query_rows, k + 1, setting)
     seconds["search"] = time.perf_counter() - t0
     return dists, np.asarray(rows, dtype=np.int64), stored, queries, seconds
+
+
+def _ann_search(
+    base: np.ndarray, query_rows: np.ndarray, k: int, setting: Setting
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` with ``lookalike.index.make_index`` (it fits its own PCA/quantisation and
+    projects the queries itself); rows are named by their position."""
+    make_index = _require("lookalike.index", "make_index", "index")
+    ids = [str(i) for i in range(len(base))]
+    index = make_index(
+        setting.index, VectorSet(ids, base), pca=setting.pca, quantize=setting.quantize
+    )
+    scores, found = index.search(base[query_rows], k)
+    dists = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
+    rows = np.full((len(query_rows), k), -1, dtype=np.int64)
+    for i, (row_scores, row_ids) in enumerate(zip(scores, found, strict=True)):
+        hits = [(float(s), int(r)) for s, r in zip(row_scores, row_ids, strict=False) if r != ""]
+        for j, (score, row) in enumerate(hits[:k]):
+            dists[i, j], rows[i, j] = score, row
+    return dists, rows
