@@ -14,14 +14,16 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from lookalike.errors import ConfigError
 
-__all__ = ["Event", "EventLog", "is_bot", "EVENT_TYPES"]
+__all__ = ["Event", "EventLog", "Tally", "is_bot", "EVENT_TYPES", "EVENTS_FILE"]
+
+EVENTS_FILE = "events.sqlite"  # inside the shop's workspace
 
 EVENT_TYPES = ("impression", "click")
 
@@ -52,6 +54,7 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_experiment ON events(experiment, variant, type);
+CREATE INDEX IF NOT EXISTS events_clicks ON events(shop, type, target_id);
 CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
 
@@ -94,6 +97,31 @@ class Event:
     def stable_id(*parts: object) -> str:
         """A deterministic event id from its identifying parts (for clients that send none)."""
         return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Events of one variant and type (in one time bucket when bucketed). ``empty``: the
+    impressions that showed no product (holdout exposures), kept apart from real ones."""
+
+    bucket: float  # start time of the bucket (0.0 when not bucketed)
+    variant: str
+    type: str
+    empty: bool
+    count: int
+    visitors: int  # distinct visitor ids among these events
+
+
+def _periods_clause(periods: Sequence[tuple[float, float | None]] | None) -> tuple[str, list]:
+    if periods is None:
+        return "", []
+    if not periods:
+        return " AND 0", []
+    parts, args = [], []
+    for start, end in periods:
+        parts.append("(ts >= ? AND ts <= ?)")
+        args += [start, float("inf") if end is None else end]
+    return " AND (" + " OR ".join(parts) + ")", args
 
 
 class EventLog:
@@ -192,6 +220,52 @@ class EventLog:
             data.pop("seq")
             data["shown"] = json.loads(data["shown"])
             yield Event(**data)
+
+    def tally(
+        self,
+        experiment: str,
+        *,
+        periods: Sequence[tuple[float, float | None]] | None = None,
+        bucket_seconds: float | None = None,
+    ) -> list[Tally]:
+        """Counts of an experiment's events by variant, type and (optionally) time bucket.
+
+        ``periods``: only events inside these ``(start, end)`` intervals (``end`` None: open).
+        """
+        where, args = _periods_clause(periods)
+        bucket = "CAST(ts / ? AS INTEGER) * ?" if bucket_seconds else "0.0"
+        bucket_args = [bucket_seconds, bucket_seconds] if bucket_seconds else []
+        query = (
+            f"SELECT {bucket} AS b, variant, type, shown = '[]' AS empty, COUNT(*),"
+            " COUNT(DISTINCT visitor) FROM events WHERE experiment = ?"
+            f"{where} GROUP BY b, variant, type, empty ORDER BY b, variant, type"
+        )
+        with self._lock:
+            rows = self._db.execute(query, [*bucket_args, experiment, *args]).fetchall()
+        return [Tally(float(b), v, t, bool(e), int(c), int(u)) for b, v, t, e, c, u in rows]
+
+    def visitors(
+        self, experiment: str, *, periods: Sequence[tuple[float, float | None]] | None = None
+    ) -> dict[str, int]:
+        """Distinct visitors seen per variant of ``experiment`` (any event type)."""
+        where, args = _periods_clause(periods)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT variant, COUNT(DISTINCT visitor) FROM events WHERE experiment = ?"
+                f"{where} GROUP BY variant",
+                [experiment, *args],
+            ).fetchall()
+        return {v: int(c) for v, c in rows}
+
+    def click_counts(self, shop: str, *, since: float = 0.0) -> dict[str, int]:
+        """Clicks per clicked product of ``shop`` since ``since`` (all variants and none)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT target_id, COUNT(*) FROM events WHERE shop = ? AND type = 'click'"
+                " AND target_id != '' AND ts >= ? GROUP BY target_id",
+                (shop, since),
+            ).fetchall()
+        return {t: int(c) for t, c in rows}
 
     @staticmethod
     def as_dict(event: Event) -> dict[str, object]:

@@ -80,8 +80,7 @@ class Variant:
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name) or self.name == HOLDOUT:
             raise ConfigError(
-                f"bad variant name {self.name!r}: letters, digits, '.', '_' or '-', "
-                f"not {HOLDOUT!r}"
+                f"bad variant name {self.name!r}: letters, digits, '.', '_' or '-', not {HOLDOUT!r}"
             )
         if not self.kind:
             object.__setattr__(self, "kind", self.name)
