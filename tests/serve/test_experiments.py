@@ -73,7 +73,9 @@ def test_split_of_100k_visitors_matches_weights_and_holdout(holdout: float) -> N
 
 def test_holdout_assignment_serves_nothing() -> None:
     experiment = Experiment("h", VARIANTS, holdout=0.5, status="running")
-    holdout = next(v for v in (f"v{i}" for i in range(100)) if experiment.assign(v).variant == HOLDOUT)
+    holdout = next(
+        v for v in (f"v{i}" for i in range(100)) if experiment.assign(v).variant == HOLDOUT
+    )
     assignment = experiment.assign(holdout)
     assert assignment.kind == "" and assignment.attributed
 
@@ -146,7 +148,12 @@ def test_draft_written_by_hand_is_started_by_name(tmp_path: Path) -> None:
                     "colour": {
                         "variants": [
                             {"name": "image", "weight": 1},
-                            {"name": "trend", "weight": 1, "kind": "popular", "params": {"days": 7}},
+                            {
+                                "name": "trend",
+                                "weight": 1,
+                                "kind": "popular",
+                                "params": {"days": 7},
+                            },
                         ],
                         "holdout": 0.2,
                     }

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -159,33 +159,41 @@ class EventLog:
     def record(self, event: Event) -> bool:
         """Append ``event``; ``False`` when it was dropped as a bot or a duplicate."""
         with self._lock, self._db:
-            if is_bot(event.user_agent):
-                self._drop("bot")
-                return False
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO events (event_id, ts, shop, type, visitor, experiment,"
-                " variant, product_id, target_id, position, shown, user_agent, source)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    event.event_id,
-                    event.ts,
-                    event.shop,
-                    event.type,
-                    event.visitor,
-                    event.experiment,
-                    event.variant,
-                    event.product_id,
-                    event.target_id,
-                    event.position,
-                    json.dumps(event.shown, ensure_ascii=False),
-                    event.user_agent[:500],
-                    event.source,
-                ),
-            )
-            if cursor.rowcount == 0:
-                self._drop("duplicate")
-                return False
-            return True
+            return self._insert(event)
+
+    def record_many(self, events: Iterable[Event]) -> int:
+        """Append a batch in one transaction (one fsync); returns how many were stored."""
+        with self._lock, self._db:
+            return sum(self._insert(event) for event in events)
+
+    def _insert(self, event: Event) -> bool:
+        if is_bot(event.user_agent):
+            self._drop("bot")
+            return False
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO events (event_id, ts, shop, type, visitor, experiment,"
+            " variant, product_id, target_id, position, shown, user_agent, source)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                event.event_id,
+                event.ts,
+                event.shop,
+                event.type,
+                event.visitor,
+                event.experiment,
+                event.variant,
+                event.product_id,
+                event.target_id,
+                event.position,
+                json.dumps(event.shown, ensure_ascii=False),
+                event.user_agent[:500],
+                event.source,
+            ),
+        )
+        if cursor.rowcount == 0:
+            self._drop("duplicate")
+            return False
+        return True
 
     def count(self, type: str | None = None, experiment: str | None = None) -> int:
         """Number of stored events, optionally of one type and/or experiment."""
