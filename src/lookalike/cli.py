@@ -341,6 +341,13 @@ def ab_report(
         Path | None, typer.Option("--out", "-o", help="Folder for the JSON, PNG and HTML.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="The service's event log (default: $LOOKALIKE_EVENTS_DB or events.sqlite"
+            " beside the workspace)."
+        ),
+    ] = None,
 ) -> None:
     """Per variant: impressions, clicks, CTR with 95% CI, lift, p-value, P(beat), sample size."""
     from lookalike.serve.abreport import collect_report, write_report
@@ -348,7 +355,7 @@ def ab_report(
 
     ws = Workspace(workspace)
     ws.require_built()
-    report = collect_report(ws.root, name)
+    report = collect_report(ws.root, name, events=events)
     if as_json:
         console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

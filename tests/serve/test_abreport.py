@@ -20,7 +20,7 @@ from lookalike.errors import ConfigError, NotFoundError
 from lookalike.evaluate.abreport import pick_bucket_seconds, render_html
 from lookalike.evaluate.abtest import VariantCounts, compare_variants
 from lookalike.serve.abreport import collect_report, write_report
-from lookalike.serve.events import EVENTS_FILE, Event, EventLog
+from lookalike.serve.events import EVENTS_FILE, Event, EventLog, default_events_path
 from lookalike.serve.experiments import ExperimentStore, Variant
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop
@@ -98,6 +98,19 @@ def test_report_counts_only_running_periods_and_real_impressions(tmp_path: Path)
                 )
             )
         log.record(Event("click", "shop", user_agent="Googlebot/2.1"))
+        # Another shop served by the same process, with an experiment of the same name.
+        log.record(
+            Event(
+                "impression",
+                "other",
+                visitor="o",
+                experiment="exp",
+                variant="image",
+                shown=["x"],
+                user_agent=BROWSER,
+                ts=1500.0,
+            )
+        )
         report = collect_report(root, "exp", events=log)
     rows = {r.name: r for r in report.rows}
     assert (rows["attributes"].impressions, rows["attributes"].clicks) == (400, 40)
@@ -136,6 +149,9 @@ def test_report_defaults_to_active_or_latest_and_html_without_plot(tmp_path: Pat
     with pytest.raises(ConfigError, match="no experiment"):
         collect_report(root)
     store.start("first", (Variant("image", 1), Variant("attributes", 1)), now=10.0)
+    with pytest.raises(ConfigError, match="no event log"):
+        collect_report(root)
+    EventLog(default_events_path(root)).close()
     store.set_status("first", "stopped", now=20.0)
     store.start("second", (Variant("image", 1), Variant("popular", 1)), now=30.0)
     assert collect_report(root).experiment == "second"
@@ -179,7 +195,7 @@ def test_cli_lifecycle_and_report(shop: Path, tmp_path: Path) -> None:
         "10",
     )
     assert "running" in started and "holdout 10%" in started and "image 45%" in started
-    with EventLog(Path(ws) / EVENTS_FILE) as log:
+    with EventLog(default_events_path(ws)) as log:
         start = ExperimentStore(ws).get("vis").periods[0][0]
         _simulate(log, "image", 120, 30, t0=start, experiment="vis", step=1e-4)
         _simulate(log, "attributes", 100, 10, t0=start, experiment="vis", step=1e-4)

@@ -16,7 +16,7 @@ from lookalike.evaluate.abreport import (
     render_png,
 )
 from lookalike.evaluate.abtest import VariantCounts, compare_variants
-from lookalike.serve.events import EVENTS_FILE, EventLog
+from lookalike.serve.events import EventLog, default_events_path
 from lookalike.serve.experiments import HOLDOUT, Experiment, ExperimentStore
 from lookalike.workspace import resolve_workspace
 
@@ -38,26 +38,39 @@ def collect_report(
     workspace: str | os.PathLike[str],
     name: str | None = None,
     *,
-    events: EventLog | None = None,
+    events: EventLog | str | os.PathLike[str] | None = None,
     seed: int = 0,
 ) -> ABReport:
-    """The report of experiment ``name`` (default: the active or latest one)."""
+    """The report of experiment ``name`` (default: the active or latest one).
+
+    ``events``: an open log, a path, or None for where the service writes
+    (:func:`~lookalike.serve.events.default_events_path`).
+    """
     root = resolve_workspace(workspace)
+    shop = root.name
     store = ExperimentStore(root)
     experiment = store.get(name) if name else latest_experiment(store)
-    log = events if events is not None else EventLog(root / EVENTS_FILE)
+    if isinstance(events, EventLog):
+        log = events
+    else:
+        path = Path(events) if events is not None else default_events_path(root)
+        if not path.exists():  # a report must not create an empty log in the wrong place
+            raise ConfigError(
+                f"no event log at {path}: give the one the service writes (--events PATH)"
+            )
+        log = EventLog(path)
     try:
         periods = list(experiment.periods)
-        totals = log.tally(experiment.name, periods=periods)
+        totals = log.tally(experiment.name, shop=shop, periods=periods)
         first = min((s for s, _ in periods), default=0.0)
         open_ended = any(e is None for _, e in periods)
         last = time.time() if open_ended or not periods else max(e or 0.0 for _, e in periods)
         bucket = pick_bucket_seconds(max(last - first, 1.0))
-        bucketed = log.tally(experiment.name, periods=periods, bucket_seconds=bucket)
-        visitors = log.visitors(experiment.name, periods=periods)
+        bucketed = log.tally(experiment.name, shop=shop, periods=periods, bucket_seconds=bucket)
+        visitors = log.visitors(experiment.name, shop=shop, periods=periods)
         dropped = log.dropped()
     finally:
-        if events is None:
+        if log is not events:
             log.close()
 
     variant_names = [v.name for v in experiment.variants]
@@ -77,7 +90,7 @@ def collect_report(
         point = series[t.variant].setdefault(t.bucket, [0, 0])
         point[0 if t.type == "impression" else 1] += t.count
     return ABReport(
-        shop=root.name,
+        shop=shop,
         experiment=experiment.name,
         status=experiment.status,
         control=experiment.control,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -21,9 +22,17 @@ from typing import Literal
 
 from lookalike.errors import ConfigError
 
-__all__ = ["Event", "EventLog", "Tally", "is_bot", "EVENT_TYPES", "EVENTS_FILE"]
+__all__ = [
+    "Event",
+    "EventLog",
+    "Tally",
+    "is_bot",
+    "default_events_path",
+    "EVENT_TYPES",
+    "EVENTS_FILE",
+]
 
-EVENTS_FILE = "events.sqlite"  # inside the shop's workspace
+EVENTS_FILE = "events.sqlite"
 
 EVENT_TYPES = ("impression", "click")
 
@@ -57,6 +66,14 @@ CREATE INDEX IF NOT EXISTS events_experiment ON events(experiment, variant, type
 CREATE INDEX IF NOT EXISTS events_clicks ON events(shop, type, target_id);
 CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
+
+
+def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
+    """Where the service logs a shop's events: ``$LOOKALIKE_EVENTS_DB``, else
+    ``events.sqlite`` beside the workspace folder (one log for the shops served together;
+    every event carries its shop)."""
+    env = os.environ.get("LOOKALIKE_EVENTS_DB")
+    return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
 
 
 def is_bot(user_agent: str) -> bool:
@@ -112,16 +129,19 @@ class Tally:
     visitors: int  # distinct visitor ids among these events
 
 
-def _periods_clause(periods: Sequence[tuple[float, float | None]] | None) -> tuple[str, list]:
+def _periods_clause(
+    periods: Sequence[tuple[float, float | None]] | None, shop: str | None
+) -> tuple[str, list[object]]:
+    where, args = ("", []) if shop is None else (" AND shop = ?", [shop])
     if periods is None:
-        return "", []
+        return where, args
     if not periods:
-        return " AND 0", []
-    parts, args = [], []
+        return where + " AND 0", args
+    parts = []
     for start, end in periods:
         parts.append("(ts >= ? AND ts <= ?)")
         args += [start, float("inf") if end is None else end]
-    return " AND (" + " OR ".join(parts) + ")", args
+    return where + " AND (" + " OR ".join(parts) + ")", args
 
 
 class EventLog:
@@ -233,14 +253,16 @@ class EventLog:
         self,
         experiment: str,
         *,
+        shop: str | None = None,
         periods: Sequence[tuple[float, float | None]] | None = None,
         bucket_seconds: float | None = None,
     ) -> list[Tally]:
         """Counts of an experiment's events by variant, type and (optionally) time bucket.
 
-        ``periods``: only events inside these ``(start, end)`` intervals (``end`` None: open).
+        ``shop``: only that shop's events; ``periods``: only events inside these
+        ``(start, end)`` intervals (``end`` None: still open).
         """
-        where, args = _periods_clause(periods)
+        where, args = _periods_clause(periods, shop)
         bucket = "CAST(ts / ? AS INTEGER) * ?" if bucket_seconds else "0.0"
         bucket_args = [bucket_seconds, bucket_seconds] if bucket_seconds else []
         query = (
@@ -253,10 +275,14 @@ class EventLog:
         return [Tally(float(b), v, t, bool(e), int(c), int(u)) for b, v, t, e, c, u in rows]
 
     def visitors(
-        self, experiment: str, *, periods: Sequence[tuple[float, float | None]] | None = None
+        self,
+        experiment: str,
+        *,
+        shop: str | None = None,
+        periods: Sequence[tuple[float, float | None]] | None = None,
     ) -> dict[str, int]:
         """Distinct visitors seen per variant of ``experiment`` (any event type)."""
-        where, args = _periods_clause(periods)
+        where, args = _periods_clause(periods, shop)
         with self._lock:
             rows = self._db.execute(
                 "SELECT variant, COUNT(DISTINCT visitor) FROM events WHERE experiment = ?"

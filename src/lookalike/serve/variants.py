@@ -11,11 +11,12 @@ Kinds (``experiments.VARIANT_KINDS``):
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from lookalike.errors import ConfigError
 from lookalike.recommend.attributes import AttributeRecommender
 from lookalike.recommend.similar import Recommendation, Recommender
-from lookalike.serve.events import EVENTS_FILE, EventLog
+from lookalike.serve.events import EventLog
 from lookalike.serve.experiments import HOLDOUT, Assignment, ExperimentStore
 
 __all__ = ["ShopExperiments", "VariantRecommenders", "Served"]
@@ -33,49 +34,70 @@ POPULAR_TTL_S = 60.0  # click counts are re-read at most once a minute
 
 
 class VariantRecommenders:
-    """The recommenders behind the variant kinds, for one shop."""
+    """The recommenders behind the variant kinds, for one shop.
 
-    def __init__(self, recommender: Recommender, events: EventLog):
-        self.recommender = recommender
+    Methods take the shop's current ``Recommender`` (the service swaps it on reload); the
+    attribute snapshot is kept per recommender, so a reload rebuilds it from the new catalog.
+    """
+
+    def __init__(self, shop: str, events: EventLog):
+        self.shop = shop
         self.events = events
-        self._popular_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._popular: dict[float, tuple[float, dict[str, int]]] = {}
+        self._attributes: weakref.WeakKeyDictionary[Recommender, AttributeRecommender] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    @cached_property
-    def attributes(self) -> AttributeRecommender:
-        """Attribute recommender over the catalog (built on first use)."""
-        return AttributeRecommender(self.recommender.store)
+    def attributes(self, rec: Recommender) -> AttributeRecommender:
+        """The attribute recommender over ``rec``'s catalog (built on first use)."""
+        with self._lock:
+            found = self._attributes.get(rec)
+            if found is None:
+                found = self._attributes[rec] = AttributeRecommender(rec.store)
+            return found
 
     def similar(
-        self, kind: str, product_id: str, k: int, params: Mapping[str, Any] | None = None
+        self,
+        rec: Recommender,
+        kind: str,
+        product_id: str,
+        k: int,
+        params: Mapping[str, Any] | None = None,
     ) -> list[Recommendation]:
         """The ``k`` recommendations of ``kind`` for ``product_id``."""
         params = params or {}
         if kind == "image":
-            return self.recommender.similar(product_id, k)
+            return rec.similar(product_id, k)
         if kind == "attributes":
-            self.recommender.product(product_id)  # NotFoundError for an unknown id
-            return self.attributes.similar(product_id, k)
+            rec.product(product_id)  # NotFoundError for an unknown id
+            return self.attributes(rec).similar(product_id, k)
         if kind == "popular":
-            return self.popular(product_id, k, days=float(params.get("days", 30)))
+            return self.popular(rec, product_id, k, days=float(params.get("days", 30)))
         raise ConfigError(f"unknown variant kind {kind!r}")
+
+    def clear_cache(self) -> None:
+        """Forget the cached click counts (they are re-read at most once a minute)."""
+        with self._lock:
+            self._popular.clear()
 
     def _click_counts(self, days: float) -> dict[str, int]:
         now = time.monotonic()
-        with self._popular_lock:
+        with self._lock:
             cached = self._popular.get(days)
             if cached is None or now - cached[0] > POPULAR_TTL_S:
                 since = time.time() - days * 86400.0
-                counts = self.events.click_counts(self.recommender.workspace.shop, since=since)
-                cached = (now, counts)
+                cached = (now, self.events.click_counts(self.shop, since=since))
                 self._popular[days] = cached
             return cached[1]
 
-    def popular(self, product_id: str, k: int, *, days: float = 30.0) -> list[Recommendation]:
+    def popular(
+        self, rec: Recommender, product_id: str, k: int, *, days: float = 30.0
+    ) -> list[Recommendation]:
         """Most-clicked in ``product_id``'s category, then attribute order; score = the
         product's share of the category's clicks."""
-        self.recommender.product(product_id)
-        attrs = self.attributes
+        rec.product(product_id)
+        attrs = self.attributes(rec)
         counts = self._click_counts(days)
         score = attrs.scores(product_id)
         same = attrs.same_category(product_id)
@@ -104,39 +126,47 @@ class Served:
 
 
 class ShopExperiments:
-    """Per-shop runtime: picks the visitor's variant and serves its recommendations.
+    """Per-shop runtime: picks the visitor's variant, serves it, checks event attribution.
 
-    The event log is ``<workspace>/events.sqlite`` unless one is given; the experiments file is
-    re-read whenever it changes, so ``lookalike ab pause`` takes effect on the next request.
+    The experiments file (``<workspace>/experiments.json``) is re-read whenever it changes, so
+    ``lookalike ab pause`` from another process takes effect on the next request.
     """
 
-    def __init__(self, recommender: Recommender, events: EventLog | None = None):
-        root = Path(recommender.workspace.root)
-        self._own_events = events is None
-        self.events = events if events is not None else EventLog(root / EVENTS_FILE)
-        self.store = ExperimentStore(root)
-        self.variants = VariantRecommenders(recommender, self.events)
-
-    def close(self) -> None:
-        """Close the event log when this runtime opened it."""
-        if self._own_events:
-            self.events.close()
+    def __init__(self, root: str | os.PathLike[str], shop: str, events: EventLog):
+        self.shop = shop
+        self.store = ExperimentStore(Path(root))
+        self.variants = VariantRecommenders(shop, events)
 
     def assign(self, visitor: str) -> Assignment | None:
         """The visitor's assignment, or None when no experiment is running or paused."""
         return self.store.assign(visitor)
 
-    def similar(self, product_id: str, visitor: str, k: int = 10) -> Served:
-        """Recommendations for ``product_id`` as ``visitor``'s variant would show them.
+    def similar(self, rec: Recommender, product_id: str, visitor: str, k: int = 10) -> Served:
+        """Recommendations for ``product_id`` as ``visitor``'s variant shows them.
 
         No active experiment: image similarity, unattributed. Holdout: an empty list,
         attributed to ``holdout``. Paused: the control's list, unattributed.
         """
         assignment = self.assign(visitor)
         if assignment is None:
-            return Served(self.variants.recommender.similar(product_id, k))
+            return Served(rec.similar(product_id, k))
         if assignment.variant == HOLDOUT:
-            self.variants.recommender.product(product_id)  # still 404 for an unknown id
+            rec.product(product_id)  # still NotFoundError for an unknown id
             return Served([], assignment.experiment, HOLDOUT)
-        recs = self.variants.similar(assignment.kind, product_id, k, assignment.params)
+        recs = self.variants.similar(rec, assignment.kind, product_id, k, assignment.params)
         return Served(recs, assignment.experiment, assignment.variant)
+
+    def attribute(self, experiment: str, variant: str, visitor: str) -> tuple[str, str]:
+        """The ``(experiment, variant)`` an incoming event may carry: what the client says only
+        when it is what this visitor is assigned now, else ``("", "")``. A client cannot
+        credit a variant it was not shown, and nothing is attributed while paused."""
+        if not experiment:
+            return "", ""
+        assignment = self.assign(visitor)
+        if (
+            assignment is None
+            or assignment.experiment != experiment
+            or assignment.variant != variant
+        ):
+            return "", ""
+        return experiment, variant
