@@ -28,7 +28,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# Exit codes (cron-friendly): 0 success, 1 failure, 2 usage error, 3 partial (some items failed).
+# Exit codes (cron-friendly): 0 success, 1 failure (nothing changed, or no product got a vector),
+# 2 usage error, 3 partial (built, but some images failed: see report.json).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 Workspace_ = Annotated[
@@ -50,11 +51,19 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _downloads_line(downloads: dict) -> str:
+    if "fetched" not in downloads:  # no image URLs in this catalog
+        return ""
+    parts = [f"{downloads[key]} {key}" for key in ("fetched", "revalidated", "reused", "stale")]
+    return f" (images: {', '.join(parts)})"
+
+
 def _render_build_report(report: dict, quiet: bool) -> None:
     if quiet:
         console.print(
             f"{report['status']}: {report['products']['total']} products, "
             f"{report['vectors']} with vectors, {report['images']['failed']} images failed"
+            + _downloads_line(report.get("downloads", {}))
         )
         return
     table = Table(title=f"build of {report['workspace']}", show_header=True)
@@ -64,6 +73,8 @@ def _render_build_report(report: dict, quiet: bool) -> None:
         table.add_row(f"products {key}", str(value))
     for key, value in report["images"].items():
         table.add_row(f"images {key}", str(value))
+    for key, value in report.get("downloads", {}).items():
+        table.add_row(f"downloads {key}", str(value))
     table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
     console.print(table)
     if report["failures"]:
@@ -84,7 +95,14 @@ def _render_build_report(report: dict, quiet: bool) -> None:
 def build(
     workspace: Workspace_,
     catalog: Annotated[
-        str, typer.Option("--catalog", "--feed", "-c", help="Folder of images, CSV/TSV/JSONL file.")
+        str,
+        typer.Option(
+            "--catalog",
+            "--feed",
+            "-c",
+            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
+            "(file or http(s) URL, gzip allowed).",
+        ),
     ],
     columns: Annotated[
         str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
@@ -96,15 +114,35 @@ def build(
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 32,
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 2,
     allow_private: Annotated[
-        bool, typer.Option(help="Allow image URLs on private/loopback addresses.")
+        bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
+    titles: Annotated[
+        bool, typer.Option("--titles/--no-titles", help="Embed titles (hybrid, query by title).")
+    ] = True,
+    weights: Annotated[
+        str | None, typer.Option(help="Default score weights, e.g. 'image=1,title=0.3'.")
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="Product similarity over its images: mean (vector) or max (pair).")
+    ] = "mean",
+    revalidate: Annotated[
+        bool,
+        typer.Option(
+            help="Ask servers whether cached images changed (ETag/Last-Modified); "
+            "--no-revalidate reuses cached images without any request."
+        ),
+    ] = True,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
 ) -> None:
-    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K."""
+    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K.
+
+    Exit codes: 0 success, 3 partial (some images failed), 1 failure.
+    """
     from lookalike.build import BuildOptions, build_workspace
     from lookalike.catalog.readers import ColumnMap
+    from lookalike.recommend.filters import Weights
 
     _setup_logging(quiet)
     options = BuildOptions(
@@ -115,6 +153,10 @@ def build(
         progress=not quiet,
         columns=ColumnMap.parse(columns),
         allow_private=allow_private,
+        titles=titles,
+        weights=Weights.parse(weights),
+        aggregate=aggregate,
+        revalidate=revalidate,
     )
     report = build_workspace(workspace, catalog, options).to_dict()
     _render_build_report(report, quiet)
@@ -128,41 +170,105 @@ def similar(
     image: Annotated[
         Path | None, typer.Option("--image", "-i", help="A photo not in the catalog.")
     ] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Query by product title (exact, else nearest).")
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="How many similar products.")] = 10,
+    category: Annotated[
+        str | None, typer.Option(help="'any', 'same' (as the query) or a list 'a,b'.")
+    ] = None,
+    in_stock: Annotated[bool, typer.Option("--in-stock", help="In-stock products only.")] = False,
+    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
+    price_within: Annotated[
+        str | None, typer.Option(help="Price relative to the query's, e.g. '0.5,2'.")
+    ] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option(help="Attribute equality, e.g. brand=acme (repeatable).")
+    ] = None,
+    same_attr: Annotated[
+        list[str] | None, typer.Option(help="Attribute equal to the query's (repeatable).")
+    ] = None,
+    near_duplicate: Annotated[
+        str | None, typer.Option(help="Drop products more similar than this; 'off' keeps them.")
+    ] = None,
+    keep_group: Annotated[
+        bool, typer.Option("--keep-group", help="Keep variants of the query's group.")
+    ] = False,
+    diversity: Annotated[
+        float | None, typer.Option(help="MMR lambda in (0,1]: lower = more varied.")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="cosine, euclidean or manhattan.")] = "cosine",
+    weights: Annotated[
+        str | None, typer.Option(help="Score weights, e.g. 'image=1,title=0.5,attrs=0.2'.")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show score components.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """Show the products most similar to a catalog product or to a new photo."""
+    """Show the products most similar to a catalog product, a title or a new photo."""
+    import dataclasses
+
+    from lookalike.recommend.filters import Filters, Weights
     from lookalike.recommend.similar import Recommender
 
-    if (product_id is None) == (image is None):
-        raise typer.BadParameter("give either a PRODUCT_ID or --image PATH")
+    if sum(x is not None for x in (product_id, image, title)) != 1:
+        raise typer.BadParameter("give one of PRODUCT_ID, --image PATH or --title TEXT")
     if k < 1:
         raise typer.BadParameter("-k must be at least 1")
+    filters = Filters.parse(
+        category=category,
+        in_stock=in_stock,
+        min_price=min_price,
+        max_price=max_price,
+        price_within=price_within,
+        attrs=attr,
+        attrs_same=same_attr,
+        near_duplicate=near_duplicate,
+        exclude_group=not keep_group,
+        diversity=diversity,
+    )
+    opts = {
+        "filters": filters,
+        "metric": metric,
+        "weights": Weights.parse(weights) if weights else None,
+        "explain": explain,
+    }
     with Recommender(workspace) as rec:
+        if near_duplicate is None:  # the threshold the workspace was built with
+            threshold = rec.default_filters.near_duplicate
+            opts["filters"] = dataclasses.replace(filters, near_duplicate=threshold)
         if image is not None:
             try:
                 data = image.read_bytes()
             except OSError as exc:
                 raise LookalikeError(f"cannot read {image}: {exc.strerror or exc}") from exc
-            results = rec.similar_to_image(data, k)
-            title = f"similar to {image.name}"
+            results = rec.similar_to_image(data, k, **opts)
+            heading = f"similar to {image.name}"
         else:
-            assert product_id is not None
-            query = rec.product(product_id)
-            results = rec.similar(product_id, k)
-            title = f"similar to {query.id} · {query.title}"
+            query = rec.find_by_title(title) if title is not None else rec.product(product_id or "")
+            results = rec.similar(query.id, k, **opts)
+            heading = f"similar to {query.id} · {query.title}"
             if not results:
-                err_console.print(
-                    f"product {product_id!r} has no usable image, so no similar products"
-                )
+                err_console.print(f"no similar products for {query.id!r} (no usable image?)")
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
         return
-    table = Table(title=title)
-    for col, justify in (("rank", "right"), ("id", "left"), ("title", "left"), ("score", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    parts = sorted({name for r in results for name in (r.components or {})})
+    table = Table(title=heading)
+    for col in ("rank", "id", "title", "category", "price", "score", *parts):
+        table.add_column(col, justify="left" if col in ("id", "title", "category") else "right")
     for r in results:
-        table.add_row(str(r.rank), r.product.id, r.product.title, f"{r.score:.4f}")
+        price = "" if r.product.price is None else f"{r.product.price:g}"
+        comps = [f"{(r.components or {}).get(name, 0.0):.4f}" for name in parts]
+        table.add_row(
+            str(r.rank),
+            r.product.id,
+            r.product.title,
+            r.product.category,
+            price,
+            f"{r.score:.4f}",
+            *comps,
+        )
     console.print(table)
 
 
@@ -204,12 +310,23 @@ def serve(
         str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Admin key for every shop's reload/stats (default: $LOOKALIKE_ADMIN_KEY; "
+            "per-shop keys: $LOOKALIKE_API_KEYS=shop=key,...).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the browse page and the API for one or more shops."""
+    """Serve the API, the browse page and the widget for one or more shops."""
     from lookalike.serve.app import run_server
+    from lookalike.serve.settings import load_settings
 
     _setup_logging(quiet=False)
-    run_server(workspaces, host=host, port=port)
+    settings = load_settings()
+    if api_key:
+        settings = settings.model_copy(update={"admin_key": api_key})
+    run_server(workspaces, host=host, port=port, settings=settings)
 
 
 @app.command()
