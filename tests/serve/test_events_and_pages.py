@@ -49,7 +49,9 @@ def test_click_is_recorded_with_ab_fields(client: TestClient, events: EventLog) 
     assert response.json() == {"recorded": True, "event_id": "click-1"}
     event = stored(events, "click-1")
     assert event["shop"] == "alpha"
-    assert (event["experiment"], event["variant"], event["visitor"]) == ("exp-1", "B", "v-123")
+    # No experiment "exp-1" runs for this shop: the server drops the claimed attribution
+    # (tests/serve/test_ab_service.py covers events of a running experiment).
+    assert (event["experiment"], event["variant"], event["visitor"]) == ("", "", "v-123")
     assert (event["target_id"], event["position"]) == ("a-dress-3", 2)
     assert event["user_agent"] == BROWSER_UA
     # A retry of the same event is acknowledged but not stored twice.
