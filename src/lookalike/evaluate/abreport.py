@@ -8,6 +8,7 @@ import io
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -106,14 +107,20 @@ def render_png(report: ABReport) -> bytes:
         keep = imps > 0
         if not keep.any():
             continue
-        x = (times[keep] - times[keep][0]) / 3600.0
+        x = [_utc(t) for t in times[keep]]
         ctr = clicks[keep] / imps[keep]
         lo, hi = wilson_interval(clicks[keep], imps[keep])
         label = f"{name} (control)" if name == report.control else name
         (line,) = ax.plot(x, ctr, marker="o", markersize=3, label=label)
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
         plotted = True
-    ax.set_xlabel("hours since the first bucket")
+    if report.periods:  # the experiment's whole span, not matplotlib's padding around a point
+        start = min(s for s, _ in report.periods)
+        end = max(report.generated if e is None else e for _, e in report.periods)
+        end = max(end, start) + report.bucket_seconds
+        ax.set_xlim(_utc(start), _utc(end))
+    ax.set_xlabel(f"time (UTC), end of each {_duration(report.bucket_seconds)} bucket")
+    fig.autofmt_xdate()
     ax.set_ylabel("cumulative CTR")
     ax.set_title(f"{report.experiment}: CTR over time")
     ax.grid(alpha=0.3)
@@ -124,6 +131,18 @@ def render_png(report: ABReport) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(float(ts), tz=timezone.utc)
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n}-{unit}" if n > 1 else unit
+    return f"{seconds}-second"
 
 
 def _pct(value: float, digits: int = 2) -> str:
