@@ -10,13 +10,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lookalike.errors import LookalikeError
+
+if TYPE_CHECKING:
+    from lookalike.evaluate.abreport import ABReport
+    from lookalike.serve.experiments import Experiment
 
 app = typer.Typer(
     name="lookalike",
@@ -396,13 +400,13 @@ def ab_start(
     _render_ab_status([experiment])
 
 
-def _ab_set(workspace: str, name: str, status: str) -> None:
+def _ab_set(workspace: str, name: str, status: Literal["running", "paused", "stopped"]) -> None:
     from lookalike.serve.experiments import ExperimentStore
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)
     ws.require_built()
-    _render_ab_status([ExperimentStore(ws.root).set_status(name, status)])  # type: ignore[arg-type]
+    _render_ab_status([ExperimentStore(ws.root).set_status(name, status)])
 
 
 @ab_app.command("pause")
@@ -438,7 +442,7 @@ def ab_status(workspace: Workspace_) -> None:
     _render_ab_status(experiments)
 
 
-def _render_ab_status(experiments: list) -> None:
+def _render_ab_status(experiments: list[Experiment]) -> None:
     table = Table(title="experiments")
     for col in ("experiment", "status", "control", "traffic"):
         table.add_column(col)
@@ -486,7 +490,7 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or value != value else format(value, spec)
 
 
-def _render_ab_report(report) -> None:  # type: ignore[no-untyped-def]
+def _render_ab_report(report: ABReport) -> None:
     table = Table(title=f"{report.experiment} ({report.status}), control {report.control}")
     for col in (
         "variant",

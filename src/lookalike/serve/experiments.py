@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -88,7 +89,7 @@ class Variant:
             raise ConfigError(
                 f"variant {self.name!r}: unknown kind {self.kind!r}; use one of {VARIANT_KINDS}"
             )
-        if not (self.weight > 0) or self.weight != self.weight or self.weight == float("inf"):
+        if not (math.isfinite(self.weight) and self.weight > 0):
             raise ConfigError(f"variant {self.name!r}: weight must be a positive number")
         object.__setattr__(self, "params", dict(self.params))
 
@@ -108,16 +109,12 @@ class Variant:
         if unknown:
             raise ConfigError(f"unknown variant field(s) {sorted(unknown)}")
         try:
-            return cls(
-                name=str(data["name"]),
-                weight=float(data.get("weight", 1)),
-                kind=str(data.get("kind", "")),
-                params=dict(data.get("params", {})),
-            )
+            name = str(data["name"])
+            weight = float(data.get("weight", 1))
+            params = dict(data.get("params", {}))
         except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"bad variant {dict(data)!r}: {exc}") from exc
+            raise ConfigError(f"bad variant {dict(data)!r}: {exc!r}") from exc
+        return cls(name=name, weight=weight, kind=str(data.get("kind", "")), params=params)
 
 
 def parse_variant(text: str) -> Variant:
@@ -220,8 +217,9 @@ class Experiment:
         return out
 
     def assign(self, visitor: str) -> Assignment:
-        """What ``visitor`` gets now. Without a visitor id, or unless running: the control,
-        unattributed (a stopped experiment serves the control too until another starts)."""
+        """What ``visitor`` gets now: while running, their variant (or the holdout); without a
+        visitor id, or when not running, the control, unattributed. (The service asks only the
+        active experiment: once stopped, a shop is back to plain image similarity.)"""
         if self.status != "running" or not visitor:
             control = self.variant(self.control)
             return Assignment("", "", control.kind, control.params)
@@ -270,20 +268,26 @@ class Experiment:
         unknown = set(data) - {"variants", "holdout", "control", "status", "periods", "created"}
         if unknown:
             raise ConfigError(f"experiment {name!r}: unknown field(s) {sorted(unknown)}")
+        if not isinstance(data.get("variants"), list):
+            raise ConfigError(f"experiment {name!r} needs a list of variants")
+        variants = tuple(Variant.from_dict(v) for v in data["variants"])
         try:
-            return cls(
-                name=name,
-                variants=tuple(Variant.from_dict(v) for v in data["variants"]),
-                holdout=float(data.get("holdout", 0.0)),
-                control=str(data.get("control", "")),
-                status=data.get("status", "draft"),
-                periods=tuple((p[0], p[1]) for p in data.get("periods", [])),
-                created=float(data.get("created", 0.0)),
+            holdout = float(data.get("holdout", 0.0))
+            periods = tuple(
+                (float(s), None if e is None else float(e)) for s, e in data.get("periods", [])
             )
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"experiment {name!r} is malformed: {exc}") from exc
+            created = float(data.get("created", 0.0))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"experiment {name!r} is malformed: {exc!r}") from exc
+        return cls(
+            name=name,
+            variants=variants,
+            holdout=holdout,
+            control=str(data.get("control", "")),
+            status=data.get("status", "draft"),
+            periods=periods,
+            created=created,
+        )
 
 
 class ExperimentStore:
