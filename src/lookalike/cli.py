@@ -380,6 +380,7 @@ def ab_start(
             "--variant",
             "-v",
             help="NAME=WEIGHT (NAME=WEIGHT:KIND for a custom name); kinds: image, attributes,"
+            " hybrid,"
             " popular. Omit to start an experiment drafted in experiments.json.",
         ),
     ] = None,

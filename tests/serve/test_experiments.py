@@ -196,9 +196,19 @@ def test_parse_variant_and_validation() -> None:
     assert parse_variant("image=50") == Variant("image", 50.0)
     assert parse_variant("attributes") == Variant("attributes", 1.0)
     assert parse_variant("cheap=30:attributes") == Variant("cheap", 30.0, "attributes")
+    assert parse_variant("hybrid=20").kind == "hybrid"
     for bad in ("image=abc", "image=0", "image=-1", "holdout=10", "bad name=1", "svd=1"):
         with pytest.raises(ConfigError):
             parse_variant(bad)
+    Variant("mix", 1, "hybrid", {"image": 1, "title": 0.5})
+    for kind, params in [
+        ("hybrid", {"image": -1}),
+        ("hybrid", {"colour": 1}),
+        ("popular", {"days": 0}),
+        ("popular", {"days": "soon"}),
+    ]:
+        with pytest.raises(ConfigError):
+            Variant("v", 1, kind, params)
     with pytest.raises(ConfigError, match="repeat"):
         Experiment("x", (Variant("image", 1), Variant("image", 2)))
     with pytest.raises(ConfigError, match="control"):

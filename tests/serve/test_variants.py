@@ -9,6 +9,7 @@ import pytest
 
 from lookalike.errors import NotFoundError
 from lookalike.recommend.attributes import AttributeRecommender
+from lookalike.recommend.filters import Weights
 from lookalike.recommend.similar import Recommender
 from lookalike.serve.events import Event, EventLog
 from lookalike.serve.experiments import HOLDOUT, Variant
@@ -55,15 +56,24 @@ def test_without_experiment_image_similarity_unattributed(
 
 
 def test_each_variant_serves_its_recommender(runtime: ShopExperiments, rec: Recommender) -> None:
+    mix = {"image": 0.5, "title": 0.25, "attrs": 0.25}
     runtime.store.start(
         "exp",
-        (Variant("image", 1), Variant("attributes", 1), Variant("popular", 1)),
+        (
+            Variant("image", 1),
+            Variant("attributes", 1),
+            Variant("popular", 1),
+            Variant("mix", 1, "hybrid", mix),
+        ),
         holdout=0.2,
     )
     attributes = AttributeRecommender(rec.store)
+    hybrid = rec.similar("shoes-0", 4, weights=Weights(**mix))
+    assert hybrid != rec.similar("shoes-0", 4)
     for variant, expected in (
         ("image", rec.similar("shoes-0", 4)),
         ("attributes", attributes.similar("shoes-0", 4)),
+        ("mix", hybrid),
         ("popular", None),
     ):
         visitor = _visitor_in(runtime, variant)

@@ -38,6 +38,7 @@ from lookalike.errors import ConfigError, NotFoundError
 __all__ = [
     "EXPERIMENTS_FILE",
     "HOLDOUT",
+    "HYBRID_DEFAULT_WEIGHTS",
     "VARIANT_KINDS",
     "Assignment",
     "Experiment",
@@ -52,8 +53,10 @@ EXPERIMENTS_FILE = "experiments.json"
 FORMAT_VERSION = 1
 HOLDOUT = "holdout"  # the variant name of holdout visitors: they get no recommendations
 # What a variant can serve (see serve/variants.py): image similarity, catalog attributes only,
-# most-clicked in the query's category.
-VARIANT_KINDS = ("image", "attributes", "popular")
+# weighted image + title + attributes, most-clicked in the query's category.
+VARIANT_KINDS = ("image", "attributes", "hybrid", "popular")
+# A hybrid variant without params: mostly the image, some title and attribute agreement.
+HYBRID_DEFAULT_WEIGHTS = {"image": 0.6, "title": 0.2, "attrs": 0.2}
 Status = Literal["draft", "running", "paused", "stopped"]
 STATUSES: tuple[str, ...] = ("draft", "running", "paused", "stopped")
 _NAME = re.compile(r"[A-Za-z0-9][\w.-]{0,63}")
@@ -70,7 +73,8 @@ class Variant:
     """One arm of an experiment: a name, a relative traffic weight and what it serves.
 
     ``kind`` (default: the name) is one of ``VARIANT_KINDS``; ``params`` tunes it
-    (``popular``: ``{"days": 30}``, the click window).
+    (``hybrid``: the weights ``{"image": 0.6, "title": 0.2, "attrs": 0.2}``, the default;
+    ``popular``: ``{"days": 30}``, the click window).
     """
 
     name: str
@@ -92,6 +96,12 @@ class Variant:
         if not (math.isfinite(self.weight) and self.weight > 0):
             raise ConfigError(f"variant {self.name!r}: weight must be a positive number")
         object.__setattr__(self, "params", dict(self.params))
+        if self.kind == "hybrid":
+            from lookalike.recommend.filters import Weights
+
+            Weights.parse(self.params or HYBRID_DEFAULT_WEIGHTS)  # ConfigError when invalid
+        elif self.kind == "popular" and not _positive(self.params.get("days", 30)):
+            raise ConfigError(f"variant {self.name!r}: days must be a positive number")
 
     def to_dict(self) -> dict[str, Any]:
         """The variant as stored in the config file."""
@@ -115,6 +125,14 @@ class Variant:
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"bad variant {dict(data)!r}: {exc!r}") from exc
         return cls(name=name, weight=weight, kind=str(data.get("kind", "")), params=params)
+
+
+def _positive(value: object) -> bool:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number > 0
 
 
 def parse_variant(text: str) -> Variant:

@@ -4,6 +4,7 @@ Kinds (``experiments.VARIANT_KINDS``):
 
 - ``image``: visual similarity, ``Recommender.similar`` (the precomputed top-K);
 - ``attributes``: same category, nearest price, shared attributes (``AttributeRecommender``);
+- ``hybrid``: ``Recommender.similar`` with image + title + attribute ``Weights`` (params);
 - ``popular``: the most-clicked products of the query's category over the last ``days``
   (param, default 30) from the event log; products without clicks follow in attribute order, so
   a shop with no clicks yet gets the ``attributes`` list.
@@ -24,9 +25,15 @@ import numpy as np
 
 from lookalike.errors import ConfigError
 from lookalike.recommend.attributes import AttributeRecommender
+from lookalike.recommend.filters import Weights
 from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.serve.events import EventLog
-from lookalike.serve.experiments import HOLDOUT, Assignment, ExperimentStore
+from lookalike.serve.experiments import (
+    HOLDOUT,
+    HYBRID_DEFAULT_WEIGHTS,
+    Assignment,
+    ExperimentStore,
+)
 
 __all__ = ["ShopExperiments", "VariantRecommenders", "Served"]
 
@@ -72,6 +79,9 @@ class VariantRecommenders:
         if kind == "attributes":
             rec.product(product_id)  # NotFoundError for an unknown id
             return self.attributes(rec).similar(product_id, k)
+        if kind == "hybrid":
+            weights = Weights.parse(dict(params) or HYBRID_DEFAULT_WEIGHTS)
+            return rec.similar(product_id, k, weights=weights)
         if kind == "popular":
             return self.popular(rec, product_id, k, days=float(params.get("days", 30)))
         raise ConfigError(f"unknown variant kind {kind!r}")

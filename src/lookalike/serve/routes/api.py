@@ -112,7 +112,7 @@ def _similar(
 ) -> tuple[list[Recommendation], str, Served | None]:
     # An A/B variant decides plain requests of a known visitor; a filtered or non-default-metric
     # request asks for something specific, so it is answered as asked and not attributed.
-    if visitor and not options.has_filters and options.metric == "cosine":
+    if visitor and options.filters is None and options.metric == "cosine":
         served = experiments.similar(rec, product_id, visitor, options.k)
         if served.experiment:
             return served.recommendations, "variant", served
