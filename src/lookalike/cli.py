@@ -379,9 +379,8 @@ def ab_start(
         typer.Option(
             "--variant",
             "-v",
-            help="NAME=WEIGHT (NAME=WEIGHT:KIND for a custom name); kinds: image, attributes,"
-            " hybrid,"
-            " popular. Omit to start an experiment drafted in experiments.json.",
+            help="NAME=WEIGHT (NAME=WEIGHT:KIND for a custom name); kinds: image,"
+            " attributes, hybrid, popular. Omit to start a draft from experiments.json.",
         ),
     ] = None,
     holdout: Annotated[
