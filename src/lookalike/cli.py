@@ -389,7 +389,8 @@ def ab_start(
     control: Annotated[str, typer.Option(help="The baseline variant (default: the first).")] = "",
 ) -> None:
     """Start an experiment; visitors are assigned by hash of the experiment name and visitor."""
-    from lookalike.serve.experiments import ExperimentStore, parse_variant
+    from lookalike.serve.experiment_store import ExperimentStore
+    from lookalike.serve.experiments import parse_variant
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -401,7 +402,7 @@ def ab_start(
 
 
 def _ab_set(workspace: str, name: str, status: Literal["running", "paused", "stopped"]) -> None:
-    from lookalike.serve.experiments import ExperimentStore
+    from lookalike.serve.experiment_store import ExperimentStore
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -430,7 +431,7 @@ def ab_stop(workspace: Workspace_, name: Experiment_) -> None:
 @ab_app.command("status")
 def ab_status(workspace: Workspace_) -> None:
     """List the shop's experiments with their status and traffic split."""
-    from lookalike.serve.experiments import ExperimentStore
+    from lookalike.serve.experiment_store import ExperimentStore
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)

@@ -21,7 +21,8 @@ from lookalike.evaluate.abreport import pick_bucket_seconds, render_html
 from lookalike.evaluate.abtest import VariantCounts, compare_variants
 from lookalike.serve.abreport import collect_report, write_report
 from lookalike.serve.events import EVENTS_FILE, Event, EventLog, default_events_path
-from lookalike.serve.experiments import ExperimentStore, Variant
+from lookalike.serve.experiment_store import ExperimentStore
+from lookalike.serve.experiments import Variant
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop
 

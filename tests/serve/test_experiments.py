@@ -14,10 +14,10 @@ import pytest
 from scipy import stats
 
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.serve.experiment_store import ExperimentStore
 from lookalike.serve.experiments import (
     HOLDOUT,
     Experiment,
-    ExperimentStore,
     Variant,
     assign_variant,
     bucket_of,

@@ -17,7 +17,8 @@ from lookalike.evaluate.abreport import (
 )
 from lookalike.evaluate.abtest import VariantCounts, compare_variants
 from lookalike.serve.events import EventLog, default_events_path
-from lookalike.serve.experiments import HOLDOUT, Experiment, ExperimentStore
+from lookalike.serve.experiment_store import ExperimentStore
+from lookalike.serve.experiments import HOLDOUT, Experiment
 from lookalike.workspace import resolve_workspace
 
 __all__ = ["collect_report", "latest_experiment", "write_report"]

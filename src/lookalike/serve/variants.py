@@ -28,11 +28,11 @@ from lookalike.recommend.attributes import AttributeRecommender
 from lookalike.recommend.filters import Weights
 from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.serve.events import EventLog
+from lookalike.serve.experiment_store import ExperimentStore
 from lookalike.serve.experiments import (
     HOLDOUT,
     HYBRID_DEFAULT_WEIGHTS,
     Assignment,
-    ExperimentStore,
 )
 
 __all__ = ["ShopExperiments", "VariantRecommenders", "Served"]
