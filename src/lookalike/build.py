@@ -28,6 +28,7 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.models import Product
 from lookalike.catalog.readers import ColumnMap, read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
+from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.aggregate import AGGREGATES, ProductImages, compute_neighbors_max
@@ -59,6 +60,8 @@ class BuildOptions:
     progress: bool = True
     columns: ColumnMap | None = None
     allow_private: bool = False
+    # "auto": apply <workspace>/head/ (from `lookalike train`) when present; "none": ignore it.
+    head: str = "auto"
     fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
     revalidate: bool = True  # ask servers whether cached images changed (304 = no download)
     aggregate: str = "mean"  # product similarity over images: "mean" vector or "max" pair
@@ -71,11 +74,12 @@ class BuildOptions:
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
 
+        if self.head not in ("auto", "none"):
+            raise ConfigError(f"head must be 'auto' or 'none', got {self.head!r}")
         if self.weights.title and not self.titles:
             raise ConfigError("a title weight needs title embeddings: do not turn titles off")
         if self.near_duplicate is not None and not -1 <= self.near_duplicate <= 1:
             raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
-
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
         if not 1 <= self.batch_size <= 4096:
@@ -237,6 +241,22 @@ def _aggregate(owned: dict[str, list[str]], cache: VectorSet) -> VectorSet:
     return VectorSet(ids, vectors)
 
 
+def _load_head(ws: Workspace, options: BuildOptions, key: str, dim: int) -> Head | None:
+    """The trained head to apply, or None; a head trained for another model is an error."""
+    from lookalike.errors import ConfigError
+
+    folder = ws.root / HEAD_DIR
+    if options.head == "none" or not Head.exists(folder):
+        return None
+    head = Head.load(folder)
+    if head.meta.get("model_key") != key or head.input_dim != dim:
+        raise ConfigError(
+            f"the head in {folder} was trained on {head.meta.get('model_key')} embeddings "
+            f"({head.input_dim}-d), not {key} ({dim}-d): train it again or use --head none"
+        )
+    return head
+
+
 def _neighbors(
     vectors: VectorSet,
     owned: dict[str, list[str]],
@@ -299,6 +319,7 @@ def build_workspace(
     # Load the model before touching the store: a bad --model must not change anything.
     embedder = get_embedder(options.model)
     key = model_key(options.model)
+    head = _load_head(ws, options, key, embedder.dim)
 
     with ws.open_store() as store:
         diff: CatalogDiff = store.replace_catalog(products_iter)
@@ -368,6 +389,8 @@ def build_workspace(
 
         # 3. product vectors and the top-K table
         t0 = time.perf_counter()
+        if head is not None:  # products get the head's space; the cache stays backbone-only
+            cache = VectorSet(cache.ids, head.apply(cache.vectors))
         owned = _usable_images(products, images, cache)
         vectors = _aggregate(owned, cache)  # also kept for max: query by image uses it
         groups = {p.id: p.group_id for p in products} if options.exclude_group else None
@@ -435,7 +458,8 @@ def build_workspace(
             "shop": ws.shop,
             "model": options.model,
             "model_key": key,
-            "dim": embedder.dim,
+            "dim": head.dim if head is not None else embedder.dim,
+            "head": head.record() if head is not None else None,
             "count": len(vectors),
             "products": len(products),
             "k": options.k,

@@ -120,6 +120,9 @@ def build(
     allow_private: Annotated[
         bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
+    head: Annotated[
+        str, typer.Option(help="auto: apply a trained head (lookalike train) if any; none.")
+    ] = "auto",
     titles: Annotated[
         bool, typer.Option("--titles/--no-titles", help="Embed titles (hybrid, query by title).")
     ] = True,
@@ -157,6 +160,7 @@ def build(
         progress=not quiet,
         columns=ColumnMap.parse(columns),
         allow_private=allow_private,
+        head=head,
         titles=titles,
         weights=Weights.parse(weights),
         aggregate=aggregate,
@@ -293,6 +297,68 @@ def export(
         count = export_recommendations(rec, output, fmt=fmt, k=k)
     if output is not None:
         err_console.print(f"wrote top-{k} of {count} products to {output}")
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _render_train_report(report: dict) -> None:
+    table = Table(title="held-out quality: pretrained backbone -> trained (leave-one-out)")
+    for col in ("held-out set", "images", "metric", "before", "after"):
+        table.add_column(col, justify="left" if col in ("held-out set", "metric") else "right")
+    for name, result in report["evaluation"].items():
+        for metric in ("P@10", "mAP@10", "Recall@1"):
+            before, after = result["before"].get(metric), result["after"].get(metric)
+            if before is not None:
+                label = name.replace("_", " ")
+                table.add_row(label, str(result["before"]["n"]), metric, _fmt(before), _fmt(after))
+    console.print(table)
+    console.print(
+        f"objective {_fmt(report['objective_before'])} -> {_fmt(report['objective_after'])}, "
+        f"kept epoch {report['best_epoch']} of {len(report['history'])} "
+        f"(monitor {report['monitor']}), {report['seconds']:.1f} s"
+    )
+    for note in report["notes"]:
+        console.print(f"note: {note}")
+    console.print(f"saved in {report['head_dir']}")
+
+
+@app.command()
+def train(
+    workspace: Workspace_,
+    method: Annotated[str, typer.Option(help="classifier or triplet.")] = "classifier",
+    loss: Annotated[
+        str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
+    ] = "triplet",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 30,
+    dim: Annotated[int, typer.Option(help="Output dimension of the head.")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed (runs are reproducible).")] = 0,
+    finetune: Annotated[
+        bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a projection head on the shop's catalog and report held-out quality."""
+    from lookalike.train import TrainOptions, train_workspace
+
+    _setup_logging(quiet)
+    options = TrainOptions(
+        method=method,
+        loss=loss,
+        epochs=epochs,
+        dim=dim,
+        seed=seed,
+        finetune=finetune,
+        progress=not quiet,
+    )
+    report = train_workspace(workspace, options).to_dict()
+    _render_train_report(report)
+    if not finetune:
+        console.print(
+            "run `lookalike build` on this workspace again to apply the head "
+            "(no image is re-embedded)"
+        )
 
 
 @app.command()

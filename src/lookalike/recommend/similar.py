@@ -22,6 +22,7 @@ import numpy as np
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.embed.base import Embedder
+from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
 from lookalike.index.base import ExactIndex
 from lookalike.index.metrics import METRICS, check_metric, knn_metric
@@ -149,6 +150,27 @@ class Recommender:
             self.vectors, self.title_vectors, AttributeTable(self.vectors.ids, products)
         )
 
+    @cached_property
+    def head(self) -> Head | None:
+        """The trained head the build applied (``None`` without one); checked by its hash."""
+        record = self.manifest.get("head")
+        if not record:
+            return None
+        head = Head.load(self.workspace.root / HEAD_DIR)
+        if head.hash != record.get("hash"):
+            raise VectorIndexError(
+                f"the head in {self.workspace.root / HEAD_DIR} changed since the last build: "
+                "run `lookalike build` again to apply it"
+            )
+        return head
+
+    def embed_image(self, data: bytes) -> np.ndarray:
+        """A new photo's vector in the product vectors' space (through the head when built so)."""
+        from lookalike.embed.pipeline import embed_one
+
+        vector = embed_one(data, self.embedder)
+        return vector if self.head is None else self.head.apply(vector[None, :])[0]
+
     # -- lookups ---------------------------------------------------------------------------
 
     def product(self, product_id: str) -> Product:
@@ -261,12 +283,15 @@ class Recommender:
         weights: Weights | None = None,
         explain: bool = False,
     ) -> list[Recommendation]:
-        """The ``k`` products most similar to a new photo (``ImageError`` if it is unusable)."""
-        from lookalike.embed.pipeline import embed_one
-
-        vector = embed_one(data, self.embedder)
+        """The ``k`` products most similar to a new photo (``ImageError`` if it is unusable);
+        through the trained head when the build applied one."""
         return self.similar_to_vector(
-            vector, k, filters=filters, metric=metric, weights=weights, explain=explain
+            self.embed_image(data),
+            k,
+            filters=filters,
+            metric=metric,
+            weights=weights,
+            explain=explain,
         )
 
     def similar_by_title(
