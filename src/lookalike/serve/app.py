@@ -17,7 +17,7 @@ from lookalike import __version__
 from lookalike.serve.cors import ShopCORSMiddleware
 from lookalike.serve.errors import install_error_handlers
 from lookalike.serve.metrics import MetricsMiddleware
-from lookalike.serve.routes import admin, api, browse, events, widget
+from lookalike.serve.routes import ab, admin, api, browse, events, widget
 from lookalike.serve.settings import ServeSettings, load_settings
 from lookalike.serve.state import ServeState
 
@@ -55,7 +55,7 @@ def create_app(
     )
     app.state.lookalike = state
     install_error_handlers(app)
-    for module in (api, events, widget, admin, browse):
+    for module in (api, events, widget, admin, browse, ab):
         app.include_router(module.router)
     # Added last = outermost: metrics time everything, CORS headers go on every response.
     app.add_middleware(ShopCORSMiddleware, origins_for=state.settings.origins_for)

@@ -12,6 +12,7 @@ from lookalike.recommend.similar import Recommender
 from lookalike.serve.events import EventLog
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.state import ServeState
+from lookalike.serve.variants import ShopExperiments
 
 __all__ = [
     "get_state",
@@ -23,6 +24,7 @@ __all__ = [
     "ShopDep",
     "EventsDep",
     "AdminDep",
+    "ExperimentsDep",
 ]
 
 
@@ -60,6 +62,15 @@ def borrow_shop(shop: ShopName, state: StateDep) -> Iterator[Recommender]:
 
 
 ShopDep = Annotated[Recommender, Depends(borrow_shop)]
+
+
+def get_experiments(shop: ShopName, state: StateDep) -> ShopExperiments:
+    """The shop's A/B experiments (assignment, variants, attribution)."""
+    state.registry.info(shop)  # 404 for an unknown shop
+    return state.experiments[shop]
+
+
+ExperimentsDep = Annotated[ShopExperiments, Depends(get_experiments)]
 
 
 def require_shop_key(

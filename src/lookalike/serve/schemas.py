@@ -46,12 +46,18 @@ class SimilarResponse(BaseModel):
     shop: str
     query: ProductOut | None
     metric: str
-    source: Literal["precomputed", "index", "image"] = Field(
+    source: Literal["precomputed", "index", "image", "variant"] = Field(
         description="precomputed: the stored top-K table (no filter, cosine, k within the "
         "stored K); index: a search over the vectors; image: a new photo embedded with the "
-        "shop's model."
+        "shop's model; variant: an A/B experiment's variant chose the list (see `variant`)."
     )
     results: list[SimilarItem]
+    experiment: str = Field(
+        "", description="The A/B experiment this list is attributed to ('' when none)."
+    )
+    variant: str = Field(
+        "", description="The visitor's variant: send it back with impression and click events."
+    )
 
 
 class ProductPage(BaseModel):

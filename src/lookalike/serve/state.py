@@ -9,6 +9,7 @@ from lookalike.serve.events import EventLog
 from lookalike.serve.metrics import RequestMetrics
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.shops import ShopRegistry
+from lookalike.serve.variants import ShopExperiments
 
 __all__ = ["ServeState", "EVENTS_FILE"]
 
@@ -25,6 +26,11 @@ class ServeState:
         first = self.registry.info(self.registry.names[0]).root
         path = settings.events_db or first.parent / EVENTS_FILE
         self.events = EventLog(path)
+        # A/B experiments per shop: <workspace>/experiments.json, re-read when it changes.
+        self.experiments = {
+            shop: ShopExperiments(self.registry.info(shop).root, shop, self.events)
+            for shop in self.registry.names
+        }
 
     def index_sizes(self) -> dict[str, int]:
         """Vectors served per shop (for ``/metrics``)."""

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Cookie, Depends, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
-from lookalike.recommend.similar import Recommendation
+from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.serve import queries
-from lookalike.serve.deps import SettingsDep, ShopDep
+from lookalike.serve.deps import ExperimentsDep, SettingsDep, ShopDep
 from lookalike.serve.images import media_type, product_image_file
 from lookalike.serve.schemas import (
     ImageUrlSearch,
@@ -22,6 +22,7 @@ from lookalike.serve.schemas import (
     SimilarResponse,
 )
 from lookalike.serve.uploads import image_from_request
+from lookalike.serve.variants import Served, ShopExperiments
 
 __all__ = ["router", "image_url_for", "similar_options"]
 
@@ -74,6 +75,7 @@ def _response(
     results: list[Recommendation],
     metric: str,
     source: str,
+    served: Served | None = None,
 ) -> dict[str, Any]:
     image_url = image_url_for(request, shop)
     return {
@@ -82,17 +84,60 @@ def _response(
         "metric": metric,
         "source": source,
         "results": [queries.recommendation_json(r, image_url) for r in results],
+        "experiment": served.experiment if served else "",
+        "variant": served.variant if served else "",
     }
+
+
+def visitor_id(
+    visitor: Annotated[
+        str | None,
+        Query(max_length=128, description="Visitor id: puts the request in the shop's A/B test."),
+    ] = None,
+    lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
+) -> str:
+    """The visitor id of a request (query parameter, else the widget's cookie), or ''."""
+    return visitor or lk_visitor or ""
+
+
+VisitorDep = Annotated[str, Depends(visitor_id)]
+
+
+def _similar(
+    rec: Recommender,
+    experiments: ShopExperiments,
+    product_id: str,
+    options: queries.SimilarOptions,
+    visitor: str,
+) -> tuple[list[Recommendation], str, Served | None]:
+    # An A/B variant decides plain requests of a known visitor; a filtered or non-default-metric
+    # request asks for something specific, so it is answered as asked and not attributed.
+    if visitor and options.filters is None and options.metric == "cosine":
+        served = experiments.similar(rec, product_id, visitor, options.k)
+        if served.experiment:
+            return served.recommendations, "variant", served
+    results, source = queries.similar_to_product(rec, product_id, options)
+    return results, source, None
 
 
 @router.get("/products/{product_id}/similar", response_model=SimilarResponse)
 def similar(
-    shop: str, product_id: str, rec: ShopDep, options: OptionsDep, request: Request
+    shop: str,
+    product_id: str,
+    rec: ShopDep,
+    options: OptionsDep,
+    experiments: ExperimentsDep,
+    visitor: VisitorDep,
+    request: Request,
 ) -> dict[str, Any]:
-    """The ``k`` products most similar to a catalog product (itself excluded)."""
+    """The ``k`` products most similar to a catalog product (itself excluded).
+
+    With a ``visitor`` id while the shop runs an A/B experiment, the visitor's variant picks
+    the list (``source`` "variant", ``experiment`` and ``variant`` set; empty for the holdout).
+    """
     product = rec.product(product_id)
-    results, source = queries.similar_to_product(rec, product_id, options)
-    return _response(request, shop, product, results, options.metric, source)
+    results, source, served = _similar(rec, experiments, product_id, options, visitor)
+    return _response(request, shop, product, results, options.metric, source, served)
 
 
 @router.get("/similar", response_model=SimilarResponse)
@@ -100,6 +145,8 @@ def similar_by_page(
     shop: str,
     rec: ShopDep,
     options: OptionsDep,
+    experiments: ExperimentsDep,
+    visitor: VisitorDep,
     request: Request,
     title: Annotated[
         str | None, Query(max_length=1000, description="Product or page title.")
@@ -112,8 +159,8 @@ def similar_by_page(
     product = queries.find_by_title(rec, title) if title is not None else None
     if product is None:
         product = queries.find_by_url(rec, url or "")
-    results, source = queries.similar_to_product(rec, product.id, options)
-    return _response(request, shop, product, results, options.metric, source)
+    results, source, served = _similar(rec, experiments, product.id, options, visitor)
+    return _response(request, shop, product, results, options.metric, source, served)
 
 
 _SEARCH_BODY = {

@@ -21,6 +21,7 @@ from lookalike.serve.events import Event, EventLog
 from lookalike.serve.schemas import EventAccepted, EventIn
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.uploads import read_limited
+from lookalike.serve.variants import ShopExperiments
 
 __all__ = ["router", "record_event", "VISITOR_COOKIE", "MAX_EVENT_BYTES"]
 
@@ -39,19 +40,31 @@ def _origin_allowed(request: Request, shop: str, settings: ServeSettings) -> boo
 
 
 def record_event(
-    log: EventLog, shop: str, body: EventIn, *, user_agent: str, visitor: str
+    log: EventLog,
+    shop: str,
+    body: EventIn,
+    *,
+    user_agent: str,
+    visitor: str,
+    experiments: ShopExperiments | None = None,
 ) -> tuple[bool, str]:
     """Store one event; ``(recorded, event_id)``, ``recorded`` false for a duplicate or a bot.
 
     ``visitor`` is the widget's visitor id when the body carries none. A client that sends no
-    ``event_id`` gets a random one (its retries are then not de-duplicated).
+    ``event_id`` gets a random one (its retries are then not de-duplicated). With
+    ``experiments``, the event keeps its experiment and variant only when they are the
+    visitor's current assignment (a client cannot credit a variant it was not shown).
     """
+    visitor = body.visitor or visitor
+    experiment, variant = body.experiment, body.variant
+    if experiments is not None:
+        experiment, variant = experiments.attribute(experiment, variant, visitor)
     event = Event(
         type=body.type,
         shop=shop,
-        visitor=body.visitor or visitor,
-        experiment=body.experiment,
-        variant=body.variant,
+        visitor=visitor,
+        experiment=experiment,
+        variant=variant,
         product_id=body.product_id,
         target_id=body.target_id,
         position=body.position,
@@ -109,5 +122,6 @@ async def post_event(
         body,
         user_agent=request.headers.get("user-agent", ""),
         visitor=visitor or lk_visitor or "",
+        experiments=state.experiments[shop],
     )
     return {"recorded": recorded, "event_id": event_id}

@@ -18,10 +18,13 @@ from fastapi.responses import FileResponse, HTMLResponse
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
 from lookalike.serve import queries
-from lookalike.serve.deps import SettingsDep, ShopDep
+from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep
+from lookalike.serve.events import Event
+from lookalike.serve.experiments import HOLDOUT
 from lookalike.serve.routes.api import image_url_for
 from lookalike.serve.routes.events import VISITOR_COOKIE
 from lookalike.serve.templating import STATIC_DIR, http_url, templates
+from lookalike.serve.variants import Served
 
 __all__ = ["router", "DEFAULT_WIDGET_K"]
 
@@ -52,26 +55,47 @@ def widget_page(
     shop: str,
     rec: ShopDep,
     settings: SettingsDep,
+    experiments: ExperimentsDep,
+    events: EventsDep,
     request: Request,
     product_id: Annotated[str | None, Query(max_length=512)] = None,
     title: Annotated[str | None, Query(max_length=1000)] = None,
     k: Annotated[int, Query(ge=1, le=queries.MAX_K)] = DEFAULT_WIDGET_K,
     visitor: Annotated[str | None, Query(max_length=128)] = None,
     widget: Annotated[str, Query(max_length=64, description="widget.js's frame id.")] = "",
-    experiment: Annotated[str, Query(max_length=128)] = "",
-    variant: Annotated[str, Query(max_length=128)] = "",
     lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
 ) -> HTMLResponse:
-    """The "Similar products" strip for a product (by id, or by the page title)."""
+    """The "Similar products" strip for a product (by id, or by the page title).
+
+    When the shop runs an A/B experiment the visitor's variant picks the list, and the page's
+    events carry the experiment and variant. A holdout visitor gets an empty strip; its
+    exposure is logged here (an impression that showed nothing) since the page sends none.
+    """
     if product_id is None and title is None:
         raise ConfigError("give product_id= or title=")
     visitor_id = visitor or lk_visitor or uuid.uuid4().hex
     product: Product | None
+    served = Served([])
     try:
         product = rec.product(product_id) if product_id else queries.find_by_title(rec, title or "")
-        results = rec.similar(product.id, k)
+        served = experiments.similar(rec, product.id, visitor_id, k)
     except NotFoundError:
-        product, results = None, []  # render an empty strip: the shop page shows nothing
+        product = None  # render an empty strip: the shop page shows nothing
+    results = served.recommendations
+    if product is not None and served.variant == HOLDOUT:
+        events.record(
+            Event(
+                "impression",
+                shop,
+                visitor=visitor_id,
+                experiment=served.experiment,
+                variant=HOLDOUT,
+                product_id=product.id,
+                user_agent=request.headers.get("user-agent", ""),
+                source="widget",
+                event_id=Event.stable_id(shop, served.experiment, visitor_id, product.id, widget),
+            )
+        )
     image_url = image_url_for(request, shop)
     items = [
         {
@@ -84,8 +108,8 @@ def widget_page(
         "shop": shop,
         "product_id": product.id if product else "",
         "visitor": visitor_id,
-        "experiment": experiment,
-        "variant": variant,
+        "experiment": served.experiment,
+        "variant": served.variant,
         "widget": widget,
         "events_url": str(request.url_for("post_event", shop=shop)),
     }
