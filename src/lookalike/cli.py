@@ -449,14 +449,18 @@ def evaluate(
         title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"
     )
     metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
-    for col in ("setting", *metrics, "coverage", "seconds"):
-        table.add_column(col, justify="left" if col == "setting" else "right")
+    table.add_column("setting", no_wrap=True)
+    for col in (*metrics, f"P@{k} ±", "coverage", "s"):
+        table.add_column(col, justify="right")
     for r in evaluation.results:
-        cells = [
-            f"{r.overall[m].mean:.3f}±{(r.overall[m].high - r.overall[m].low) / 2:.3f}"
-            for m in metrics
-        ]
-        table.add_row(r.label, *cells, f"{r.coverage:.2f}", f"{sum(r.seconds.values()):.1f}")
+        p = r.overall[metrics[0]]
+        table.add_row(
+            r.label,
+            *(f"{r.overall[m].mean:.3f}" for m in metrics),
+            f"{(p.high - p.low) / 2:.3f}",
+            f"{r.coverage:.2f}",
+            f"{sum(r.seconds.values()):.1f}",
+        )
     if not quiet:
         console.print(table)
     console.print(f"report: {path}  numbers: {path.with_suffix('.json')}", soft_wrap=True)
