@@ -23,9 +23,12 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.readers import ColumnMap, read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
 from lookalike.errors import ImageError
+from lookalike.index.compress import QUANTIZE_KINDS
+from lookalike.index.factory import ANN_THRESHOLD, INDEX_KINDS, index_neighbors
+from lookalike.index.report import build_saved_index
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.similar import PRODUCT_VECTORS
-from lookalike.recommend.topk import compute_neighbors
+from lookalike.recommend.topk import Neighbors, compute_neighbors
 from lookalike.workspace import Workspace
 
 __all__ = ["BuildOptions", "BuildReport", "build_workspace", "DEFAULT_K"]
@@ -48,9 +51,19 @@ class BuildOptions:
     progress: bool = True
     columns: ColumnMap | None = None
     allow_private: bool = False
+    index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)
+    pca: int | None = None  # reduce stored vectors to this many dimensions
+    quantize: str | None = None  # None | float16 | int8
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
+
+        if self.index not in INDEX_KINDS:
+            raise ConfigError(f"index must be one of {', '.join(INDEX_KINDS)}, got {self.index!r}")
+        if self.pca is not None and self.pca < 1:
+            raise ConfigError(f"pca must be a positive number of dimensions, got {self.pca}")
+        if self.quantize is not None and self.quantize not in QUANTIZE_KINDS:
+            raise ConfigError(f"quantize must be float16 or int8, got {self.quantize!r}")
 
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
@@ -71,6 +84,7 @@ class BuildReport:
     images: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
+    index: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -256,7 +270,24 @@ def build_workspace(
         t0 = time.perf_counter()
         vectors = _aggregate(products, images, cache)
         vectors.save(ws.root, PRODUCT_VECTORS)
-        neighbors = compute_neighbors(vectors, options.k, progress=options.progress)
+        built = build_saved_index(
+            vectors,
+            ws.index_dir,
+            kind=options.index,
+            pca=options.pca,
+            quantize=options.quantize,
+            progress=options.progress,
+        )
+        timings["index"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # Exact table below the ANN threshold; above it, through the index (no N^2 work).
+        if len(vectors) < ANN_THRESHOLD or not built.approximate:
+            neighbors = compute_neighbors(vectors, options.k, progress=options.progress)
+        else:
+            rows, scores = index_neighbors(
+                built.index, vectors, options.k, progress=options.progress
+            )
+            neighbors = Neighbors(list(vectors.ids), rows, scores)
         neighbors.save(ws.root)
         timings["topk"] = time.perf_counter() - t0
 
@@ -295,6 +326,7 @@ def build_workspace(
         },
         failures=list(failures.values()),
         vectors=len(vectors),
+        index=built.info,
         seconds={k: round(v, 3) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 3)},
     )
@@ -309,6 +341,9 @@ def build_workspace(
             "products": len(products),
             "k": options.k,
             "aggregate": "mean",
+            "index": built.info["kind"],
+            "index_recall_at_10": built.info["recall_at_10"],
+            "index_compression": {"pca": options.pca, "quantize": options.quantize},
             "catalog": source_name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

@@ -64,6 +64,19 @@ def _render_build_report(report: dict, quiet: bool) -> None:
         table.add_row(f"products {key}", str(value))
     for key, value in report["images"].items():
         table.add_row(f"images {key}", str(value))
+    index = report.get("index") or {}
+    if index:
+        compression = ", ".join(
+            f"{name} {index[name]}" for name in ("pca", "quantize") if index.get(name)
+        )
+        table.add_row("index", index["kind"] + (f" ({compression})" if compression else ""))
+        if index.get("recall_at_10") is not None:
+            table.add_row("index recall@10 vs exact", f"{index['recall_at_10']:.3f}")
+        if index.get("bytes_saved"):
+            table.add_row(
+                "vector memory (MB)",
+                f"{index['float32_bytes'] / 1e6:.1f} -> {index['stored_vector_bytes'] / 1e6:.1f}",
+            )
     table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
     console.print(table)
     if report["failures"]:
@@ -98,6 +111,13 @@ def build(
     allow_private: Annotated[
         bool, typer.Option(help="Allow image URLs on private/loopback addresses.")
     ] = False,
+    index: Annotated[
+        str, typer.Option(help="auto, exact, flat, hnsw or ivfpq (auto: exact below 50k).")
+    ] = "auto",
+    pca: Annotated[
+        int | None, typer.Option(help="Reduce stored vectors to this many dimensions.")
+    ] = None,
+    quantize: Annotated[str | None, typer.Option(help="Store vectors as float16 or int8.")] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
@@ -115,6 +135,9 @@ def build(
         progress=not quiet,
         columns=ColumnMap.parse(columns),
         allow_private=allow_private,
+        index=index,
+        pca=pca,
+        quantize=quantize,
     )
     report = build_workspace(workspace, catalog, options).to_dict()
     _render_build_report(report, quiet)
