@@ -3,8 +3,9 @@
 ``VectorCodec`` is fitted once on the catalog and saved with the index, so queries are
 projected exactly like the stored vectors. PCA output is re-normalised, so the inner product of
 two projected vectors is still a cosine; the PCA axes are fitted on centred data, but vectors
-are projected without subtracting the mean (see ``project``). int8 uses a symmetric per-dimension scale (the largest
-absolute value of each dimension in the fit sample maps to 127), dequantised on search.
+are projected without subtracting the mean (see ``project``). int8 uses a symmetric
+per-dimension scale (the largest absolute value of each dimension in the fit sample maps to
+127), dequantised on search.
 """
 
 from __future__ import annotations
