@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -187,10 +188,10 @@ def test_interrupted_save_leaves_previous_index_loadable(
     (folder / "gdeadbeef0000").mkdir()
     (folder / "gdeadbeef0000" / "index.faiss").write_bytes(b"half")
     assert len(load_index(folder)) == len(small)
+    (folder / "gallery").mkdir()  # not a generation: never deleted
     second.save(folder)
-    assert [p.name for p in folder.iterdir() if p.is_dir()] == [
-        __import__("json").loads((folder / INDEX_META).read_text())["generation"]
-    ]
+    current = json.loads((folder / INDEX_META).read_text())["generation"]
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted([current, "gallery"])
     assert len(load_index(folder)) == 100
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,7 @@ __all__ = ["INDEX_META", "write_generation", "read_generation", "fsync_file"]
 
 INDEX_META = "index.json"
 _FORMAT = 1
+_GENERATION = re.compile(r"g[0-9a-f]{12}")
 
 
 def fsync_file(path: Path) -> None:
@@ -45,7 +47,7 @@ def write_generation(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"g{uuid.uuid4().hex[:12]}"
+    name = f"g{uuid.uuid4().hex[:12]}"  # matches _GENERATION
     gen_dir = folder / name
     gen_dir.mkdir()
     try:
@@ -56,7 +58,7 @@ def write_generation(
         raise
     # Older generations (and leftovers of interrupted saves) are no longer referenced.
     for entry in folder.iterdir():
-        if entry.is_dir() and entry.name.startswith("g") and entry.name != name:
+        if entry.is_dir() and _GENERATION.fullmatch(entry.name) and entry.name != name:
             with contextlib.suppress(OSError):
                 shutil.rmtree(entry)
     return gen_dir
