@@ -3,7 +3,13 @@
 Incremental by construction: image embeddings are cached by the SHA-256 of the image bytes, so a
 rebuild embeds only new or changed images, and products removed from the catalog drop out of the
 vectors and of every recommendation list. Each output file is replaced atomically and the manifest
-is written last, so a crash leaves the previous build usable.
+is written last, so a crash leaves the previous build usable. A feed that cannot be read (malformed,
+unsafe, unreachable) fails inside the catalog transaction, before anything is written.
+
+Image URLs are revalidated with the server (ETag / Last-Modified, so an unchanged image costs a
+304 and no download) unless ``revalidate=False``, which reuses every cached image without any
+request. When a refresh cannot reach an image that worked before (timeout, connection error,
+429, 5xx), the cached copy is used rather than dropping the product ("stale" in the report).
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,14 +28,20 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.models import Product
 from lookalike.catalog.readers import ColumnMap, read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
+from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ImageError
 from lookalike.index.compress import QUANTIZE_KINDS
 from lookalike.index.factory import ANN_THRESHOLD, INDEX_KINDS, index_neighbors
-from lookalike.index.report import build_saved_index
+from lookalike.index.report import IndexBuild, build_saved_index
 from lookalike.index.vectors import VectorSet
+from lookalike.recommend.aggregate import AGGREGATES, ProductImages, compute_neighbors_max
+from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
 from lookalike.recommend.similar import PRODUCT_VECTORS
-from lookalike.recommend.topk import Neighbors, compute_neighbors
+from lookalike.recommend.topk import Neighbors, compute_neighbors, exclude_from_table
 from lookalike.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lookalike.catalog.http import FetchSettings
 
 __all__ = ["BuildOptions", "BuildReport", "build_workspace", "DEFAULT_K"]
 
@@ -54,6 +66,16 @@ class BuildOptions:
     index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)
     pca: int | None = None  # reduce stored vectors to this many dimensions
     quantize: str | None = None  # None | float16 | int8
+    # "auto": apply <workspace>/head/ (from `lookalike train`) when present; "none": ignore it.
+    head: str = "auto"
+    fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
+    revalidate: bool = True  # ask servers whether cached images changed (304 = no download)
+    aggregate: str = "mean"  # product similarity over images: "mean" vector or "max" pair
+    # hybrid scoring and default exclusions (the top-K table is built with them)
+    titles: bool = True  # embed titles with MiniLM (cached by title hash)
+    weights: Weights = field(default_factory=Weights)
+    exclude_group: bool = True
+    near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
@@ -65,12 +87,31 @@ class BuildOptions:
         if self.quantize is not None and self.quantize not in QUANTIZE_KINDS:
             raise ConfigError(f"quantize must be float16 or int8, got {self.quantize!r}")
 
+        if self.head not in ("auto", "none"):
+            raise ConfigError(f"head must be 'auto' or 'none', got {self.head!r}")
+        if self.weights.title and not self.titles:
+            raise ConfigError("a title weight needs title embeddings: do not turn titles off")
+        if self.near_duplicate is not None and not -1 <= self.near_duplicate <= 1:
+            raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
         if not 1 <= self.batch_size <= 4096:
             raise ConfigError(f"batch size must be between 1 and 4096, got {self.batch_size}")
         if self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(
+                f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"
+            )
+
+    def fetch_settings(self) -> FetchSettings:
+        """The settings for image and feed downloads (``allow_private`` folded in)."""
+        from lookalike.catalog.http import FetchSettings
+
+        settings = self.fetch or FetchSettings()
+        if self.allow_private and not settings.allow_private:
+            settings = replace(settings, allow_private=True)
+        return settings
 
 
 @dataclass
@@ -82,9 +123,14 @@ class BuildReport:
     model: str
     products: dict[str, int] = field(default_factory=dict)
     images: dict[str, int] = field(default_factory=dict)
+    # where image bytes came from: fetched (200), revalidated (304), reused (cache, no request),
+    # stale (request failed, old copy used), local (files), failed; pruned: cache entries of
+    # URLs no product uses any more, deleted
+    downloads: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
     index: dict[str, Any] = field(default_factory=dict)
+    titles: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -106,6 +152,7 @@ class _Image:
     path: Path | None = None
     reason: str | None = None
     error: str | None = None
+    http_status: int | None = None
 
 
 def _read_limited(path: Path) -> bytes:
@@ -133,45 +180,143 @@ def _resolve_local(image: _Image) -> None:
     image.path, image.sha256 = path, hashlib.sha256(data).hexdigest()
 
 
-def _resolve_urls(images: list[_Image], ws: Workspace, options: BuildOptions) -> None:
-    from lookalike.catalog.fetch import FetchSettings, ImageFetcher
+def _resolve_urls(images: list[_Image], ws: Workspace, options: BuildOptions) -> dict[str, int]:
+    """Fetch every URL into the workspace's image cache; returns counts by outcome."""
+    from lookalike.catalog.fetch import ImageFetcher, is_transient
 
-    fetcher = ImageFetcher(ws.images_dir, FetchSettings(allow_private=options.allow_private))
-    results = fetcher.fetch_many([i.source for i in images], progress=options.progress)
+    fetcher = ImageFetcher(ws.images_dir, options.fetch_settings())
+    results = fetcher.fetch_many(
+        [i.source for i in images], progress=options.progress, revalidate=options.revalidate
+    )
+    counts = dict.fromkeys(("fetched", "revalidated", "reused", "stale", "failed"), 0)
     for image in images:
         result = results[image.source]
+        if result.status == "failed" and is_transient(result.reason):
+            stale = fetcher.cached(image.source)
+            if stale is not None:
+                log.warning("using the cached copy of %s: %s", image.source, result.error)
+                counts["stale"] += 1
+                image.path, image.sha256 = stale.path, stale.sha256
+                continue
         if result.status == "failed" or result.path is None:
+            counts["failed"] += 1
             image.reason, image.error = result.reason or "fetch_failed", result.error
+            image.http_status = result.http_status
+            continue
+        if result.status == "fetched":
+            counts["fetched"] += 1
         else:
-            image.path, image.sha256 = result.path, result.sha256
+            counts["revalidated" if result.attempts else "reused"] += 1
+        image.path, image.sha256 = result.path, result.sha256
+    return counts
+
+
+def _prune_image_cache(ws: Workspace, keep: set[str]) -> int:
+    """Drop cached images of URLs no product uses any more (after the build succeeded)."""
+    if not ws.images_dir.is_dir():
+        return 0
+    from lookalike.catalog.fetch import ImageFetcher
+
+    return ImageFetcher(ws.images_dir).prune(keep)
 
 
 def _loader(path: Path) -> Callable[[], bytes]:
     return lambda: _read_limited(path)
 
 
-def _aggregate(
+def _usable_images(
     products: Iterable[Product], images: dict[str, _Image], cache: VectorSet
-) -> VectorSet:
-    """One vector per product: the normalised mean of its usable image vectors."""
-    ids: list[str] = []
-    rows: list[np.ndarray] = []
+) -> dict[str, list[str]]:
+    """Product id -> the distinct embedded image hashes of it (products without any left out)."""
+    owned: dict[str, list[str]] = {}
     for product in products:
         shas = [
             images[s].sha256
             for s in product.images
             if s in images and images[s].sha256 in cache and not images[s].reason
         ]
-        if not shas:
-            continue
-        mean = np.mean([cache.get(sha) for sha in dict.fromkeys(shas)], axis=0)
+        if shas:
+            owned[product.id] = list(dict.fromkeys(s for s in shas if s is not None))
+    return owned
+
+
+def _aggregate(owned: dict[str, list[str]], cache: VectorSet) -> VectorSet:
+    """One vector per product: the normalised mean of its usable image vectors."""
+    ids: list[str] = []
+    rows: list[np.ndarray] = []
+    for product_id, shas in owned.items():
+        mean = np.mean([cache.get(sha) for sha in shas], axis=0)
         norm = float(np.linalg.norm(mean))
         if norm > 0:
-            ids.append(product.id)
+            ids.append(product_id)
             rows.append(mean / norm)
     dim = cache.dim
     vectors = np.asarray(rows, dtype=np.float32).reshape(len(rows), dim)
     return VectorSet(ids, vectors)
+
+
+def _load_head(ws: Workspace, options: BuildOptions, key: str, dim: int) -> Head | None:
+    """The trained head to apply, or None; a head trained for another model is an error."""
+    from lookalike.errors import ConfigError
+
+    folder = ws.root / HEAD_DIR
+    if options.head == "none" or not Head.exists(folder):
+        return None
+    head = Head.load(folder)
+    if head.meta.get("model_key") != key or head.input_dim != dim:
+        raise ConfigError(
+            f"the head in {folder} was trained on {head.meta.get('model_key')} embeddings "
+            f"({head.input_dim}-d), not {key} ({dim}-d): train it again or use --head none"
+        )
+    return head
+
+
+def _neighbors(
+    vectors: VectorSet,
+    owned: dict[str, list[str]],
+    cache: VectorSet,
+    options: BuildOptions,
+    groups: dict[str, str] | None = None,
+    built: IndexBuild | None = None,
+) -> Neighbors:
+    """The top-K table: by product vector (mean) or by best image pair (max), with the default
+    exclusions (same ``groups`` variants, near-duplicates) applied. Exact below the ANN
+    threshold; above it, through an approximate ``built`` index (no N^2 work)."""
+    ann = built is not None and built.approximate and len(vectors) >= ANN_THRESHOLD
+    if options.aggregate == "mean" and ann:
+        assert built is not None
+        # like max below: over-fetch 3x through the index, then drop the excluded entries
+        rows, scores = index_neighbors(
+            built.index, vectors, 3 * options.k, progress=options.progress
+        )
+        return exclude_from_table(
+            Neighbors(list(vectors.ids), rows, scores),
+            options.k,
+            groups=groups,
+            near_duplicate=options.near_duplicate,
+            vectors=np.asarray(vectors.vectors),
+        )
+    if options.aggregate == "mean":
+        return compute_neighbors(
+            vectors,
+            options.k,
+            progress=options.progress,
+            groups=groups,
+            near_duplicate=options.near_duplicate,
+        )
+    row_of = cache.row_of()
+    images = ProductImages.from_lists(
+        vectors.ids, [[row_of[s] for s in owned[pid]] for pid in vectors.ids], cache.vectors
+    )
+    # max has no deepening search: over-fetch 3x, then drop the excluded entries
+    wide = compute_neighbors_max(images, 3 * options.k)
+    return exclude_from_table(
+        wide,
+        options.k,
+        groups=groups,
+        near_duplicate=options.near_duplicate,
+        vectors=np.asarray(vectors.vectors),  # duplicates by product vector, not by one picture
+    )
 
 
 def build_workspace(
@@ -181,8 +326,10 @@ def build_workspace(
 ) -> BuildReport:
     """Build (or refresh) a workspace from a catalog; returns the report (also saved as JSON).
 
-    ``catalog`` is a folder of images, a CSV/TSV/JSONL file, or products already read.
-    Per-image failures are recorded and reported, never raised.
+    ``catalog`` is a folder of images, a CSV/TSV/JSONL file, a feed (YML, Google Merchant
+    RSS/Atom; a file or an http(s) URL, gzipped or not) or products already read.
+    Per-image failures are recorded and reported, never raised; a feed that cannot be read
+    raises (``FeedError``) and leaves the workspace as it was.
     """
     from lookalike.embed.pipeline import embed_images
     from lookalike.embed.registry import get_embedder, model_key
@@ -195,11 +342,14 @@ def build_workspace(
 
     source_name = str(catalog) if isinstance(catalog, str | Path) else "<products>"
     products_iter = (
-        read_catalog(catalog, options.columns) if isinstance(catalog, str | Path) else catalog
+        read_catalog(catalog, options.columns, fetch=options.fetch_settings())
+        if isinstance(catalog, str | Path)
+        else catalog
     )
     # Load the model before touching the store: a bad --model must not change anything.
     embedder = get_embedder(options.model)
     key = model_key(options.model)
+    head = _load_head(ws, options, key, embedder.dim)
 
     with ws.open_store() as store:
         diff: CatalogDiff = store.replace_catalog(products_iter)
@@ -214,8 +364,9 @@ def build_workspace(
         for image in images.values():
             if image.source not in url_sources:
                 _resolve_local(image)
+        downloads = {"local": len(images) - len(urls)}
         if urls:
-            _resolve_urls(urls, ws, options)
+            downloads |= _resolve_urls(urls, ws, options)
         timings["images"] = time.perf_counter() - t0
 
         # 2. embeddings, cached by content hash
@@ -268,7 +419,11 @@ def build_workspace(
 
         # 3. product vectors and the top-K table
         t0 = time.perf_counter()
-        vectors = _aggregate(products, images, cache)
+        if head is not None:  # products get the head's space; the cache stays backbone-only
+            cache = VectorSet(cache.ids, head.apply(cache.vectors))
+        owned = _usable_images(products, images, cache)
+        vectors = _aggregate(owned, cache)  # also kept for max: query by image uses it
+        groups = {p.id: p.group_id for p in products} if options.exclude_group else None
         vectors.save(ws.root, PRODUCT_VECTORS)
         built = build_saved_index(
             vectors,
@@ -280,16 +435,21 @@ def build_workspace(
         )
         timings["index"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        # Exact table below the ANN threshold; above it, through the index (no N^2 work).
-        if len(vectors) < ANN_THRESHOLD or not built.approximate:
-            neighbors = compute_neighbors(vectors, options.k, progress=options.progress)
-        else:
-            rows, scores = index_neighbors(
-                built.index, vectors, options.k, progress=options.progress
-            )
-            neighbors = Neighbors(list(vectors.ids), rows, scores)
+        neighbors = _neighbors(vectors, owned, cache, options, groups, built)
         neighbors.save(ws.root)
+        downloads["pruned"] = _prune_image_cache(ws, {i.source for i in urls})
         timings["topk"] = time.perf_counter() - t0
+
+        # 4. title embeddings for hybrid scoring and query-by-title (model loaded only if needed)
+        title_report = None
+        if options.titles:
+            from lookalike.recommend.text import update_title_vectors
+
+            t0 = time.perf_counter()
+            title_report = update_title_vectors(
+                ws.root, ws.embeddings_dir, products, progress=options.progress
+            )
+            timings["titles"] = time.perf_counter() - t0
 
     failures: dict[str, dict[str, Any]] = {}
     for product in products:
@@ -301,6 +461,7 @@ def build_workspace(
                     {
                         "source": source,
                         "reason": image.reason,
+                        "http_status": image.http_status,
                         "error": image.error,
                         "products": [],
                     },
@@ -324,9 +485,11 @@ def build_workspace(
             "embedded": len(result.ok),
             "cached": len(used) - len(result.ok),
         },
+        downloads=downloads,
         failures=list(failures.values()),
         vectors=len(vectors),
         index=built.info,
+        titles=asdict(title_report) if title_report else {},
         seconds={k: round(v, 3) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 3)},
     )
@@ -336,14 +499,21 @@ def build_workspace(
             "shop": ws.shop,
             "model": options.model,
             "model_key": key,
-            "dim": embedder.dim,
+            "dim": head.dim if head is not None else embedder.dim,
+            "head": head.record() if head is not None else None,
             "count": len(vectors),
             "products": len(products),
             "k": options.k,
-            "aggregate": "mean",
+            "aggregate": options.aggregate,
             "index": built.info["kind"],
             "index_recall_at_10": built.info["recall_at_10"],
             "index_compression": {"pca": options.pca, "quantize": options.quantize},
+            "recommend": {
+                "weights": options.weights.as_dict(),
+                "exclude_group": options.exclude_group,
+                "near_duplicate": options.near_duplicate,
+                "titles": options.titles,
+            },
             "catalog": source_name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

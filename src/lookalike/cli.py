@@ -10,13 +10,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lookalike.errors import LookalikeError
+
+if TYPE_CHECKING:
+    from lookalike.evaluate.abreport import ABReport
+    from lookalike.serve.experiments import Experiment
 
 app = typer.Typer(
     name="lookalike",
@@ -28,7 +32,8 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-# Exit codes (cron-friendly): 0 success, 1 failure, 2 usage error, 3 partial (some items failed).
+# Exit codes (cron-friendly): 0 success, 1 failure (nothing changed, or no product got a vector),
+# 2 usage error, 3 partial (built, but some images failed: see report.json).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 Workspace_ = Annotated[
@@ -58,11 +63,19 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _downloads_line(downloads: dict) -> str:
+    if "fetched" not in downloads:  # no image URLs in this catalog
+        return ""
+    parts = [f"{downloads[key]} {key}" for key in ("fetched", "revalidated", "reused", "stale")]
+    return f" (images: {', '.join(parts)})"
+
+
 def _render_build_report(report: dict, quiet: bool) -> None:
     if quiet:
         console.print(
             f"{report['status']}: {report['products']['total']} products, "
             f"{report['vectors']} with vectors, {report['images']['failed']} images failed"
+            + _downloads_line(report.get("downloads", {}))
         )
         return
     table = Table(title=f"build of {report['workspace']}", show_header=True)
@@ -85,6 +98,8 @@ def _render_build_report(report: dict, quiet: bool) -> None:
                 "vector memory",
                 f"{_size(index['float32_bytes'])} -> {_size(index['stored_vector_bytes'])}",
             )
+    for key, value in report.get("downloads", {}).items():
+        table.add_row(f"downloads {key}", str(value))
     table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
     console.print(table)
     if report["failures"]:
@@ -105,7 +120,14 @@ def _render_build_report(report: dict, quiet: bool) -> None:
 def build(
     workspace: Workspace_,
     catalog: Annotated[
-        str, typer.Option("--catalog", "--feed", "-c", help="Folder of images, CSV/TSV/JSONL file.")
+        str,
+        typer.Option(
+            "--catalog",
+            "--feed",
+            "-c",
+            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
+            "(file or http(s) URL, gzip allowed).",
+        ),
     ],
     columns: Annotated[
         str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
@@ -117,7 +139,7 @@ def build(
     batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 32,
     workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 2,
     allow_private: Annotated[
-        bool, typer.Option(help="Allow image URLs on private/loopback addresses.")
+        bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
     index: Annotated[
         str, typer.Option(help="auto, exact, flat, hnsw or ivfpq (auto: exact below 50k).")
@@ -126,13 +148,36 @@ def build(
         int | None, typer.Option(help="Reduce stored vectors to this many dimensions.")
     ] = None,
     quantize: Annotated[str | None, typer.Option(help="Store vectors as float16 or int8.")] = None,
+    head: Annotated[
+        str, typer.Option(help="auto: apply a trained head (lookalike train) if any; none.")
+    ] = "auto",
+    titles: Annotated[
+        bool, typer.Option("--titles/--no-titles", help="Embed titles (hybrid, query by title).")
+    ] = True,
+    weights: Annotated[
+        str | None, typer.Option(help="Default score weights, e.g. 'image=1,title=0.3'.")
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="Product similarity over its images: mean (vector) or max (pair).")
+    ] = "mean",
+    revalidate: Annotated[
+        bool,
+        typer.Option(
+            help="Ask servers whether cached images changed (ETag/Last-Modified); "
+            "--no-revalidate reuses cached images without any request."
+        ),
+    ] = True,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
 ) -> None:
-    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K."""
+    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K.
+
+    Exit codes: 0 success, 3 partial (some images failed), 1 failure.
+    """
     from lookalike.build import BuildOptions, build_workspace
     from lookalike.catalog.readers import ColumnMap
+    from lookalike.recommend.filters import Weights
 
     _setup_logging(quiet)
     options = BuildOptions(
@@ -146,6 +191,11 @@ def build(
         index=index,
         pca=pca,
         quantize=quantize,
+        head=head,
+        titles=titles,
+        weights=Weights.parse(weights),
+        aggregate=aggregate,
+        revalidate=revalidate,
     )
     report = build_workspace(workspace, catalog, options).to_dict()
     _render_build_report(report, quiet)
@@ -159,41 +209,105 @@ def similar(
     image: Annotated[
         Path | None, typer.Option("--image", "-i", help="A photo not in the catalog.")
     ] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Query by product title (exact, else nearest).")
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="How many similar products.")] = 10,
+    category: Annotated[
+        str | None, typer.Option(help="'any', 'same' (as the query) or a list 'a,b'.")
+    ] = None,
+    in_stock: Annotated[bool, typer.Option("--in-stock", help="In-stock products only.")] = False,
+    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
+    price_within: Annotated[
+        str | None, typer.Option(help="Price relative to the query's, e.g. '0.5,2'.")
+    ] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option(help="Attribute equality, e.g. brand=acme (repeatable).")
+    ] = None,
+    same_attr: Annotated[
+        list[str] | None, typer.Option(help="Attribute equal to the query's (repeatable).")
+    ] = None,
+    near_duplicate: Annotated[
+        str | None, typer.Option(help="Drop products more similar than this; 'off' keeps them.")
+    ] = None,
+    keep_group: Annotated[
+        bool, typer.Option("--keep-group", help="Keep variants of the query's group.")
+    ] = False,
+    diversity: Annotated[
+        float | None, typer.Option(help="MMR lambda in (0,1]: lower = more varied.")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="cosine, euclidean or manhattan.")] = "cosine",
+    weights: Annotated[
+        str | None, typer.Option(help="Score weights, e.g. 'image=1,title=0.5,attrs=0.2'.")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show score components.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """Show the products most similar to a catalog product or to a new photo."""
+    """Show the products most similar to a catalog product, a title or a new photo."""
+    import dataclasses
+
+    from lookalike.recommend.filters import Filters, Weights
     from lookalike.recommend.similar import Recommender
 
-    if (product_id is None) == (image is None):
-        raise typer.BadParameter("give either a PRODUCT_ID or --image PATH")
+    if sum(x is not None for x in (product_id, image, title)) != 1:
+        raise typer.BadParameter("give one of PRODUCT_ID, --image PATH or --title TEXT")
     if k < 1:
         raise typer.BadParameter("-k must be at least 1")
+    filters = Filters.parse(
+        category=category,
+        in_stock=in_stock,
+        min_price=min_price,
+        max_price=max_price,
+        price_within=price_within,
+        attrs=attr,
+        attrs_same=same_attr,
+        near_duplicate=near_duplicate,
+        exclude_group=not keep_group,
+        diversity=diversity,
+    )
+    opts = {
+        "filters": filters,
+        "metric": metric,
+        "weights": Weights.parse(weights) if weights else None,
+        "explain": explain,
+    }
     with Recommender(workspace) as rec:
+        if near_duplicate is None:  # the threshold the workspace was built with
+            threshold = rec.default_filters.near_duplicate
+            opts["filters"] = dataclasses.replace(filters, near_duplicate=threshold)
         if image is not None:
             try:
                 data = image.read_bytes()
             except OSError as exc:
                 raise LookalikeError(f"cannot read {image}: {exc.strerror or exc}") from exc
-            results = rec.similar_to_image(data, k)
-            title = f"similar to {image.name}"
+            results = rec.similar_to_image(data, k, **opts)
+            heading = f"similar to {image.name}"
         else:
-            assert product_id is not None
-            query = rec.product(product_id)
-            results = rec.similar(product_id, k)
-            title = f"similar to {query.id} · {query.title}"
+            query = rec.find_by_title(title) if title is not None else rec.product(product_id or "")
+            results = rec.similar(query.id, k, **opts)
+            heading = f"similar to {query.id} · {query.title}"
             if not results:
-                err_console.print(
-                    f"product {product_id!r} has no usable image, so no similar products"
-                )
+                err_console.print(f"no similar products for {query.id!r} (no usable image?)")
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
         return
-    table = Table(title=title)
-    for col, justify in (("rank", "right"), ("id", "left"), ("title", "left"), ("score", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    parts = sorted({name for r in results for name in (r.components or {})})
+    table = Table(title=heading)
+    for col in ("rank", "id", "title", "category", "price", "score", *parts):
+        table.add_column(col, justify="left" if col in ("id", "title", "category") else "right")
     for r in results:
-        table.add_row(str(r.rank), r.product.id, r.product.title, f"{r.score:.4f}")
+        price = "" if r.product.price is None else f"{r.product.price:g}"
+        comps = [f"{(r.components or {}).get(name, 0.0):.4f}" for name in parts]
+        table.add_row(
+            str(r.rank),
+            r.product.id,
+            r.product.title,
+            r.product.category,
+            price,
+            f"{r.score:.4f}",
+            *comps,
+        )
     console.print(table)
 
 
@@ -216,6 +330,68 @@ def export(
         err_console.print(f"wrote top-{k} of {count} products to {output}")
 
 
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _render_train_report(report: dict) -> None:
+    table = Table(title="held-out quality: pretrained backbone -> trained (leave-one-out)")
+    for col in ("held-out set", "images", "metric", "before", "after"):
+        table.add_column(col, justify="left" if col in ("held-out set", "metric") else "right")
+    for name, result in report["evaluation"].items():
+        for metric in ("P@10", "mAP@10", "Recall@1"):
+            before, after = result["before"].get(metric), result["after"].get(metric)
+            if before is not None:
+                label = name.replace("_", " ")
+                table.add_row(label, str(result["before"]["n"]), metric, _fmt(before), _fmt(after))
+    console.print(table)
+    console.print(
+        f"objective {_fmt(report['objective_before'])} -> {_fmt(report['objective_after'])}, "
+        f"kept epoch {report['best_epoch']} of {len(report['history'])} "
+        f"(monitor {report['monitor']}), {report['seconds']:.1f} s"
+    )
+    for note in report["notes"]:
+        console.print(f"note: {note}")
+    console.print(f"saved in {report['head_dir']}")
+
+
+@app.command()
+def train(
+    workspace: Workspace_,
+    method: Annotated[str, typer.Option(help="classifier or triplet.")] = "classifier",
+    loss: Annotated[
+        str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
+    ] = "triplet",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 30,
+    dim: Annotated[int, typer.Option(help="Output dimension of the head.")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed (runs are reproducible).")] = 0,
+    finetune: Annotated[
+        bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a projection head on the shop's catalog and report held-out quality."""
+    from lookalike.train import TrainOptions, train_workspace
+
+    _setup_logging(quiet)
+    options = TrainOptions(
+        method=method,
+        loss=loss,
+        epochs=epochs,
+        dim=dim,
+        seed=seed,
+        finetune=finetune,
+        progress=not quiet,
+    )
+    report = train_workspace(workspace, options).to_dict()
+    _render_train_report(report)
+    if not finetune:
+        console.print(
+            "run `lookalike build` on this workspace again to apply the head "
+            "(no image is re-embedded)"
+        )
+
+
 @app.command()
 def info(workspace: Workspace_) -> None:
     """Show a workspace's manifest and catalog counts."""
@@ -235,12 +411,23 @@ def serve(
         str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Admin key for every shop's reload/stats (default: $LOOKALIKE_ADMIN_KEY; "
+            "per-shop keys: $LOOKALIKE_API_KEYS=shop=key,...).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the browse page and the API for one or more shops."""
+    """Serve the API, the browse page and the widget for one or more shops."""
     from lookalike.serve.app import run_server
+    from lookalike.serve.settings import load_settings
 
     _setup_logging(quiet=False)
-    run_server(workspaces, host=host, port=port)
+    settings = load_settings()
+    if api_key:
+        settings = settings.model_copy(update={"admin_key": api_key})
+    run_server(workspaces, host=host, port=port, settings=settings)
 
 
 @app.command()
@@ -270,6 +457,187 @@ def demo(
         f"(API docs at http://{host}:{port}/docs). Ctrl+C stops."
     )
     run_server([str(ws.root)], host=host, port=port)
+
+
+ab_app = typer.Typer(
+    help="A/B tests of recommendation variants: start, pause, resume, stop, status, report.",
+    no_args_is_help=True,
+)
+app.add_typer(ab_app, name="ab")
+Experiment_ = Annotated[str, typer.Argument(help="Experiment name.")]
+
+
+@ab_app.command("start")
+def ab_start(
+    workspace: Workspace_,
+    name: Experiment_,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            "-v",
+            help="NAME=WEIGHT (NAME=WEIGHT:KIND for a custom name); kinds: image,"
+            " attributes, hybrid, popular. Omit to start a draft from experiments.json.",
+        ),
+    ] = None,
+    holdout: Annotated[
+        float | None, typer.Option(help="Percent of visitors shown nothing (0-90).")
+    ] = None,
+    control: Annotated[str, typer.Option(help="The baseline variant (default: the first).")] = "",
+) -> None:
+    """Start an experiment; visitors are assigned by hash of the experiment name and visitor."""
+    from lookalike.serve.experiment_store import ExperimentStore
+    from lookalike.serve.experiments import parse_variant
+    from lookalike.workspace import Workspace
+
+    ws = Workspace(workspace)
+    ws.require_built()
+    variants = [parse_variant(v) for v in variant or []]
+    share = None if holdout is None else holdout / 100.0
+    experiment = ExperimentStore(ws.root).start(name, variants, holdout=share, control=control)
+    _render_ab_status([experiment])
+
+
+def _ab_set(workspace: str, name: str, status: Literal["running", "paused", "stopped"]) -> None:
+    from lookalike.serve.experiment_store import ExperimentStore
+    from lookalike.workspace import Workspace
+
+    ws = Workspace(workspace)
+    ws.require_built()
+    _render_ab_status([ExperimentStore(ws.root).set_status(name, status)])
+
+
+@ab_app.command("pause")
+def ab_pause(workspace: Workspace_, name: Experiment_) -> None:
+    """Pause: everyone gets the control variant and nothing is attributed."""
+    _ab_set(workspace, name, "paused")
+
+
+@ab_app.command("resume")
+def ab_resume(workspace: Workspace_, name: Experiment_) -> None:
+    """Resume a paused experiment (visitors keep their variant)."""
+    _ab_set(workspace, name, "running")
+
+
+@ab_app.command("stop")
+def ab_stop(workspace: Workspace_, name: Experiment_) -> None:
+    """Stop for good: the experiment is frozen, its report still works."""
+    _ab_set(workspace, name, "stopped")
+
+
+@ab_app.command("status")
+def ab_status(workspace: Workspace_) -> None:
+    """List the shop's experiments with their status and traffic split."""
+    from lookalike.serve.experiment_store import ExperimentStore
+    from lookalike.workspace import Workspace
+
+    ws = Workspace(workspace)
+    ws.require_built()
+    experiments = list(ExperimentStore(ws.root).load().values())
+    if not experiments:
+        console.print(f"no experiments in {ws.root} (start one with `lookalike ab start`)")
+        return
+    _render_ab_status(experiments)
+
+
+def _render_ab_status(experiments: list[Experiment]) -> None:
+    table = Table(title="experiments")
+    for col in ("experiment", "status", "control", "traffic"):
+        table.add_column(col)
+    for e in experiments:
+        split = ", ".join(f"{k} {v:.0%}" for k, v in e.shares().items() if v)
+        table.add_row(e.name, e.status, e.control, split)
+    console.print(table)
+
+
+@ab_app.command("report")
+def ab_report(
+    workspace: Workspace_,
+    name: Annotated[
+        str | None, typer.Argument(help="Experiment (default: the active or latest).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the JSON, PNG and HTML.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    events: Annotated[
+        Path | None,
+        typer.Option(
+            help="The service's event log (default: $LOOKALIKE_EVENTS_DB or events.sqlite"
+            " beside the workspace)."
+        ),
+    ] = None,
+) -> None:
+    """Per variant: impressions, clicks, CTR with 95% CI, lift, p-value, P(beat), sample size."""
+    from lookalike.serve.abreport import collect_report, write_report
+    from lookalike.workspace import Workspace
+
+    ws = Workspace(workspace)
+    ws.require_built()
+    report = collect_report(ws.root, name, events=events)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        _render_ab_report(report)
+    if out is not None:
+        paths = write_report(report, out)
+        err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or value != value else format(value, spec)
+
+
+def _render_ab_report(report: ABReport) -> None:
+    table = Table(title=f"{report.experiment} ({report.status}), control {report.control}")
+    for col in (
+        "variant",
+        "visitors",
+        "impr.",
+        "clicks",
+        "CTR",
+        "95% CI",
+        "lift [95% CI]",
+        "p",
+        "P(beat)",
+        "needed/arm",
+    ):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for r in report.rows:
+        lift = (
+            "control"
+            if r.is_control
+            else (
+                f"{_fmt(r.lift, '+.1%')} [{_fmt(r.lift_low, '+.1%')}, {_fmt(r.lift_high, '+.1%')}]"
+            )
+        )
+        table.add_row(
+            r.name,
+            str(report.visitors.get(r.name, 0)),
+            str(r.impressions),
+            str(r.clicks),
+            _fmt(r.ctr, ".2%"),
+            f"[{_fmt(r.ctr_low, '.2%')}, {_fmt(r.ctr_high, '.2%')}]",
+            lift,
+            _fmt(r.p_value, ".4f"),
+            _fmt(r.prob_beat_control, ".1%"),
+            "-" if r.sample_size_per_arm is None else str(r.sample_size_per_arm),
+        )
+    if report.holdout:
+        table.add_row(
+            "holdout",
+            str(report.visitors.get("holdout", 0)),
+            "-",
+            "-",
+            "-",
+            "-",
+            "shown nothing",
+            "-",
+            "-",
+            "-",
+        )
+    console.print(table)
+    console.print("CTR = clicks / impressions (an impression = one widget render with products).")
 
 
 def main() -> None:

@@ -15,11 +15,17 @@ Endpoints (``?k=...`` query strings keep per-test state apart: counters are per 
 - ``/truncated.jpg``    the first half of a JPEG
 - ``/inflight``         records the peak of simultaneous requests, waits 0.15 s, then a JPEG
 - ``/file/<name>``      bytes registered with ``server.files[name] = ...``
+- ``/asset/<name>``     bytes of ``files[name]`` with an ETag (hash of the bytes) and
+                        Last-Modified; 304 to a matching If-None-Match; 503 while ``name`` is in
+                        ``state.broken`` (a shop's CDN, for refresh tests)
+
+``state.route_bytes`` counts body bytes per first path segment (``"asset"``, ``"file"``, ...).
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import random
 import threading
@@ -53,6 +59,8 @@ class ServerState:
     hits: collections.Counter[str] = field(default_factory=collections.Counter)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     body_bytes: int = 0
+    route_bytes: collections.Counter[str] = field(default_factory=collections.Counter)
+    broken: set[str] = field(default_factory=set)
     inflight: int = 0
     peak_inflight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         with self.server.state.lock:
             self.server.state.body_bytes += len(body)
+            segment = urllib.parse.urlsplit(self.path).path.split("/")[1]
+            self.server.state.route_bytes[segment] += len(body)
 
     def _image(self) -> None:
         self._send(200, self.server.state.jpeg, {"Content-Type": "image/jpeg"})
@@ -149,6 +159,21 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.inflight -= 1
             self._image()
+        elif route.startswith("/asset/") and route[len("/asset/") :] in state.files:
+            name = route[len("/asset/") :]
+            data = state.files[name]
+            etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+            if name in state.broken:
+                self._send(503, b"try later", {"Content-Type": "text/plain"})
+            elif self.headers.get("If-None-Match") == etag:
+                self._send(304, headers={"ETag": etag}, length=False)
+            else:
+                headers = {
+                    "ETag": etag,
+                    "Last-Modified": LAST_MODIFIED,
+                    "Content-Type": "image/jpeg",
+                }
+                self._send(200, data, headers)
         elif route.startswith("/file/") and route[len("/file/") :] in state.files:
             self._send(
                 200,

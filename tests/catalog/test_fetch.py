@@ -19,9 +19,9 @@ from lookalike.catalog.fetch import (
     DEFAULT_USER_AGENT,
     FetchSettings,
     ImageFetcher,
-    _parse_retry_after,
     fetch_bytes,
 )
+from lookalike.catalog.http import parse_retry_after as _parse_retry_after
 from lookalike.catalog.netguard import address_problem
 from lookalike.errors import ConfigError, FetchError
 

@@ -11,7 +11,8 @@ import pytest
 from lookalike.build import BuildOptions, build_workspace
 from lookalike.errors import ConfigError
 from lookalike.index import HnswIndex, VectorSet, load_index
-from lookalike.recommend.topk import Neighbors
+from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE
+from lookalike.recommend.topk import Neighbors, compute_neighbors
 from lookalike.workspace import Workspace
 from tests.test_cli import run
 
@@ -42,9 +43,8 @@ def test_build_with_hnsw_saves_index_and_recall(hnsw_shop: Workspace) -> None:
     assert [row[0] for row in ids] == vectors.ids[:3]
     # 40 products is far below the ANN threshold: the stored table stays exact
     table = Neighbors.load(hnsw_shop.root)
-    scores = np.asarray(vectors.vectors) @ np.asarray(vectors.vectors).T
-    np.fill_diagonal(scores, -np.inf)
-    np.testing.assert_array_equal(table.rows[:, 0], scores.argmax(axis=1))
+    exact = compute_neighbors(vectors, 10, near_duplicate=DEFAULT_NEAR_DUPLICATE)
+    np.testing.assert_array_equal(np.asarray(table.rows), exact.rows)
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.index import VectorSet
-from lookalike.recommend.topk import Neighbors, compute_neighbors
+from lookalike.recommend.topk import Neighbors, compute_neighbors, exclude_from_table
 
 
 def test_blocked_topk_equals_full_matrix_and_excludes_self(tmp_path: Path) -> None:
@@ -34,3 +34,42 @@ def test_tiny_catalogs() -> None:
     assert one.lookup("a") == []
     two = compute_neighbors(VectorSet(["a", "b"], np.eye(2, dtype=np.float32)), 5)
     assert [pid for pid, _ in two.lookup("a")] == ["b"]
+
+
+def brute_force_excluding(x: np.ndarray, groups: list[str], near: float, k: int) -> list[list[int]]:
+    sims = x @ x.T
+    out = []
+    for i in range(len(x)):
+        order = np.argsort(-sims[i], kind="stable")
+        keep = [
+            int(j)
+            for j in order
+            if j != i and not (groups[i] and groups[j] == groups[i]) and sims[i, j] <= near
+        ]
+        out.append(keep[:k])
+    return out
+
+
+def test_exclusions_in_the_table_match_brute_force_even_when_many_are_excluded() -> None:
+    rng = np.random.default_rng(4)
+    centres = rng.standard_normal((6, 8))
+    # 20 products per centre, 15 of them in one big group: the group fills the first ranks
+    x = np.repeat(centres, 20, axis=0) + rng.normal(0, 0.15, (120, 8))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    x[7] = x[3]  # an exact duplicate (another SKU)
+    groups = [f"g{i // 20}" if i % 20 < 15 else "" for i in range(120)]
+    ids = [f"p{i}" for i in range(120)]
+    table = compute_neighbors(
+        VectorSet(ids, x), 5, groups=dict(zip(ids, groups, strict=True)), near_duplicate=0.97
+    )
+    want = brute_force_excluding(x, groups, 0.97, 5)
+    for i in range(120):
+        got = [int(r) for r in table.rows[i] if r >= 0]
+        assert got == want[i]
+    assert 7 not in table.rows[3] and 3 not in table.rows[7]
+    # the same exclusions applied afterwards to a wide table (the aggregate=max path)
+    wide = compute_neighbors(VectorSet(ids, x), 40)
+    narrow = exclude_from_table(
+        wide, 5, groups=dict(zip(ids, groups, strict=True)), near_duplicate=0.97, vectors=x
+    )
+    np.testing.assert_array_equal(narrow.rows, table.rows)

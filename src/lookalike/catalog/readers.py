@@ -1,5 +1,8 @@
 """Catalog readers: a folder of images, CSV/TSV and JSONL files, each yielding ``Product``s.
 
+XML feeds (YML, Google Merchant), URLs and gzip live in :mod:`lookalike.catalog.feeds`;
+:func:`read_catalog` dispatches to them.
+
 Readers stream (one row at a time) so a large catalog never sits in memory. Column names are
 configurable with ``ColumnMap``; every column that is not mapped becomes a product attribute.
 """
@@ -13,10 +16,13 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lookalike.catalog.models import Product
 from lookalike.errors import CatalogError
+
+if TYPE_CHECKING:
+    from lookalike.catalog.http import FetchSettings
 
 __all__ = [
     "ColumnMap",
@@ -27,6 +33,7 @@ __all__ = [
     "read_jsonl",
     "parse_price",
     "parse_bool",
+    "resolve_image_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -173,7 +180,8 @@ def parse_bool(value: Any, default: bool = True) -> bool:
         return default
 
 
-def _resolve_image(source: str, base_dir: Path) -> str:
+def resolve_image_source(source: str, base_dir: Path) -> str:
+    """An http(s) URL as is; a path (or ``file://``) made absolute against ``base_dir``."""
     source = source.strip()
     if re.match(r"^https?://", source, re.I):
         return source
@@ -205,7 +213,7 @@ def product_from_record(
         if key not in used and _EXTRA_IMAGE_COLUMN.match(str(key)):
             images.extend(_split_images(value))
             used.add(key)
-    images = list(dict.fromkeys(_resolve_image(s, base_dir) for s in images))
+    images = list(dict.fromkeys(resolve_image_source(s, base_dir) for s in images))
 
     def text(name: str) -> str:
         value = record.get(fields[name]) if name in fields else None
@@ -228,10 +236,15 @@ def product_from_record(
     )
 
 
-def read_csv(path: Path, columns: ColumnMap | None = None) -> Iterator[Product]:
-    """Stream products from a CSV (or TSV, by extension or sniffed delimiter) file."""
+def read_csv(
+    path: Path, columns: ColumnMap | None = None, *, base_dir: Path | None = None
+) -> Iterator[Product]:
+    """Stream products from a CSV (or TSV, by extension or sniffed delimiter) file.
+
+    Relative image paths resolve against ``base_dir`` (default: the file's folder).
+    """
     columns = columns or ColumnMap()
-    base_dir = path.parent
+    base_dir = base_dir or path.parent
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -260,9 +273,15 @@ def read_csv(path: Path, columns: ColumnMap | None = None) -> Iterator[Product]:
                 raise CatalogError(f"{path} line {line_no}: {exc}") from exc
 
 
-def read_jsonl(path: Path, columns: ColumnMap | None = None) -> Iterator[Product]:
-    """Stream products from a JSON Lines file (one object per line)."""
+def read_jsonl(
+    path: Path, columns: ColumnMap | None = None, *, base_dir: Path | None = None
+) -> Iterator[Product]:
+    """Stream products from a JSON Lines file (one object per line).
+
+    Relative image paths resolve against ``base_dir`` (default: the file's folder).
+    """
     columns = columns or ColumnMap()
+    base_dir = base_dir or path.parent
     fields_cache: dict[frozenset[str], dict[str, str]] = {}
     try:
         handle = path.open(encoding="utf-8-sig")
@@ -284,7 +303,7 @@ def read_jsonl(path: Path, columns: ColumnMap | None = None) -> Iterator[Product
             if key not in fields_cache:
                 fields_cache[key] = columns.resolve(list(record))
             try:
-                yield product_from_record(record, fields_cache[key], path.parent)
+                yield product_from_record(record, fields_cache[key], base_dir)
             except ValueError as exc:
                 log.warning("%s line %d skipped: %s", path.name, line_no, exc)
 
@@ -321,17 +340,36 @@ def read_folder(root: Path) -> Iterator[Product]:
 _READERS = {".csv": read_csv, ".tsv": read_csv, ".jsonl": read_jsonl, ".ndjson": read_jsonl}
 
 
-def read_catalog(source: str | Path, columns: ColumnMap | None = None) -> Iterator[Product]:
-    """Read a catalog from a folder of images or a CSV/TSV/JSONL file, chosen by its kind."""
+def read_catalog(
+    source: str | Path,
+    columns: ColumnMap | None = None,
+    *,
+    fetch: FetchSettings | None = None,
+) -> Iterator[Product]:
+    """Read a catalog from a folder of images, a CSV/TSV/JSONL file or a feed (file or URL).
+
+    Feeds (.xml, .yml, .rss, .atom, gzip-compressed files, files of another extension whose
+    content is XML, and http(s) URLs) go to :func:`lookalike.catalog.feeds.read_feed`;
+    ``fetch`` holds the download settings for a URL (``allow_private`` for internal hosts).
+    """
+    from lookalike.catalog.feeds import is_url, read_feed
+
+    if is_url(source):
+        return read_feed(str(source), columns, settings=fetch)
     path = Path(source).expanduser()
     if not path.exists():
         raise CatalogError(f"catalog not found: {path}")
     if path.is_dir():
         return read_folder(path)
     reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise CatalogError(
-            f"unknown catalog format {path.suffix!r} for {path}: use a folder of images, "
-            ".csv, .tsv or .jsonl"
-        )
-    return reader(path, columns)
+    if reader is not None and not _is_gzip(path):
+        return reader(path, columns)
+    return read_feed(path, columns, settings=fetch)
+
+
+def _is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError as exc:
+        raise CatalogError(f"cannot read {path}: {exc.strerror or exc}") from exc

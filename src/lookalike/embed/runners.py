@@ -20,8 +20,17 @@ def _ort_errors() -> tuple[type[BaseException], ...]:
     # onnxruntime's pybind exceptions derive from Exception directly, not RuntimeError.
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
-    names = ("Fail", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "NoModel",
-             "RuntimeException", "InvalidGraph", "NotImplemented", "EPFail")
+    names = (
+        "Fail",
+        "InvalidArgument",
+        "InvalidProtobuf",
+        "NoSuchFile",
+        "NoModel",
+        "RuntimeException",
+        "InvalidGraph",
+        "NotImplemented",
+        "EPFail",
+    )
     found = tuple(getattr(state, name) for name in names if hasattr(state, name))
     return (*found, RuntimeError, OSError, ValueError)
 

@@ -7,6 +7,7 @@ the table is self-contained: it never depends on another file's row order.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +15,10 @@ import numpy as np
 
 from lookalike.atomic import save_npy_atomic, write_json_atomic
 from lookalike.errors import VectorIndexError
-from lookalike.index.exact import DEFAULT_BLOCK, iter_knn_exact
+from lookalike.index.exact import DEFAULT_BLOCK, knn_exact
 from lookalike.index.vectors import VectorSet
 
-__all__ = ["Neighbors", "compute_neighbors"]
+__all__ = ["Neighbors", "compute_neighbors", "exclude_from_table"]
 
 
 @dataclass
@@ -85,30 +86,98 @@ def compute_neighbors(
     *,
     block: int = DEFAULT_BLOCK,
     progress: bool = False,
+    groups: Mapping[str, str] | None = None,
+    near_duplicate: float | None = None,
 ) -> Neighbors:
-    """Exact cosine top-``k`` for every product against all others, self excluded.
+    """Exact cosine top-``k`` for every product against all others, with the default exclusions.
 
-    Works block by block: memory is O(block x N), never the N x N matrix.
+    Always excludes the product itself; with ``groups`` (id -> group id, ``""`` = none) also the
+    other variants of its group, and with ``near_duplicate`` every product whose cosine is above
+    it (the same photo under another SKU). Rows short of ``k`` after exclusion are searched
+    again 4x deeper (up to every product), so a row has fewer than ``k`` entries only when fewer
+    than ``k`` products qualify. Memory is O(block x N), never the N x N matrix.
     """
     n = len(vectors)
-    k_eff = max(0, min(k, n - 1))
     rows = np.full((n, k), -1, dtype=np.int32)
     scores = np.full((n, k), -np.inf, dtype=np.float32)
-    if k_eff == 0:
+    if n <= 1:
         return Neighbors(list(vectors.ids), rows, scores)
     base = np.asarray(vectors.vectors, dtype=np.float32)
-    blocks = iter_knn_exact(base, base, k_eff, block=block, exclude_self=True)
+    group_of = np.array([(groups or {}).get(pid, "") for pid in vectors.ids], dtype=object)
+    excluding = bool(groups) or near_duplicate is not None
+    fetch = min(n, k + 1 + (k if excluding else 0))
+
+    def fill(query_rows: np.ndarray, depth: int) -> list[int]:
+        """Fill ``query_rows`` from their top-``depth``; returns the rows still short of k."""
+        short: list[int] = []
+        for start in range(0, len(query_rows), block):
+            chunk = query_rows[start : start + block]
+            d, idx = knn_exact(base[chunk], base, depth, block=block)
+            for qi, cand_d, cand_i in zip(chunk, d, idx, strict=True):
+                keep = (cand_i >= 0) & (cand_i != qi)
+                if group_of[qi]:
+                    keep &= group_of[np.maximum(cand_i, 0)] != group_of[qi]
+                if near_duplicate is not None:
+                    keep &= cand_d <= near_duplicate
+                got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
+                rows[qi, : len(got_i)] = got_i
+                scores[qi, : len(got_d)] = got_d
+                if len(got_i) < min(k, n - 1) and depth < n:
+                    short.append(int(qi))
+        return short
+
+    todo = np.arange(n)
     if progress:
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
             task = bar.add_task("top-K for every product", total=n)
-            for start, d, i in blocks:
-                rows[start : start + len(i), :k_eff] = i
-                scores[start : start + len(d), :k_eff] = d
-                bar.advance(task, len(i))
+            short: list[int] = []
+            for start in range(0, n, block):
+                short += fill(todo[start : start + block], fetch)
+                bar.advance(task, min(block, n - start))
     else:
-        for start, d, i in blocks:
-            rows[start : start + len(i), :k_eff] = i
-            scores[start : start + len(d), :k_eff] = d
+        short = fill(todo, fetch)
+    while short:
+        fetch = min(n, fetch * 4)
+        short = fill(np.asarray(short), fetch)
     return Neighbors(list(vectors.ids), rows, scores)
+
+
+def exclude_from_table(
+    table: Neighbors,
+    k: int,
+    *,
+    groups: Mapping[str, str] | None = None,
+    near_duplicate: float | None = None,
+    vectors: np.ndarray | None = None,
+) -> Neighbors:
+    """The first ``k`` entries of each row of a wider ``table`` that are not variants of the
+    same group (``groups``: id -> group id, ``""`` = none) nor near-duplicates.
+
+    A near-duplicate has a cosine above ``near_duplicate`` between the product ``vectors``
+    (rows follow ``table.ids``), or, without them, a table score above it. For ``aggregate=max``
+    pass the (mean) product vectors: one shared picture gives a max-pair score of 1, yet the
+    products are not duplicates. Made for tables computed without a deepening search: a row
+    keeps fewer than ``k`` entries when more than ``table.k - k`` of its candidates went.
+    """
+    n = len(table.ids)
+    rows = np.full((n, k), -1, dtype=np.int32)
+    scores = np.full((n, k), -np.inf, dtype=np.float32)
+    group_of = np.array([(groups or {}).get(pid, "") for pid in table.ids], dtype=object)
+    for i in range(n):
+        cand_i = np.asarray(table.rows[i])
+        cand_d = np.asarray(table.scores[i])
+        keep = cand_i >= 0
+        if group_of[i]:
+            keep &= group_of[np.maximum(cand_i, 0)] != group_of[i]
+        if near_duplicate is not None:
+            if vectors is None:
+                keep &= cand_d <= near_duplicate
+            else:
+                cos = np.asarray(vectors[np.maximum(cand_i, 0)]) @ np.asarray(vectors[i])
+                keep &= cos <= near_duplicate
+        got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
+        rows[i, : len(got_i)] = got_i
+        scores[i, : len(got_d)] = got_d
+    return Neighbors(list(table.ids), rows, scores)

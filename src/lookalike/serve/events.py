@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from lookalike.errors import ConfigError
 
-__all__ = ["Event", "EventLog", "is_bot", "EVENT_TYPES"]
+__all__ = [
+    "Event",
+    "EventLog",
+    "Tally",
+    "is_bot",
+    "default_events_path",
+    "EVENT_TYPES",
+    "EVENTS_FILE",
+]
+
+EVENTS_FILE = "events.sqlite"
 
 EVENT_TYPES = ("impression", "click")
 
@@ -52,8 +63,17 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_experiment ON events(experiment, variant, type);
+CREATE INDEX IF NOT EXISTS events_clicks ON events(shop, type, target_id);
 CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
+
+
+def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
+    """Where the service logs a shop's events: ``$LOOKALIKE_EVENTS_DB``, else
+    ``events.sqlite`` beside the workspace folder (one log for the shops served together;
+    every event carries its shop)."""
+    env = os.environ.get("LOOKALIKE_EVENTS_DB")
+    return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
 
 
 def is_bot(user_agent: str) -> bool:
@@ -96,6 +116,34 @@ class Event:
         return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Events of one variant and type (in one time bucket when bucketed). ``empty``: the
+    impressions that showed no product (holdout exposures), kept apart from real ones."""
+
+    bucket: float  # start time of the bucket (0.0 when not bucketed)
+    variant: str
+    type: str
+    empty: bool
+    count: int
+    visitors: int  # distinct visitor ids among these events
+
+
+def _periods_clause(
+    periods: Sequence[tuple[float, float | None]] | None, shop: str | None
+) -> tuple[str, list[object]]:
+    where, args = ("", []) if shop is None else (" AND shop = ?", [shop])
+    if periods is None:
+        return where, args
+    if not periods:
+        return where + " AND 0", args
+    parts = []
+    for start, end in periods:
+        parts.append("(ts >= ? AND ts <= ?)")
+        args += [start, float("inf") if end is None else end]
+    return where + " AND (" + " OR ".join(parts) + ")", args
+
+
 class EventLog:
     """Append-only event store. One instance per process; any number of processes may write."""
 
@@ -131,33 +179,41 @@ class EventLog:
     def record(self, event: Event) -> bool:
         """Append ``event``; ``False`` when it was dropped as a bot or a duplicate."""
         with self._lock, self._db:
-            if is_bot(event.user_agent):
-                self._drop("bot")
-                return False
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO events (event_id, ts, shop, type, visitor, experiment,"
-                " variant, product_id, target_id, position, shown, user_agent, source)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    event.event_id,
-                    event.ts,
-                    event.shop,
-                    event.type,
-                    event.visitor,
-                    event.experiment,
-                    event.variant,
-                    event.product_id,
-                    event.target_id,
-                    event.position,
-                    json.dumps(event.shown, ensure_ascii=False),
-                    event.user_agent[:500],
-                    event.source,
-                ),
-            )
-            if cursor.rowcount == 0:
-                self._drop("duplicate")
-                return False
-            return True
+            return self._insert(event)
+
+    def record_many(self, events: Iterable[Event]) -> int:
+        """Append a batch in one transaction (one fsync); returns how many were stored."""
+        with self._lock, self._db:
+            return sum(self._insert(event) for event in events)
+
+    def _insert(self, event: Event) -> bool:
+        if is_bot(event.user_agent):
+            self._drop("bot")
+            return False
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO events (event_id, ts, shop, type, visitor, experiment,"
+            " variant, product_id, target_id, position, shown, user_agent, source)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                event.event_id,
+                event.ts,
+                event.shop,
+                event.type,
+                event.visitor,
+                event.experiment,
+                event.variant,
+                event.product_id,
+                event.target_id,
+                event.position,
+                json.dumps(event.shown, ensure_ascii=False),
+                event.user_agent[:500],
+                event.source,
+            ),
+        )
+        if cursor.rowcount == 0:
+            self._drop("duplicate")
+            return False
+        return True
 
     def count(self, type: str | None = None, experiment: str | None = None) -> int:
         """Number of stored events, optionally of one type and/or experiment."""
@@ -192,6 +248,58 @@ class EventLog:
             data.pop("seq")
             data["shown"] = json.loads(data["shown"])
             yield Event(**data)
+
+    def tally(
+        self,
+        experiment: str,
+        *,
+        shop: str | None = None,
+        periods: Sequence[tuple[float, float | None]] | None = None,
+        bucket_seconds: float | None = None,
+    ) -> list[Tally]:
+        """Counts of an experiment's events by variant, type and (optionally) time bucket.
+
+        ``shop``: only that shop's events; ``periods``: only events inside these
+        ``(start, end)`` intervals (``end`` None: still open).
+        """
+        where, args = _periods_clause(periods, shop)
+        bucket = "CAST(ts / ? AS INTEGER) * ?" if bucket_seconds else "0.0"
+        bucket_args = [bucket_seconds, bucket_seconds] if bucket_seconds else []
+        query = (
+            f"SELECT {bucket} AS b, variant, type, shown = '[]' AS empty, COUNT(*),"
+            " COUNT(DISTINCT visitor) FROM events WHERE experiment = ?"
+            f"{where} GROUP BY b, variant, type, empty ORDER BY b, variant, type"
+        )
+        with self._lock:
+            rows = self._db.execute(query, [*bucket_args, experiment, *args]).fetchall()
+        return [Tally(float(b), v, t, bool(e), int(c), int(u)) for b, v, t, e, c, u in rows]
+
+    def visitors(
+        self,
+        experiment: str,
+        *,
+        shop: str | None = None,
+        periods: Sequence[tuple[float, float | None]] | None = None,
+    ) -> dict[str, int]:
+        """Distinct visitors seen per variant of ``experiment`` (any event type)."""
+        where, args = _periods_clause(periods, shop)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT variant, COUNT(DISTINCT visitor) FROM events WHERE experiment = ?"
+                f"{where} GROUP BY variant",
+                [experiment, *args],
+            ).fetchall()
+        return {v: int(c) for v, c in rows}
+
+    def click_counts(self, shop: str, *, since: float = 0.0) -> dict[str, int]:
+        """Clicks per clicked product of ``shop`` since ``since`` (all variants and none)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT target_id, COUNT(*) FROM events WHERE shop = ? AND type = 'click'"
+                " AND target_id != '' AND ts >= ? GROUP BY target_id",
+                (shop, since),
+            ).fetchall()
+        return {t: int(c) for t, c in rows}
 
     @staticmethod
     def as_dict(event: Event) -> dict[str, object]:

@@ -1,0 +1,108 @@
+"""Image fetch throughput from a local server that adds latency to every request.
+
+Starts a 127.0.0.1 HTTP/1.1 server whose every response waits ``--latency`` ms (a far-away CDN),
+then fetches ``--images`` distinct JPEGs with ``ImageFetcher`` into a fresh cache per setting:
+one request at a time, the defaults (16 at once, 4 per host: all images here share one host),
+and 16 per host. Prints images/s and the ratio to one at a time. Nothing leaves the machine.
+
+    .venv/bin/python bench/fetch.py --images 200 --latency 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from PIL import Image
+
+from lookalike.catalog.fetch import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_HOST,
+    FetchSettings,
+    ImageFetcher,
+)
+
+
+def make_jpegs(count: int) -> list[bytes]:
+    """``count`` distinct 200x150 JPEGs (~20 KB of noise each)."""
+    out = []
+    for seed in range(count):
+        pixels = random.Random(seed).randbytes(200 * 150 * 3)
+        buffer = io.BytesIO()
+        Image.frombytes("RGB", (200, 150), pixels).save(buffer, "JPEG", quality=80)
+        out.append(buffer.getvalue())
+    return out
+
+
+def start_server(jpegs: list[bytes], latency: float) -> tuple[ThreadingHTTPServer, str]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a CDN would
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            time.sleep(latency)
+            body = jpegs[int(self.path.rsplit("/", 1)[1].split(".")[0])]
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def measure(urls: list[str], settings: FetchSettings) -> float:
+    """Seconds to fetch every URL into an empty cache (all must succeed)."""
+    with tempfile.TemporaryDirectory() as cache:
+        fetcher = ImageFetcher(Path(cache), settings)
+        start = time.perf_counter()
+        results = fetcher.fetch_many(urls, progress=False)
+        elapsed = time.perf_counter() - start
+    failed = [r for r in results.values() if r.status != "fetched"]
+    if failed:
+        raise SystemExit(f"{len(failed)} fetches failed, e.g. {failed[0].error}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=50.0, help="ms added per request")
+    args = parser.parse_args()
+
+    jpegs = make_jpegs(args.images)
+    server, base = start_server(jpegs, args.latency / 1000)
+    urls = [f"{base}/img/{i}.jpg" for i in range(args.images)]
+    settings = {
+        "1 at a time": FetchSettings(allow_private=True, concurrency=1, per_host=1),
+        f"default ({DEFAULT_CONCURRENCY}, {DEFAULT_PER_HOST}/host)": FetchSettings(
+            allow_private=True
+        ),
+        "16, 16/host": FetchSettings(allow_private=True, concurrency=16, per_host=16),
+    }
+    try:
+        measure(urls[:4], settings["1 at a time"])  # warm-up: imports, first connection
+        rows = [(name, args.images / measure(urls, s)) for name, s in settings.items()]
+    finally:
+        server.shutdown()
+        server.server_close()
+    kb = sum(map(len, jpegs)) / len(jpegs) / 1024
+    print(f"{args.images} images of ~{kb:.0f} KB, {args.latency:g} ms latency per request")
+    print(f"{'setting':<24}{'images/s':>10}{'ratio':>8}")
+    for name, rate in rows:
+        print(f"{name:<24}{rate:>10.1f}{rate / rows[0][1]:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Yandex YML feeds: ``yml_catalog/shop/{categories,offers}`` streamed offer by offer.
+
+Categories come before offers in YML, so their ``parentId`` tree is complete by the first offer
+and ``categoryId`` resolves to a path such as ``"Одежда > Платья"``. A parent missing from the
+feed ends the path there; a cycle of parents is cut where it repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator
+
+from lxml import etree
+
+from lookalike.catalog.feeds.xmlsafe import XmlEvents, local_name, release, text_of
+from lookalike.catalog.models import Product
+from lookalike.catalog.readers import parse_bool, parse_price
+
+__all__ = ["CATEGORY_SEPARATOR", "YmlFeedReader", "category_paths"]
+
+log = logging.getLogger(__name__)
+
+CATEGORY_SEPARATOR = " > "
+
+# Offer children with a meaning of their own; every other simple child becomes an attribute.
+_ABSOLUTE = re.compile(r"^https?://", re.I)
+_HANDLED = {"url", "price", "picture", "categoryId", "name", "param", "model", "typePrefix"}
+
+
+def category_paths(categories: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """``{id: (name, parent_id)}`` -> ``{id: "Root > ... > Name"}``."""
+    paths: dict[str, str] = {}
+    for category_id in categories:
+        names: list[str] = []
+        seen: set[str] = set()
+        current: str | None = category_id
+        while current and current in categories and current not in seen:
+            seen.add(current)
+            name, parent = categories[current]
+            names.append(name)
+            current = parent
+        paths[category_id] = CATEGORY_SEPARATOR.join(reversed(names))
+    return paths
+
+
+def _offer_title(offer: etree._Element, fields: dict[str, str]) -> str:
+    name = fields.get("name", "")
+    if name and offer.get("type") != "vendor.model":
+        return name
+    # type="vendor.model": the title is typePrefix + vendor + model.
+    parts = [fields.get("typePrefix", ""), fields.get("vendor", ""), fields.get("model", "")]
+    composed = " ".join(p for p in parts if p)
+    return composed or name
+
+
+class YmlFeedReader:
+    """Turn the events of a ``yml_catalog`` document into ``Product``s, one offer at a time."""
+
+    def __init__(self, events: XmlEvents, resolve_image: Callable[[str], str]) -> None:
+        self.events = events
+        self.resolve_image = resolve_image
+        self._categories: dict[str, tuple[str, str]] = {}
+        self._paths: dict[str, str] | None = None
+        self._shop_url = ""
+
+    def _picture(self, value: str) -> str:
+        # Site-relative pictures ("/images/a.jpg") belong to the shop's <url>, when it has one.
+        if self._shop_url and not _ABSOLUTE.match(value):
+            return urllib.parse.urljoin(self._shop_url, value)
+        return self.resolve_image(value)
+
+    def _category(self, category_id: str) -> str:
+        if self._paths is None:  # recomputed only after new categories (normally once)
+            self._paths = category_paths(self._categories)
+        return self._paths.get(category_id, "")
+
+    def _offer(self, offer: etree._Element) -> Product | None:
+        offer_id = (offer.get("id") or "").strip()
+        if not offer_id:
+            log.warning("%s line %s: offer without id skipped", self.events.name, offer.sourceline)
+            return None
+        fields: dict[str, str] = {}
+        attrs: dict[str, object] = {}
+        images: list[str] = []
+        for child in offer:
+            tag = local_name(child.tag)
+            value = text_of(child)
+            if tag == "picture":
+                if value:
+                    images.append(self._picture(value))
+            elif tag == "param":
+                name = (child.get("name") or "").strip()
+                unit = (child.get("unit") or "").strip()
+                if name and value:
+                    attrs[name] = f"{value} {unit}" if unit else value
+            elif tag and value and len(child) == 0:
+                fields.setdefault(tag, value)
+                if tag not in _HANDLED:
+                    attrs.setdefault(tag, value)
+        currency = fields.get("currencyId")
+        if currency:
+            attrs["currencyId"] = currency
+        return Product(
+            id=offer_id,
+            title=_offer_title(offer, fields) or offer_id,
+            images=list(dict.fromkeys(images)),
+            category=self._category(fields.get("categoryId", "")),
+            price=parse_price(fields.get("price")),
+            in_stock=parse_bool(offer.get("available"), default=True),
+            url=fields.get("url", ""),
+            group_id=(offer.get("group_id") or "").strip(),
+            attrs=attrs,
+        )
+
+    def __iter__(self) -> Iterator[Product]:
+        for event, element in self.events:
+            if event != "end":
+                continue
+            tag = local_name(element.tag)
+            if tag == "category":
+                category_id = (element.get("id") or "").strip()
+                if category_id:
+                    parent = (element.get("parentId") or "").strip()
+                    self._categories[category_id] = (text_of(element), parent)
+                    self._paths = None
+            elif tag == "url" and local_name(element.getparent().tag) == "shop":
+                url = text_of(element)
+                if _ABSOLUTE.match(url):
+                    self._shop_url = url
+            elif tag == "offer":
+                product = self._offer(element)
+                release(element)
+                if product is not None:
+                    yield product

@@ -1,0 +1,247 @@
+"""The JSON API of a shop: similar products by id, page title, page URL or image; products."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Cookie, Depends, Query, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from lookalike.catalog.models import Product
+from lookalike.errors import ConfigError, NotFoundError
+from lookalike.recommend.similar import Recommendation, Recommender
+from lookalike.serve import queries
+from lookalike.serve.deps import ExperimentsDep, SettingsDep, ShopDep
+from lookalike.serve.images import media_type, product_image_file
+from lookalike.serve.schemas import (
+    ImageUrlSearch,
+    ProductOut,
+    ProductPage,
+    SimilarResponse,
+)
+from lookalike.serve.uploads import image_from_request
+from lookalike.serve.variants import Served, ShopExperiments
+
+__all__ = ["router", "image_url_for", "similar_options"]
+
+router = APIRouter(prefix="/v1/shops/{shop}", tags=["products"])
+
+PAGE_SIZE = 24
+
+
+def image_url_for(request: Request, shop: str) -> queries.ImageUrl:
+    """Absolute URLs of product images on this server (``None`` for a product without one)."""
+    # One route lookup per response, not per product: fill the id into a template URL.
+    base = str(request.url_for("product_image", shop=shop, product_id="__id__"))
+    prefix, _, suffix = base.partition("__id__")
+
+    def url(product: Product) -> str | None:
+        return f"{prefix}{quote(product.id, safe='')}{suffix}" if product.images else None
+
+    return url
+
+
+def similar_options(
+    k: Annotated[int, Query(ge=1, le=queries.MAX_K, description="How many products.")] = 10,
+    metric: Annotated[str, Query(description=f"One of {', '.join(queries.METRICS)}.")] = "cosine",
+    category: Annotated[
+        str | None,
+        Query(max_length=500, description="'same' (as the product) or categories 'a,b' (filter)."),
+    ] = None,
+    in_stock: Annotated[bool | None, Query(description="Only products in stock.")] = None,
+    min_price: Annotated[float | None, Query(ge=0)] = None,
+    max_price: Annotated[float | None, Query(ge=0)] = None,
+) -> queries.SimilarOptions:
+    """The common query parameters of similar-products requests."""
+    return queries.SimilarOptions.parse(
+        k=k,
+        metric=metric,
+        category=category,
+        in_stock=in_stock,
+        min_price=min_price,
+        max_price=max_price,
+    )
+
+
+OptionsDep = Annotated[queries.SimilarOptions, Depends(similar_options)]
+
+
+def _response(
+    request: Request,
+    shop: str,
+    query: Product | None,
+    results: list[Recommendation],
+    metric: str,
+    source: str,
+    served: Served | None = None,
+) -> dict[str, Any]:
+    image_url = image_url_for(request, shop)
+    return {
+        "shop": shop,
+        "query": None if query is None else queries.product_json(query, image_url),
+        "metric": metric,
+        "source": source,
+        "results": [queries.recommendation_json(r, image_url) for r in results],
+        "experiment": served.experiment if served else "",
+        "variant": served.variant if served else "",
+    }
+
+
+def visitor_id(
+    visitor: Annotated[
+        str | None,
+        Query(max_length=128, description="Visitor id: puts the request in the shop's A/B test."),
+    ] = None,
+    lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
+) -> str:
+    """The visitor id of a request (query parameter, else the widget's cookie), or ''."""
+    return visitor or lk_visitor or ""
+
+
+VisitorDep = Annotated[str, Depends(visitor_id)]
+
+
+def _similar(
+    rec: Recommender,
+    experiments: ShopExperiments,
+    product_id: str,
+    options: queries.SimilarOptions,
+    visitor: str,
+) -> tuple[list[Recommendation], str, Served | None]:
+    # An A/B variant decides plain requests of a known visitor; a filtered or non-default-metric
+    # request asks for something specific, so it is answered as asked and not attributed.
+    if visitor and options.filters is None and options.metric == "cosine":
+        served = experiments.similar(rec, product_id, visitor, options.k)
+        if served.experiment:
+            return served.recommendations, "variant", served
+    results, source = queries.similar_to_product(rec, product_id, options)
+    return results, source, None
+
+
+@router.get("/products/{product_id}/similar", response_model=SimilarResponse)
+def similar(
+    shop: str,
+    product_id: str,
+    rec: ShopDep,
+    options: OptionsDep,
+    experiments: ExperimentsDep,
+    visitor: VisitorDep,
+    request: Request,
+) -> dict[str, Any]:
+    """The ``k`` products most similar to a catalog product (itself excluded).
+
+    With a ``visitor`` id while the shop runs an A/B experiment, the visitor's variant picks
+    the list (``source`` "variant", ``experiment`` and ``variant`` set; empty for the holdout).
+    """
+    product = rec.product(product_id)
+    results, source, served = _similar(rec, experiments, product_id, options, visitor)
+    return _response(request, shop, product, results, options.metric, source, served)
+
+
+@router.get("/similar", response_model=SimilarResponse)
+def similar_by_page(
+    shop: str,
+    rec: ShopDep,
+    options: OptionsDep,
+    experiments: ExperimentsDep,
+    visitor: VisitorDep,
+    request: Request,
+    title: Annotated[
+        str | None, Query(max_length=1000, description="Product or page title.")
+    ] = None,
+    url: Annotated[str | None, Query(max_length=4096, description="Product page URL.")] = None,
+) -> dict[str, Any]:
+    """Similar products for the product a page shows, found by its title or its URL."""
+    if (title is None) == (url is None):
+        raise ConfigError("give exactly one of title= or url=")
+    product = queries.find_by_title(rec, title) if title is not None else None
+    if product is None:
+        product = queries.find_by_url(rec, url or "")
+    results, source, served = _similar(rec, experiments, product.id, options, visitor)
+    return _response(request, shop, product, results, options.metric, source, served)
+
+
+_SEARCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "url": {"type": "string"},
+                    },
+                }
+            },
+            "application/json": {"schema": ImageUrlSearch.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post("/search", response_model=SimilarResponse, openapi_extra=_SEARCH_BODY)
+async def search_by_image(
+    shop: str,
+    rec: ShopDep,
+    settings: SettingsDep,
+    options: OptionsDep,
+    request: Request,
+) -> dict[str, Any]:
+    """Products similar to a new photo: an upload (field ``image``) or an image URL (``url``).
+    ``category=same`` has no product to compare with here; a list of categories works.
+
+    413 when the image is over the size limit, 415 when it is not an image, 422 for a URL this
+    server may not fetch, 502 when the URL's server fails.
+    """
+    data = await image_from_request(request, settings)
+    results = await run_in_threadpool(queries.similar_to_image, rec, data, options)
+    return _response(request, shop, None, results, options.metric, "image")
+
+
+@router.get("/products/{product_id}", response_model=ProductOut)
+def product(shop: str, product_id: str, rec: ShopDep, request: Request) -> dict[str, Any]:
+    """One product."""
+    return queries.product_json(rec.product(product_id), image_url_for(request, shop))
+
+
+@router.get("/products", response_model=ProductPage)
+def products(
+    shop: str,
+    rec: ShopDep,
+    request: Request,
+    query: Annotated[str, Query(max_length=200, description="Id or title substring.")] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
+) -> dict[str, Any]:
+    """Products whose id or title contains ``query``, in catalog order, paged."""
+    found = rec.store.search(query, limit=page_size + 1, offset=(page - 1) * page_size)
+    image_url = image_url_for(request, shop)
+    return {
+        "shop": shop,
+        "query": query,
+        "page": page,
+        "page_size": page_size,
+        "has_more": len(found) > page_size,
+        "items": [queries.product_json(p, image_url) for p in found[:page_size]],
+    }
+
+
+@router.get(
+    "/products/{product_id}/image",
+    response_class=FileResponse,
+    name="product_image",
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def product_image(product_id: str, rec: ShopDep) -> FileResponse:
+    """The product's main image."""
+    path = product_image_file(rec.workspace, rec.product(product_id))
+    if path is None:
+        raise NotFoundError(f"product {product_id!r} has no image on this server")
+    return FileResponse(
+        path,
+        media_type=media_type(path),
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

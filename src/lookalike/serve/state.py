@@ -1,0 +1,46 @@
+"""What one running service holds: settings, the shops, the event log and the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lookalike.serve.events import EventLog
+from lookalike.serve.metrics import RequestMetrics
+from lookalike.serve.settings import ServeSettings
+from lookalike.serve.shops import ShopRegistry
+from lookalike.serve.variants import ShopExperiments
+
+__all__ = ["ServeState", "EVENTS_FILE"]
+
+EVENTS_FILE = "events.sqlite"
+
+
+class ServeState:
+    """Opened once by :func:`~lookalike.serve.app.create_app`, closed at shutdown."""
+
+    def __init__(self, workspaces: Sequence[str | Path], settings: ServeSettings):
+        self.settings = settings
+        self.registry = ShopRegistry(workspaces)
+        self.metrics = RequestMetrics()
+        first = self.registry.info(self.registry.names[0]).root
+        path = settings.events_db or first.parent / EVENTS_FILE
+        self.events = EventLog(path)
+        # A/B experiments per shop: <workspace>/experiments.json, re-read when it changes.
+        self.experiments = {
+            shop: ShopExperiments(self.registry.info(shop).root, shop, self.events)
+            for shop in self.registry.names
+        }
+
+    def index_sizes(self) -> dict[str, int]:
+        """Vectors served per shop (for ``/metrics``)."""
+        sizes = {}
+        for shop in self.registry.names:
+            with self.registry.borrow(shop) as rec:
+                sizes[shop] = len(rec.vectors)
+        return sizes
+
+    def close(self) -> None:
+        """Close the shops and the event log."""
+        self.registry.close()
+        self.events.close()

@@ -1,0 +1,45 @@
+/* lookalike widget loader. Paste on a product page:
+ *   <script src="http://HOST/widget.js" data-shop="demo" data-product-id="SKU" async></script>
+ * Without data-product-id the page title is sent instead. Optional: data-k="8".
+ * The strip renders in an iframe sandboxed from this page (no same-origin access either way).
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !script.dataset.shop) return;
+  var base = new URL(script.src, location.href).origin;
+
+  function uid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+  // One visitor id per browser and shop site, so A/B variants stay stable across pages.
+  var visitor = "";
+  try {
+    visitor = localStorage.getItem("lookalike_visitor") || "";
+    if (!visitor) { visitor = uid(); localStorage.setItem("lookalike_visitor", visitor); }
+  } catch (e) { visitor = ""; }
+
+  var id = "lk-" + uid().slice(0, 12);
+  var params = new URLSearchParams();
+  if (script.dataset.productId) params.set("product_id", script.dataset.productId);
+  else params.set("title", document.title);
+  if (script.dataset.k) params.set("k", script.dataset.k);
+  if (visitor) params.set("visitor", visitor);
+  params.set("widget", id);
+
+  var frame = document.createElement("iframe");
+  frame.id = id;
+  frame.title = "Similar products";
+  frame.setAttribute("sandbox", "allow-scripts allow-popups allow-popups-to-escape-sandbox");
+  frame.setAttribute("scrolling", "no");
+  frame.style.cssText = "border:0;width:100%;height:0;display:block;overflow:hidden;";
+  frame.src = base + "/v1/shops/" + encodeURIComponent(script.dataset.shop) + "/widget?" + params;
+
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.source !== frame.contentWindow || !data || data.type !== "lookalike:height") return;
+    frame.style.height = Math.max(0, Math.min(2000, Number(data.height) || 0)) + "px";
+  });
+  script.parentNode.insertBefore(frame, script.nextSibling);
+})();

@@ -1,0 +1,107 @@
+"""The image of an image search: an uploaded file (multipart) or a URL (JSON or form field),
+read with the size limit enforced while the body streams in."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import Message
+
+from lookalike.catalog.fetch import FetchSettings, fetch_bytes
+from lookalike.errors import ConfigError, ImageError
+from lookalike.serve.settings import ServeSettings
+
+__all__ = ["read_limited", "image_from_request", "IMAGE_FIELD", "URL_FIELD"]
+
+IMAGE_FIELD = "image"
+URL_FIELD = "url"
+# Room for multipart boundaries, part headers and a URL field around the image itself.
+_FORM_OVERHEAD = 64 * 1024
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body; ``ImageError(reason="too_large")`` as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ImageError(
+            f"the request body is {int(declared)} bytes, over the {limit}-byte limit",
+            reason="too_large",
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:  # a lying or absent Content-Length stops here
+            raise ImageError(f"the request body is over the {limit}-byte limit", reason="too_large")
+    return bytes(body)
+
+
+def _replay(request: Request, body: bytes) -> Request:
+    """A request over the same scope whose body is ``body`` (already read)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
+def _fetch(url: str, settings: ServeSettings) -> bytes:
+    fetch_settings = FetchSettings(
+        allow_private=settings.allow_private,
+        timeout=settings.fetch_timeout,
+        retries=1,
+        max_bytes=settings.max_upload_bytes,
+    )
+    return fetch_bytes(url, settings=fetch_settings)
+
+
+async def image_from_request(request: Request, settings: ServeSettings) -> bytes:
+    """The image bytes of an image search request.
+
+    Accepts ``multipart/form-data`` with a file field ``image`` (or a text field ``url``),
+    ``application/x-www-form-urlencoded`` with ``url``, or JSON ``{"url": ...}``. URLs are
+    fetched with the project's fetcher (size cap, timeouts, private addresses refused unless
+    ``allow_private``). Raises ``ConfigError`` (422) for a request without an image.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    limit = settings.max_upload_bytes
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await read_limited(request, limit + _FORM_OVERHEAD)
+    url: object = None
+    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        async with _replay(request, body).form(max_files=1, max_fields=8) as form:
+            upload = form.get(IMAGE_FIELD)
+            if isinstance(upload, UploadFile) and (upload.filename or upload.size):
+                data = await upload.read(limit + 1)
+                if len(data) > limit:
+                    raise ImageError(
+                        f"the image is over the {limit}-byte limit", reason="too_large"
+                    )
+                if not data:
+                    raise ImageError("the uploaded file is empty", reason="not_an_image")
+                return data
+            url = form.get(URL_FIELD)
+    elif kind == "application/json":
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise ConfigError(f"the body is not valid JSON: {exc}") from exc
+        url = payload.get(URL_FIELD) if isinstance(payload, dict) else None
+    else:
+        raise ConfigError(
+            "send an image as multipart/form-data (field 'image') or an image URL as JSON or "
+            f"a form field ('url'); got content type {kind or 'none'!r}"
+        )
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("no image: send a file in field 'image' or an image URL in 'url'")
+    url = url.strip()
+    if not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"the image URL must be http(s), got {url[:200]!r}")
+    return await run_in_threadpool(_fetch, url, settings)

@@ -1,0 +1,30 @@
+"""Atomic writes: all or nothing, and the usual file mode."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike.atomic import atomic_open, save_npy_atomic, write_json_atomic
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "data.json"
+    write_json_atomic(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_open(target, "w") as handle:
+        handle.write('{"v": 2, "half')
+        raise RuntimeError("crash in the middle of a write")
+    assert target.read_text().strip().startswith('{\n  "v": 1')
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+
+
+def test_npy_roundtrip_and_mode(tmp_path: Path) -> None:
+    target = tmp_path / "v.npy"
+    save_npy_atomic(target, np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(np.load(target), [[0, 1, 2], [3, 4, 5]])
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
