@@ -171,13 +171,13 @@ def test_interrupted_save_leaves_previous_index_loadable(
     expected = first.search(small[:5], 5)
 
     second = make_index("hnsw", as_set(small[:100], prefix="q"))
-    import lookalike.index.faiss_backends as backends
+    import lookalike.index.faiss_base as faiss_base
 
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
     # the faiss file of the new generation is written, then the ids fail: an interrupted save
-    monkeypatch.setattr(backends, "write_json_atomic", boom)
+    monkeypatch.setattr(faiss_base, "write_json_atomic", boom)
     with pytest.raises(OSError, match="disk full"):
         second.save(folder)
     monkeypatch.undo()
