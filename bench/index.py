@@ -51,11 +51,11 @@ def synthetic(n: int, seed: int) -> np.ndarray:
     mapping = rng.standard_normal((LATENT, DIM)).astype(np.float32) / np.sqrt(LATENT)
     rng = np.random.default_rng(seed)
     out = np.empty((n, DIM), dtype=np.float32)
-    for start in range(0, n, 50_000):
-        m = min(50_000, n - start)
+    for start in range(0, n, 10_000):  # small float32 chunks: generation stays off peak RSS
+        m = min(10_000, n - start)
         latent = centres[rng.integers(0, len(centres), m)]
-        latent += 0.5 * rng.standard_normal((m, LATENT)).astype(np.float32)
-        x = latent @ mapping + 0.05 * rng.standard_normal((m, DIM)).astype(np.float32)
+        latent += 0.5 * rng.standard_normal((m, LATENT), dtype=np.float32)
+        x = latent @ mapping + 0.05 * rng.standard_normal((m, DIM), dtype=np.float32)
         out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
