@@ -584,7 +584,7 @@ def ab_report(
         err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def _fmt_spec(value: float | None, spec: str) -> str:
     return "-" if value is None or value != value else format(value, spec)
 
 
@@ -608,7 +608,7 @@ def _render_ab_report(report: ABReport) -> None:
             "control"
             if r.is_control
             else (
-                f"{_fmt(r.lift, '+.1%')} [{_fmt(r.lift_low, '+.1%')}, {_fmt(r.lift_high, '+.1%')}]"
+                f"{_fmt_spec(r.lift, '+.1%')} [{_fmt_spec(r.lift_low, '+.1%')}, {_fmt_spec(r.lift_high, '+.1%')}]"
             )
         )
         table.add_row(
@@ -616,11 +616,11 @@ def _render_ab_report(report: ABReport) -> None:
             str(report.visitors.get(r.name, 0)),
             str(r.impressions),
             str(r.clicks),
-            _fmt(r.ctr, ".2%"),
-            f"[{_fmt(r.ctr_low, '.2%')}, {_fmt(r.ctr_high, '.2%')}]",
+            _fmt_spec(r.ctr, ".2%"),
+            f"[{_fmt_spec(r.ctr_low, '.2%')}, {_fmt_spec(r.ctr_high, '.2%')}]",
             lift,
-            _fmt(r.p_value, ".4f"),
-            _fmt(r.prob_beat_control, ".1%"),
+            _fmt_spec(r.p_value, ".4f"),
+            _fmt_spec(r.prob_beat_control, ".1%"),
             "-" if r.sample_size_per_arm is None else str(r.sample_size_per_arm),
         )
     if report.holdout:
