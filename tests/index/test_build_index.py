@@ -75,3 +75,18 @@ def test_build_options_validate_index_settings() -> None:
         BuildOptions(pca=0)
     with pytest.raises(ConfigError):
         BuildOptions(quantize="int4")
+
+
+def test_recommender_searches_the_saved_index(photo_folder: Path, tmp_path: Path) -> None:
+    """Queries that need a search (filters, k beyond the table) go through the built index."""
+    from lookalike.recommend.filters import Filters
+    from lookalike.recommend.similar import Recommender
+
+    ws = tmp_path / "shop"
+    build_workspace(ws, photo_folder, BuildOptions(index="hnsw", progress=False, k=5))
+    with Recommender(ws) as rec:
+        assert isinstance(rec.index, HnswIndex)
+        pid = rec.store.ids()[0]
+        table = [r.product.id for r in rec.similar(pid, 5)]
+        searched = rec.similar(pid, 8, filters=Filters(category="any"))
+        assert [r.product.id for r in searched][:5] == table
