@@ -30,6 +30,9 @@ from lookalike.catalog.readers import ColumnMap, read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ImageError
+from lookalike.index.compress import QUANTIZE_KINDS
+from lookalike.index.factory import ANN_THRESHOLD, INDEX_KINDS, index_neighbors
+from lookalike.index.report import IndexBuild, build_saved_index
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.aggregate import AGGREGATES, ProductImages, compute_neighbors_max
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
@@ -60,6 +63,9 @@ class BuildOptions:
     progress: bool = True
     columns: ColumnMap | None = None
     allow_private: bool = False
+    index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)
+    pca: int | None = None  # reduce stored vectors to this many dimensions
+    quantize: str | None = None  # None | float16 | int8
     # "auto": apply <workspace>/head/ (from `lookalike train`) when present; "none": ignore it.
     head: str = "auto"
     fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
@@ -73,6 +79,13 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
+
+        if self.index not in INDEX_KINDS:
+            raise ConfigError(f"index must be one of {', '.join(INDEX_KINDS)}, got {self.index!r}")
+        if self.pca is not None and self.pca < 1:
+            raise ConfigError(f"pca must be a positive number of dimensions, got {self.pca}")
+        if self.quantize is not None and self.quantize not in QUANTIZE_KINDS:
+            raise ConfigError(f"quantize must be float16 or int8, got {self.quantize!r}")
 
         if self.head not in ("auto", "none"):
             raise ConfigError(f"head must be 'auto' or 'none', got {self.head!r}")
@@ -116,6 +129,7 @@ class BuildReport:
     downloads: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
+    index: dict[str, Any] = field(default_factory=dict)
     titles: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -263,9 +277,25 @@ def _neighbors(
     cache: VectorSet,
     options: BuildOptions,
     groups: dict[str, str] | None = None,
+    built: IndexBuild | None = None,
 ) -> Neighbors:
     """The top-K table: by product vector (mean) or by best image pair (max), with the default
-    exclusions (same ``groups`` variants, near-duplicates) applied."""
+    exclusions (same ``groups`` variants, near-duplicates) applied. Exact below the ANN
+    threshold; above it, through an approximate ``built`` index (no N^2 work)."""
+    ann = built is not None and built.approximate and len(vectors) >= ANN_THRESHOLD
+    if options.aggregate == "mean" and ann:
+        assert built is not None
+        # like max below: over-fetch 3x through the index, then drop the excluded entries
+        rows, scores = index_neighbors(
+            built.index, vectors, 3 * options.k, progress=options.progress
+        )
+        return exclude_from_table(
+            Neighbors(list(vectors.ids), rows, scores),
+            options.k,
+            groups=groups,
+            near_duplicate=options.near_duplicate,
+            vectors=np.asarray(vectors.vectors),
+        )
     if options.aggregate == "mean":
         return compute_neighbors(
             vectors,
@@ -394,8 +424,18 @@ def build_workspace(
         owned = _usable_images(products, images, cache)
         vectors = _aggregate(owned, cache)  # also kept for max: query by image uses it
         groups = {p.id: p.group_id for p in products} if options.exclude_group else None
-        neighbors = _neighbors(vectors, owned, cache, options, groups)
         vectors.save(ws.root, PRODUCT_VECTORS)
+        built = build_saved_index(
+            vectors,
+            ws.index_dir,
+            kind=options.index,
+            pca=options.pca,
+            quantize=options.quantize,
+            progress=options.progress,
+        )
+        timings["index"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        neighbors = _neighbors(vectors, owned, cache, options, groups, built)
         neighbors.save(ws.root)
         downloads["pruned"] = _prune_image_cache(ws, {i.source for i in urls})
         timings["topk"] = time.perf_counter() - t0
@@ -448,6 +488,7 @@ def build_workspace(
         downloads=downloads,
         failures=list(failures.values()),
         vectors=len(vectors),
+        index=built.info,
         titles=asdict(title_report) if title_report else {},
         seconds={k: round(v, 3) for k, v in timings.items()}
         | {"total": round(time.perf_counter() - started, 3)},
@@ -464,6 +505,9 @@ def build_workspace(
             "products": len(products),
             "k": options.k,
             "aggregate": options.aggregate,
+            "index": built.info["kind"],
+            "index_recall_at_10": built.info["recall_at_10"],
+            "index_compression": {"pca": options.pca, "quantize": options.quantize},
             "recommend": {
                 "weights": options.weights.as_dict(),
                 "exclude_group": options.exclude_group,

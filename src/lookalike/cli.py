@@ -55,6 +55,14 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
 def _downloads_line(downloads: dict) -> str:
     if "fetched" not in downloads:  # no image URLs in this catalog
         return ""
@@ -77,6 +85,19 @@ def _render_build_report(report: dict, quiet: bool) -> None:
         table.add_row(f"products {key}", str(value))
     for key, value in report["images"].items():
         table.add_row(f"images {key}", str(value))
+    index = report.get("index") or {}
+    if index:
+        compression = ", ".join(
+            f"{name} {index[name]}" for name in ("pca", "quantize") if index.get(name)
+        )
+        table.add_row("index", index["kind"] + (f" ({compression})" if compression else ""))
+        if index.get("recall_at_10") is not None:
+            table.add_row("index recall@10 vs exact", f"{index['recall_at_10']:.3f}")
+        if index.get("bytes_saved"):
+            table.add_row(
+                "vector memory",
+                f"{_size(index['float32_bytes'])} -> {_size(index['stored_vector_bytes'])}",
+            )
     for key, value in report.get("downloads", {}).items():
         table.add_row(f"downloads {key}", str(value))
     table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
@@ -120,6 +141,13 @@ def build(
     allow_private: Annotated[
         bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
+    index: Annotated[
+        str, typer.Option(help="auto, exact, flat, hnsw or ivfpq (auto: exact below 50k).")
+    ] = "auto",
+    pca: Annotated[
+        int | None, typer.Option(help="Reduce stored vectors to this many dimensions.")
+    ] = None,
+    quantize: Annotated[str | None, typer.Option(help="Store vectors as float16 or int8.")] = None,
     head: Annotated[
         str, typer.Option(help="auto: apply a trained head (lookalike train) if any; none.")
     ] = "auto",
@@ -160,6 +188,9 @@ def build(
         progress=not quiet,
         columns=ColumnMap.parse(columns),
         allow_private=allow_private,
+        index=index,
+        pca=pca,
+        quantize=quantize,
         head=head,
         titles=titles,
         weights=Weights.parse(weights),

@@ -3,7 +3,7 @@
 Layout (see docs/architecture.md)::
 
     products.sqlite, images/, embeddings/<model>.npy, product_vectors.npy,
-    neighbors.npy, neighbor_scores.npy, manifest.json, report.json
+    neighbors.npy, neighbor_scores.npy, index/, manifest.json, report.json
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ class Workspace:
     @property
     def embeddings_dir(self) -> Path:
         return self.root / "embeddings"
+
+    @property
+    def index_dir(self) -> Path:
+        """The saved vector index (``lookalike.index.load_index(ws.index_dir)``)."""
+        return self.root / "index"
 
     @property
     def manifest_path(self) -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 
 from lookalike.errors import VectorIndexError
 from lookalike.index.exact import knn_exact
+from lookalike.index.persist import read_generation, write_generation
 from lookalike.index.vectors import VectorSet
 
 __all__ = ["VectorIndex", "ExactIndex", "SearchResult"]
@@ -25,7 +26,8 @@ SearchResult = tuple[np.ndarray, list[list[str]]]
 class VectorIndex(abc.ABC):
     """Inner-product search over L2-normalised vectors, keyed by string ids."""
 
-    kind: str = "base"
+    kind: str = "base"  # what the user chose: exact, flat, hnsw, ivfpq
+    backend: str = "base"  # the class that saved it, recorded in index.json for load_index
 
     @abc.abstractmethod
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
@@ -56,7 +58,8 @@ class ExactIndex(VectorIndex):
     """Brute-force blocked inner product: exact, and fast enough below ~50k products."""
 
     kind = "exact"
-    _NAME = "index_exact"
+    backend = "exact"
+    _NAME = "vectors"
 
     def __init__(self, vectors: VectorSet | None = None, dim: int | None = None):
         if vectors is None:
@@ -98,8 +101,12 @@ class ExactIndex(VectorIndex):
         return scores, [[ids[r] if r >= 0 else "" for r in row] for row in rows]
 
     def save(self, folder: Path) -> None:
-        self._set.save(folder, self._NAME)
+        meta = {"kind": self.kind, "backend": self.backend, "dim": self.dim, "count": len(self)}
+        write_generation(folder, meta, lambda gen: self._set.save(gen, self._NAME))
 
     @classmethod
     def load(cls, folder: Path) -> ExactIndex:
-        return cls(VectorSet.load(folder, cls._NAME))
+        meta, gen = read_generation(folder)
+        if meta.get("backend") != cls.backend:
+            raise VectorIndexError(f"{folder} holds a {meta.get('backend')!r} index, not exact")
+        return cls(VectorSet.load(gen, cls._NAME))

@@ -24,7 +24,7 @@ from lookalike.catalog.store import ProductStore
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
-from lookalike.index.base import ExactIndex
+from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.metrics import METRICS, check_metric, knn_metric
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.diversity import mmr
@@ -121,8 +121,14 @@ class Recommender:
     # -- lazily loaded parts ---------------------------------------------------------------
 
     @cached_property
-    def index(self) -> ExactIndex:
-        """Exact index over the product vectors (built on first use)."""
+    def index(self) -> VectorIndex:
+        """The index the build saved (exact, HNSW, IVF-PQ, possibly compressed), loaded on first
+        use; workspaces built before indexes were saved get an exact index over the vectors."""
+        from lookalike.index.factory import load_index
+        from lookalike.index.persist import INDEX_META
+
+        if (self.workspace.index_dir / INDEX_META).exists():
+            return load_index(self.workspace.index_dir)
         return ExactIndex(self.vectors)
 
     @property
