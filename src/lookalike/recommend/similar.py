@@ -102,6 +102,9 @@ class Recommender:
         self.store: ProductStore = self.workspace.open_store()
         self.vectors = VectorSet.load(self.workspace.root, PRODUCT_VECTORS)
         self.neighbors = Neighbors.load(self.workspace.root)
+        # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
+        # with a newer index
+        self.index = self._load_index()
         self._embedder = embedder
         conf = self.manifest.get("recommend") or {}
         self.weights = weights or Weights.parse(conf.get("weights"))
@@ -120,8 +123,7 @@ class Recommender:
 
     # -- lazily loaded parts ---------------------------------------------------------------
 
-    @cached_property
-    def index(self) -> VectorIndex:
+    def _load_index(self) -> VectorIndex:
         """The index the build saved (exact, HNSW, IVF-PQ, possibly compressed), loaded on first
         use; workspaces built before indexes were saved get an exact index over the vectors."""
         from lookalike.index.factory import load_index
@@ -363,6 +365,9 @@ class Recommender:
         need = k if filters.diversity is None else k * _MMR_POOL
 
         def accept(fresh: list[Hit]) -> list[tuple[Hit, Product]]:
+            # an index saved by a newer build (before this shop is reloaded) may know ids that
+            # these vectors do not: skip them rather than fail the request
+            fresh = [h for h in fresh if h[0] in row_of]
             products = self.store.get_many([h[0] for h in fresh])
             rows = [row_of[h[0]] for h in fresh]
             # near-duplicates are judged on the image cosine, whatever the ranking metric
