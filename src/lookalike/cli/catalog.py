@@ -1,0 +1,338 @@
+"""Catalog commands: build, similar, export, info, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lookalike.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Workspace_,
+    _setup_logging,
+    app,
+    console,
+    err_console,
+)
+from lookalike.errors import LookalikeError
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _downloads_line(downloads: dict) -> str:
+    if "fetched" not in downloads:  # no image URLs in this catalog
+        return ""
+    parts = [f"{downloads[key]} {key}" for key in ("fetched", "revalidated", "reused", "stale")]
+    return f" (images: {', '.join(parts)})"
+
+
+def _render_build_report(report: dict, quiet: bool) -> None:
+    if quiet:
+        console.print(
+            f"{report['status']}: {report['products']['total']} products, "
+            f"{report['vectors']} with vectors, {report['images']['failed']} images failed"
+            + _downloads_line(report.get("downloads", {}))
+        )
+        return
+    table = Table(title=f"build of {report['workspace']}", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in report["products"].items():
+        table.add_row(f"products {key}", str(value))
+    for key, value in report["images"].items():
+        table.add_row(f"images {key}", str(value))
+    index = report.get("index") or {}
+    if index:
+        compression = ", ".join(
+            f"{name} {index[name]}" for name in ("pca", "quantize") if index.get(name)
+        )
+        table.add_row("index", index["kind"] + (f" ({compression})" if compression else ""))
+        if index.get("recall_at_10") is not None:
+            table.add_row("index recall@10 vs exact", f"{index['recall_at_10']:.3f}")
+        if index.get("bytes_saved"):
+            table.add_row(
+                "vector memory",
+                f"{_size(index['float32_bytes'])} -> {_size(index['stored_vector_bytes'])}",
+            )
+    for key, value in report.get("downloads", {}).items():
+        table.add_row(f"downloads {key}", str(value))
+    table.add_row("seconds", f"{report['seconds'].get('total', 0):.1f}")
+    console.print(table)
+    if report["failures"]:
+        failed = Table(title="images that failed", show_header=True)
+        for col in ("source", "reason", "error"):
+            failed.add_column(col, overflow="fold")
+        for entry in report["failures"][:20]:
+            failed.add_row(entry["source"], entry["reason"], str(entry["error"] or ""))
+        console.print(failed)
+        if len(report["failures"]) > 20:
+            console.print(f"... and {len(report['failures']) - 20} more (see report.json)")
+    console.print(
+        f"status: [bold]{report['status']}[/bold]  report: {report['workspace']}/report.json"
+    )
+
+
+@app.command()
+def build(
+    workspace: Workspace_,
+    catalog: Annotated[
+        str,
+        typer.Option(
+            "--catalog",
+            "--feed",
+            "-c",
+            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
+            "(file or http(s) URL, gzip allowed).",
+        ),
+    ],
+    columns: Annotated[
+        str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
+    ] = "lite0",
+    k: Annotated[int, typer.Option("-k", help="Similar products stored per product.")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 32,
+    workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 2,
+    allow_private: Annotated[
+        bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
+    ] = False,
+    index: Annotated[
+        str, typer.Option(help="auto, exact, flat, hnsw or ivfpq (auto: exact below 50k).")
+    ] = "auto",
+    pca: Annotated[
+        int | None, typer.Option(help="Reduce stored vectors to this many dimensions.")
+    ] = None,
+    quantize: Annotated[str | None, typer.Option(help="Store vectors as float16 or int8.")] = None,
+    head: Annotated[
+        str, typer.Option(help="auto: apply a trained head (lookalike train) if any; none.")
+    ] = "auto",
+    titles: Annotated[
+        bool, typer.Option("--titles/--no-titles", help="Embed titles (hybrid, query by title).")
+    ] = True,
+    weights: Annotated[
+        str | None, typer.Option(help="Default score weights, e.g. 'image=1,title=0.3'.")
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="Product similarity over its images: mean (vector) or max (pair).")
+    ] = "mean",
+    revalidate: Annotated[
+        bool,
+        typer.Option(
+            help="Ask servers whether cached images changed (ETag/Last-Modified); "
+            "--no-revalidate reuses cached images without any request."
+        ),
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
+    ] = False,
+) -> None:
+    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K.
+
+    Exit codes: 0 success, 3 partial (some images failed), 1 failure.
+    """
+    from lookalike.build import BuildOptions, build_workspace
+    from lookalike.catalog.readers import ColumnMap
+    from lookalike.recommend.filters import Weights
+
+    _setup_logging(quiet)
+    options = BuildOptions(
+        model=model,
+        k=k,
+        batch_size=batch_size,
+        workers=workers,
+        progress=not quiet,
+        columns=ColumnMap.parse(columns),
+        allow_private=allow_private,
+        index=index,
+        pca=pca,
+        quantize=quantize,
+        head=head,
+        titles=titles,
+        weights=Weights.parse(weights),
+        aggregate=aggregate,
+        revalidate=revalidate,
+    )
+    report = build_workspace(workspace, catalog, options).to_dict()
+    _render_build_report(report, quiet)
+    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report["status"], EXIT_FAILED))
+
+
+@app.command()
+def similar(
+    workspace: Workspace_,
+    product_id: Annotated[str | None, typer.Argument(help="A product id of the catalog.")] = None,
+    image: Annotated[
+        Path | None, typer.Option("--image", "-i", help="A photo not in the catalog.")
+    ] = None,
+    title: Annotated[
+        str | None, typer.Option("--title", help="Query by product title (exact, else nearest).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="How many similar products.")] = 10,
+    category: Annotated[
+        str | None, typer.Option(help="'any', 'same' (as the query) or a list 'a,b'.")
+    ] = None,
+    in_stock: Annotated[bool, typer.Option("--in-stock", help="In-stock products only.")] = False,
+    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
+    price_within: Annotated[
+        str | None, typer.Option(help="Price relative to the query's, e.g. '0.5,2'.")
+    ] = None,
+    attr: Annotated[
+        list[str] | None, typer.Option(help="Attribute equality, e.g. brand=acme (repeatable).")
+    ] = None,
+    same_attr: Annotated[
+        list[str] | None, typer.Option(help="Attribute equal to the query's (repeatable).")
+    ] = None,
+    near_duplicate: Annotated[
+        str | None, typer.Option(help="Drop products more similar than this; 'off' keeps them.")
+    ] = None,
+    keep_group: Annotated[
+        bool, typer.Option("--keep-group", help="Keep variants of the query's group.")
+    ] = False,
+    diversity: Annotated[
+        float | None, typer.Option(help="MMR lambda in (0,1]: lower = more varied.")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="cosine, euclidean or manhattan.")] = "cosine",
+    weights: Annotated[
+        str | None, typer.Option(help="Score weights, e.g. 'image=1,title=0.5,attrs=0.2'.")
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show score components.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Show the products most similar to a catalog product, a title or a new photo."""
+    import dataclasses
+
+    from lookalike.recommend.filters import Filters, Weights
+    from lookalike.recommend.similar import Recommender
+
+    if sum(x is not None for x in (product_id, image, title)) != 1:
+        raise typer.BadParameter("give one of PRODUCT_ID, --image PATH or --title TEXT")
+    if k < 1:
+        raise typer.BadParameter("-k must be at least 1")
+    filters = Filters.parse(
+        category=category,
+        in_stock=in_stock,
+        min_price=min_price,
+        max_price=max_price,
+        price_within=price_within,
+        attrs=attr,
+        attrs_same=same_attr,
+        near_duplicate=near_duplicate,
+        exclude_group=not keep_group,
+        diversity=diversity,
+    )
+    opts = {
+        "filters": filters,
+        "metric": metric,
+        "weights": Weights.parse(weights) if weights else None,
+        "explain": explain,
+    }
+    with Recommender(workspace) as rec:
+        if near_duplicate is None:  # the threshold the workspace was built with
+            threshold = rec.default_filters.near_duplicate
+            opts["filters"] = dataclasses.replace(filters, near_duplicate=threshold)
+        if image is not None:
+            try:
+                data = image.read_bytes()
+            except OSError as exc:
+                raise LookalikeError(f"cannot read {image}: {exc.strerror or exc}") from exc
+            results = rec.similar_to_image(data, k, **opts)
+            heading = f"similar to {image.name}"
+        else:
+            query = rec.find_by_title(title) if title is not None else rec.product(product_id or "")
+            results = rec.similar(query.id, k, **opts)
+            heading = f"similar to {query.id} · {query.title}"
+            if not results:
+                err_console.print(f"no similar products for {query.id!r} (no usable image?)")
+    if as_json:
+        console.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
+        return
+    parts = sorted({name for r in results for name in (r.components or {})})
+    table = Table(title=heading)
+    for col in ("rank", "id", "title", "category", "price", "score", *parts):
+        table.add_column(col, justify="left" if col in ("id", "title", "category") else "right")
+    for r in results:
+        price = "" if r.product.price is None else f"{r.product.price:g}"
+        comps = [f"{(r.components or {}).get(name, 0.0):.4f}" for name in parts]
+        table.add_row(
+            str(r.rank),
+            r.product.id,
+            r.product.title,
+            r.product.category,
+            price,
+            f"{r.score:.4f}",
+            *comps,
+        )
+    console.print(table)
+
+
+@app.command()
+def export(
+    workspace: Workspace_,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv.")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default stdout).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="Similar products per product.")] = 10,
+) -> None:
+    """Export every product's top-K for a shop back-end."""
+    from lookalike.recommend.export import export_recommendations
+    from lookalike.recommend.similar import Recommender
+
+    with Recommender(workspace) as rec:
+        count = export_recommendations(rec, output, fmt=fmt, k=k)
+    if output is not None:
+        err_console.print(f"wrote top-{k} of {count} products to {output}")
+
+
+@app.command()
+def info(workspace: Workspace_) -> None:
+    """Show a workspace's manifest and catalog counts."""
+    from lookalike.workspace import Workspace
+
+    ws = Workspace(workspace)
+    manifest = ws.manifest()
+    with ws.open_store() as store:
+        stats = store.stats()
+    console.print_json(json.dumps({"manifest": manifest, "catalog": stats}, ensure_ascii=False))
+
+
+@app.command()
+def demo(
+    workspace: Annotated[str, typer.Option(help="Where to build the demo shop.")] = "demo",
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build only.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
+) -> None:
+    """Build the demo shop from the CC0 clothing photos and serve it."""
+    from lookalike.build import BuildOptions, build_workspace
+    from lookalike.catalog.demo import prepare_demo_catalog
+    from lookalike.workspace import Workspace
+
+    _setup_logging(quiet=False)
+    ws = Workspace(workspace).create()
+    catalog = prepare_demo_catalog(ws.root / "source", limit=limit)
+    report = build_workspace(ws, catalog, BuildOptions()).to_dict()
+    _render_build_report(report, quiet=True)
+    if no_serve:
+        return
+    from lookalike.serve.app import run_server
+
+    console.print(
+        f"\n[bold green]Open http://{host}:{port}/[/bold green] to browse the demo shop "
+        f"(API docs at http://{host}:{port}/docs). Ctrl+C stops."
+    )
+    run_server([str(ws.root)], host=host, port=port)

@@ -1,0 +1,38 @@
+"""The serve command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lookalike.cli.common import (
+    _setup_logging,
+    app,
+)
+
+
+@app.command()
+def serve(
+    workspaces: Annotated[list[str], typer.Argument(help="One or more built workspaces (shops).")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Admin key for every shop's reload/stats (default: $LOOKALIKE_ADMIN_KEY; "
+            "per-shop keys: $LOOKALIKE_API_KEYS=shop=key,...).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the API, the browse page and the widget for one or more shops."""
+    from lookalike.serve.app import run_server
+    from lookalike.serve.settings import load_settings
+
+    _setup_logging(quiet=False)
+    settings = load_settings()
+    if api_key:
+        settings = settings.model_copy(update={"admin_key": api_key})
+    run_server(workspaces, host=host, port=port, settings=settings)

@@ -1,0 +1,145 @@
+"""Learning and measuring commands: train, evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lookalike.cli.common import (
+    Workspace_,
+    _setup_logging,
+    app,
+    console,
+)
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _render_train_report(report: dict) -> None:
+    table = Table(title="held-out quality: pretrained backbone -> trained (leave-one-out)")
+    for col in ("held-out set", "images", "metric", "before", "after"):
+        table.add_column(col, justify="left" if col in ("held-out set", "metric") else "right")
+    for name, result in report["evaluation"].items():
+        for metric in ("P@10", "mAP@10", "Recall@1"):
+            before, after = result["before"].get(metric), result["after"].get(metric)
+            if before is not None:
+                label = name.replace("_", " ")
+                table.add_row(label, str(result["before"]["n"]), metric, _fmt(before), _fmt(after))
+    console.print(table)
+    console.print(
+        f"objective {_fmt(report['objective_before'])} -> {_fmt(report['objective_after'])}, "
+        f"kept epoch {report['best_epoch']} of {len(report['history'])} "
+        f"(monitor {report['monitor']}), {report['seconds']:.1f} s"
+    )
+    for note in report["notes"]:
+        console.print(f"note: {note}")
+    console.print(f"saved in {report['head_dir']}")
+
+
+@app.command()
+def train(
+    workspace: Workspace_,
+    method: Annotated[str, typer.Option(help="classifier or triplet.")] = "classifier",
+    loss: Annotated[
+        str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
+    ] = "triplet",
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 30,
+    dim: Annotated[int, typer.Option(help="Output dimension of the head.")] = 256,
+    seed: Annotated[int, typer.Option(help="Random seed (runs are reproducible).")] = 0,
+    finetune: Annotated[
+        bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a projection head on the shop's catalog and report held-out quality."""
+    from lookalike.train import TrainOptions, train_workspace
+
+    _setup_logging(quiet)
+    options = TrainOptions(
+        method=method,
+        loss=loss,
+        epochs=epochs,
+        dim=dim,
+        seed=seed,
+        finetune=finetune,
+        progress=not quiet,
+    )
+    report = train_workspace(workspace, options).to_dict()
+    _render_train_report(report)
+    if not finetune:
+        console.print(
+            "run `lookalike build` on this workspace again to apply the head "
+            "(no image is re-embedded)"
+        )
+
+
+@app.command()
+def evaluate(
+    workspace: Workspace_,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="AXIS=V1,V2 (repeatable; 'all' for every value). Axes: model (served, lite0, "
+            "lite1, lite2, histogram, random, file.onnx), metric (cosine, euclidean, manhattan), "
+            "pca (none, 256, ...), quantize (none, float16, int8), index (exact, hnsw, ivfpq), "
+            "weights ('image=0.7,title=0.3'; separate settings with ';').",
+        ),
+    ] = None,
+    truth: Annotated[
+        str,
+        typer.Option(help="What is relevant: category[:DEPTH], identity[:COLUMN], pairs:FILE.csv."),
+    ] = "category",
+    k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
+    queries: Annotated[
+        int, typer.Option(help="Seeded random sample of queries (0: every eligible product).")
+    ] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of the query sample and the bootstrap.")] = 0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
+    ] = False,
+) -> None:
+    """Measure the recommendations against the catalog's own labels; write an HTML report."""
+    from lookalike.evaluate.compare import parse_compare
+    from lookalike.evaluate.report import write_report
+    from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
+    from lookalike.evaluate.truth import TruthSpec
+
+    _setup_logging(quiet)
+    options = EvaluateOptions(
+        k=k,
+        queries=queries or None,
+        seed=seed,
+        truth=TruthSpec.parse(truth),
+        compare=parse_compare(compare or []),
+        n_boot=bootstrap,
+        progress=not quiet,
+    )
+    evaluation = run_evaluation(workspace, options)
+    path = write_report(evaluation, out)
+    table = Table(
+        title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"
+    )
+    metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
+    table.add_column("setting", no_wrap=True)
+    for col in (*metrics, f"P@{k} ±", "coverage", "s"):
+        table.add_column(col, justify="right")
+    for r in evaluation.results:
+        p = r.overall[metrics[0]]
+        table.add_row(
+            r.label,
+            *(f"{r.overall[m].mean:.3f}" for m in metrics),
+            f"{(p.high - p.low) / 2:.3f}",
+            f"{r.coverage:.2f}",
+            f"{sum(r.seconds.values()):.1f}",
+        )
+    if not quiet:
+        console.print(table)
+    console.print(f"report: {path}  numbers: {path.with_suffix('.json')}", soft_wrap=True)
