@@ -73,3 +73,27 @@ def jpeg_bytes(
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, "JPEG")
     return buffer.getvalue()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium as root, with no background traffic (the network here is closed).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian chromium for the session, driven by playwright (skips without it)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,16 +18,10 @@ from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
 from lookalike.evaluate.truth import TruthSpec
 from lookalike.workspace import Workspace
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -119,38 +114,33 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_report_opens_offline_in_chromium(report_dir: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
+def test_report_opens_offline_in_chromium(report_dir: Path, browser: Browser) -> None:
     # open from a different folder than it was written in: nothing may point outside the file
     html = (report_dir / "report.html").read_text(encoding="utf-8")
     assert "file://" not in html and "http://" not in html and "https://" not in html
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            requests: list[str] = []
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto((report_dir / "report.html").as_uri())
-            page.wait_for_load_state("load")
-            images = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.complete, e.naturalWidth, e.className])"
-            )
-            assert len(images) > 50
-            assert all(complete and width > 0 for complete, width, _ in images), images
-            plots = [i for i in images if i[2] == "plot"]
-            assert len(plots) >= 4  # P@k curves, category bars, score histogram, training PNG
-            assert page.locator("text=Failure cases").count() == 1
-            assert page.locator("table.heat td").count() > 0
-            assert page.locator("text=learning_curve").count() == 1
-            # every request was the page itself or an inline data: URI
-            assert all(u.startswith(("data:", "file://")) for u in requests), requests
-            artifacts = REPO / "test-artifacts"
-            artifacts.mkdir(exist_ok=True)
-            page.screenshot(path=str(artifacts / "evaluate_report.png"), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((report_dir / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.complete, e.naturalWidth, e.className])"
+        )
+        assert len(images) > 50
+        assert all(complete and width > 0 for complete, width, _ in images), images
+        plots = [i for i in images if i[2] == "plot"]
+        assert len(plots) >= 4  # P@k curves, category bars, score histogram, training PNG
+        assert page.locator("text=Failure cases").count() == 1
+        assert page.locator("table.heat td").count() > 0
+        assert page.locator("text=learning_curve").count() == 1
+        # every request was the page itself or an inline data: URI
+        assert all(u.startswith(("data:", "file://")) for u in requests), requests
+        artifacts = REPO / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        page.screenshot(path=str(artifacts / "evaluate_report.png"), full_page=True)
+    finally:
+        page.close()
 
 
 @pytest.mark.slow

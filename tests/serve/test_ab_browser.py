@@ -4,7 +4,6 @@ shows the visitor's variant, and a click on it is attributed to that variant in 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +16,7 @@ from lookalike.serve.settings import ServeSettings
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop
 from tests.serve.conftest import BROWSER_UA, LiveServer, StaticServer, free_port
-from tests.serve.test_browser import CHROMIUM, wait_for
+from tests.serve.test_browser import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -27,27 +26,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = REPO / "test-artifacts"
 ADMIN = "ab-browser-key"
 K = 4
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 def shop_page(api: str) -> bytes:
