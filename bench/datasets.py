@@ -19,6 +19,9 @@ from lookalike.atomic import write_json_atomic
 from lookalike.index.vectors import VectorSet
 
 __all__ = [
+    "Split",
+    "clothing_splits",
+    "grocery_splits",
     "LabeledPhotos",
     "default_datasets",
     "load_clothing",
@@ -142,6 +145,44 @@ def cached_embeddings(
     VectorSet(ids, vectors).save(folder, key)
     write_json_atomic(meta_path, {"seconds": seconds, "errors": result.errors, "count": len(ids)})
     return vectors, seconds
+
+
+@dataclass
+class Split:
+    """Images of one split: vectors, category label, product identity."""
+
+    vectors: np.ndarray
+    category: list[str]
+    product: list[str]
+
+
+def clothing_splits(model: str = "lite0") -> dict[str, Split]:
+    """clothing-small: train / validation / test embedded; each photo is its own product."""
+    root = default_datasets() / "clothing-small"
+    out: dict[str, Split] = {}
+    for split in CLOTHING_SPLITS_ALL:
+        photos = load_clothing(root, (split,))
+        vectors, _ = cached_embeddings(photos, model)
+        out[split] = Split(vectors, photos.labels, [p.stem for p in photos.paths])
+    return out
+
+
+def grocery_splits(model: str = "lite0") -> dict[str, Split]:
+    """grocery: train / val embedded; product identity = fine class, category = coarse class."""
+    root = default_datasets() / "grocery"
+    out: dict[str, Split] = {}
+    for split in ("train", "val"):
+        rows = [
+            [part.strip() for part in line.split(",")]
+            for line in (root / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        photos = LabeledPhotos(
+            f"grocery-{split}", root, [root / r[0] for r in rows], [f"c{r[2]}" for r in rows]
+        )
+        vectors, _ = cached_embeddings(photos, model)
+        out[split] = Split(vectors, photos.labels, [f"f{r[1]}" for r in rows])
+    return out
 
 
 if __name__ == "__main__":  # warm the cache: python bench/datasets.py lite0 histogram ...

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench._datasets import Split, clothing_splits, grocery_splits  # noqa: E402
+from datasets import Split, clothing_splits, grocery_splits  # noqa: E402
 from lookalike.train import TrainData, TrainOptions, make_splits, retrieval_metrics  # noqa: E402
 from lookalike.train.loop import fit_head  # noqa: E402
 

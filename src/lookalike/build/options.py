@@ -1,0 +1,115 @@
+"""Build options (validated on construction) and the build report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from lookalike.catalog.readers import ColumnMap
+from lookalike.index.compress import QUANTIZE_KINDS
+from lookalike.index.factory import INDEX_KINDS
+from lookalike.recommend.aggregate import AGGREGATES
+from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
+
+if TYPE_CHECKING:
+    from lookalike.catalog.http import FetchSettings
+
+__all__ = ["BuildOptions", "BuildReport", "DEFAULT_K", "DECODE_REASONS"]
+
+
+DEFAULT_K = 20
+# Decode failures are properties of the bytes: the same bytes are not decoded again next build.
+DECODE_REASONS = {"not_an_image", "truncated", "too_large", "corrupt"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """How to build a workspace. Validated on construction."""
+
+    model: str = "lite0"
+    k: int = DEFAULT_K
+    batch_size: int = 32
+    workers: int = 2
+    progress: bool = True
+    columns: ColumnMap | None = None
+    allow_private: bool = False
+    index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)
+    pca: int | None = None  # reduce stored vectors to this many dimensions
+    quantize: str | None = None  # None | float16 | int8
+    # "auto": apply <workspace>/head/ (from `lookalike train`) when present; "none": ignore it.
+    head: str = "auto"
+    fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
+    revalidate: bool = True  # ask servers whether cached images changed (304 = no download)
+    aggregate: str = "mean"  # product similarity over images: "mean" vector or "max" pair
+    # hybrid scoring and default exclusions (the top-K table is built with them)
+    titles: bool = True  # embed titles with MiniLM (cached by title hash)
+    weights: Weights = field(default_factory=Weights)
+    exclude_group: bool = True
+    near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
+
+    def __post_init__(self) -> None:
+        from lookalike.errors import ConfigError
+
+        if self.index not in INDEX_KINDS:
+            raise ConfigError(f"index must be one of {', '.join(INDEX_KINDS)}, got {self.index!r}")
+        if self.pca is not None and self.pca < 1:
+            raise ConfigError(f"pca must be a positive number of dimensions, got {self.pca}")
+        if self.quantize is not None and self.quantize not in QUANTIZE_KINDS:
+            raise ConfigError(f"quantize must be float16 or int8, got {self.quantize!r}")
+
+        if self.head not in ("auto", "none"):
+            raise ConfigError(f"head must be 'auto' or 'none', got {self.head!r}")
+        if self.weights.title and not self.titles:
+            raise ConfigError("a title weight needs title embeddings: do not turn titles off")
+        if self.near_duplicate is not None and not -1 <= self.near_duplicate <= 1:
+            raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
+        if not 1 <= self.k <= 1000:
+            raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
+        if not 1 <= self.batch_size <= 4096:
+            raise ConfigError(f"batch size must be between 1 and 4096, got {self.batch_size}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(
+                f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"
+            )
+
+    def fetch_settings(self) -> FetchSettings:
+        """The settings for image and feed downloads (``allow_private`` folded in)."""
+        from lookalike.catalog.http import FetchSettings
+
+        settings = self.fetch or FetchSettings()
+        if self.allow_private and not settings.allow_private:
+            settings = replace(settings, allow_private=True)
+        return settings
+
+
+@dataclass
+class BuildReport:
+    """What a build did: product changes, image outcomes with reasons, timings."""
+
+    workspace: str
+    catalog: str
+    model: str
+    products: dict[str, int] = field(default_factory=dict)
+    images: dict[str, int] = field(default_factory=dict)
+    # where image bytes came from: fetched (200), revalidated (304), reused (cache, no request),
+    # stale (request failed, old copy used), local (files), failed; pruned: cache entries of
+    # URLs no product uses any more, deleted
+    downloads: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    vectors: int = 0
+    index: dict[str, Any] = field(default_factory=dict)
+    titles: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``partial`` (some images failed) or ``failed`` (no product got a vector)."""
+        if self.products.get("total", 0) and not self.vectors:
+            return "failed"
+        return "partial" if self.failures else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the status."""
+        return {**asdict(self), "status": self.status}
