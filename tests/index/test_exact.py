@@ -9,6 +9,7 @@ import pytest
 
 from lookalike.errors import VectorIndexError
 from lookalike.index import ExactIndex, VectorSet, knn_exact, topk_rows
+from lookalike.index.exact import block_rows
 
 
 def normalised(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -81,3 +82,10 @@ def test_exact_index_add_remove_search_and_persist(tmp_path: Path) -> None:
     assert len(reloaded) == 20
     with pytest.raises(VectorIndexError, match="query has 3 dims"):
         reloaded.search(np.ones(3, np.float32), 1)
+
+
+def test_block_rows_bounds_memory_for_large_catalogs() -> None:
+    assert block_rows(1_000) == 2048
+    assert block_rows(100_000) == 160
+    assert block_rows(10**9) == 1
+    assert block_rows(0) == 2048

@@ -10,9 +10,17 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["knn_exact", "iter_knn_exact", "topk_rows", "DEFAULT_BLOCK"]
+__all__ = ["knn_exact", "iter_knn_exact", "topk_rows", "block_rows", "DEFAULT_BLOCK"]
 
 DEFAULT_BLOCK = 2048
+# Scores, their negated copy and argpartition's int64 indices cost ~16 bytes per (query, base)
+# pair: capping a block at 16M pairs keeps a search near 256 MB whatever the catalog size.
+MAX_BLOCK_PAIRS = 16_000_000
+
+
+def block_rows(n_base: int, block: int = DEFAULT_BLOCK) -> int:
+    """Query rows per block: ``block``, fewer for a large base so memory stays bounded."""
+    return max(1, min(block, MAX_BLOCK_PAIRS // max(n_base, 1)))
 
 
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +59,7 @@ def iter_knn_exact(
     xb = np.asarray(xb, dtype=np.float32)
     n_base = xb.shape[0]
     extra = 1 if exclude_self else 0
+    block = block_rows(n_base, block)
     for start in range(0, xq.shape[0], block):
         q = np.asarray(xq[start : start + block], dtype=np.float32)
         scores = q @ xb.T
