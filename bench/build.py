@@ -66,7 +66,7 @@ def stage_model(n: int, batch: int) -> dict:
 
 
 def stage_build(files: list[Path], batch: int, workers: int) -> dict:
-    from lookalike.build import BuildOptions, build_workspace
+    from lookalike.pipeline import BuildOptions, build_workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Path(tmp) / "catalog.csv"

@@ -32,7 +32,7 @@ def photos(data: Path, split: str, n: int) -> list[Path]:
 
 
 def build(workspace: Path, files: list[Path]) -> None:
-    from lookalike.build import BuildOptions, build_workspace
+    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.catalog.models import Product
 
     products = [

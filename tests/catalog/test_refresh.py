@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lookalike.build import BuildOptions, build_workspace
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.catalog.http import FetchSettings
 from lookalike.errors import ConfigError, FeedError
 from lookalike.index import VectorSet

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.build import BuildOptions, build_workspace
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.errors import ConfigError
 from lookalike.index import HnswIndex, VectorSet, load_index
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from lookalike.build import BuildOptions, build_workspace
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.catalog.models import Product
 from lookalike.serve.app import create_app
 from lookalike.serve.settings import ServeSettings

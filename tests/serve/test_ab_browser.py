@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lookalike.serve.app import create_app
-from lookalike.serve.experiment_store import ExperimentStore
-from lookalike.serve.experiments import Variant
+from lookalike.ab.store import ExperimentStore
+from lookalike.ab.experiments import Variant
 from lookalike.serve.settings import ServeSettings
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop

@@ -23,9 +23,9 @@ from starlette.testclient import TestClient
 from lookalike.recommend.attributes import AttributeRecommender
 from lookalike.recommend.similar import Recommender
 from lookalike.serve.app import create_app
-from lookalike.serve.events import EventLog
-from lookalike.serve.experiment_store import ExperimentStore
-from lookalike.serve.experiments import HOLDOUT, Variant
+from lookalike.ab.events import EventLog
+from lookalike.ab.store import ExperimentStore
+from lookalike.ab.experiments import HOLDOUT, Variant
 from lookalike.serve.settings import ServeSettings
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop

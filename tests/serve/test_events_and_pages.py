@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
-from lookalike.serve.events import EventLog
+from lookalike.ab.events import EventLog
 from tests.serve.conftest import ALPHA_ORIGIN, BROWSER_UA, Shops
 
 
@@ -186,7 +186,7 @@ def test_browse_escapes_catalog_text(client: TestClient) -> None:
 
 
 def test_catalog_links_must_be_http(shops: Shops, tmp_path: Path) -> None:
-    from lookalike.build import build_workspace
+    from lookalike.pipeline import build_workspace
     from lookalike.catalog.models import Product
     from lookalike.serve.app import create_app
     from tests.serve.conftest import QUIET, make_settings

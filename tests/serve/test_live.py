@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lookalike.build import build_workspace
+from lookalike.pipeline import build_workspace
 from lookalike.serve.app import create_app
 from tests.serve.conftest import ADMIN_KEY, QUIET, LiveServer, Shops, StaticServer, make_settings
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.build import BuildOptions, build_workspace
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.embed.pipeline import embed_one
 from lookalike.errors import ConfigError, VectorIndexError

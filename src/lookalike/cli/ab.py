@@ -17,8 +17,8 @@ from lookalike.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from lookalike.evaluate.abreport import ABReport
-    from lookalike.serve.experiments import Experiment
+    from lookalike.ab.report import ABReport
+    from lookalike.ab.experiments import Experiment
 
 ab_app = typer.Typer(
     help="A/B tests of recommendation variants: start, pause, resume, stop, status, report.",
@@ -47,8 +47,8 @@ def ab_start(
     control: Annotated[str, typer.Option(help="The baseline variant (default: the first).")] = "",
 ) -> None:
     """Start an experiment; visitors are assigned by hash of the experiment name and visitor."""
-    from lookalike.serve.experiment_store import ExperimentStore
-    from lookalike.serve.experiments import parse_variant
+    from lookalike.ab.store import ExperimentStore
+    from lookalike.ab.experiments import parse_variant
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -60,7 +60,7 @@ def ab_start(
 
 
 def _ab_set(workspace: str, name: str, status: Literal["running", "paused", "stopped"]) -> None:
-    from lookalike.serve.experiment_store import ExperimentStore
+    from lookalike.ab.store import ExperimentStore
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -89,7 +89,7 @@ def ab_stop(workspace: Workspace_, name: Experiment_) -> None:
 @ab_app.command("status")
 def ab_status(workspace: Workspace_) -> None:
     """List the shop's experiments with their status and traffic split."""
-    from lookalike.serve.experiment_store import ExperimentStore
+    from lookalike.ab.store import ExperimentStore
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -130,7 +130,7 @@ def ab_report(
     ] = None,
 ) -> None:
     """Per variant: impressions, clicks, CTR with 95% CI, lift, p-value, P(beat), sample size."""
-    from lookalike.serve.abreport import collect_report, write_report
+    from lookalike.ab.reporting import collect_report, write_report
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)

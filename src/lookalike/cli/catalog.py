@@ -142,7 +142,7 @@ def build(
 
     Exit codes: 0 success, 3 partial (some images failed), 1 failure.
     """
-    from lookalike.build import BuildOptions, build_workspace
+    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.catalog.readers import ColumnMap
     from lookalike.recommend.filters import Weights
 
@@ -318,7 +318,7 @@ def demo(
     limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
 ) -> None:
     """Build the demo shop from the CC0 clothing photos and serve it."""
-    from lookalike.build import BuildOptions, build_workspace
+    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.catalog.demo import prepare_demo_catalog
     from lookalike.workspace import Workspace
 

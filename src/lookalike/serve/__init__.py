@@ -1,7 +1,7 @@
 """HTTP service: JSON API, browse page, widget and event log over one or several shops.
 
 ``create_app`` / ``run_server`` load FastAPI on first use, so importing a light module such as
-``lookalike.serve.events`` does not pull in the web stack.
+``lookalike.ab.events`` does not pull in the web stack.
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lookalike.serve.events import EventLog
+from lookalike.ab.events import EventLog
 from lookalike.serve.metrics import RequestMetrics
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.shops import ShopRegistry
-from lookalike.serve.variants import ShopExperiments
+from lookalike.ab.variants import ShopExperiments
 
 __all__ = ["ServeState", "EVENTS_FILE"]
 

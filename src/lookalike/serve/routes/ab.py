@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from lookalike.evaluate.abreport import render_html, render_png
-from lookalike.serve.abreport import collect_report
+from lookalike.ab.report import render_html, render_png
+from lookalike.ab.reporting import collect_report
 from lookalike.serve.deps import AdminDep, StateDep
 
 __all__ = ["router"]

@@ -22,7 +22,7 @@ from lookalike.serve.schemas import (
     SimilarResponse,
 )
 from lookalike.serve.uploads import image_from_request
-from lookalike.serve.variants import Served, ShopExperiments
+from lookalike.ab.variants import Served, ShopExperiments
 
 __all__ = ["router", "image_url_for", "similar_options"]
 

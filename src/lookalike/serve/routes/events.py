@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from lookalike.errors import ImageError
 from lookalike.serve.deps import EventsDep, SettingsDep, StateDep
-from lookalike.serve.events import Event, EventLog
+from lookalike.ab.events import Event, EventLog
 from lookalike.serve.schemas import EventAccepted, EventIn
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.uploads import read_limited
-from lookalike.serve.variants import ShopExperiments
+from lookalike.ab.variants import ShopExperiments
 
 __all__ = ["router", "record_event", "VISITOR_COOKIE", "MAX_EVENT_BYTES"]
 

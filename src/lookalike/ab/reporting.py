@@ -8,17 +8,17 @@ from pathlib import Path
 
 from lookalike.atomic import write_bytes_atomic, write_json_atomic
 from lookalike.errors import ConfigError
-from lookalike.evaluate.abreport import (
+from lookalike.ab.report import (
     ABReport,
     SeriesPoint,
     pick_bucket_seconds,
     render_html,
     render_png,
 )
-from lookalike.evaluate.abtest import VariantCounts, compare_variants
-from lookalike.serve.events import EventLog, default_events_path
-from lookalike.serve.experiment_store import ExperimentStore
-from lookalike.serve.experiments import HOLDOUT, Experiment
+from lookalike.ab.stats import VariantCounts, compare_variants
+from lookalike.ab.events import EventLog, default_events_path
+from lookalike.ab.store import ExperimentStore
+from lookalike.ab.experiments import HOLDOUT, Experiment
 from lookalike.workspace import resolve_workspace
 
 __all__ = ["collect_report", "latest_experiment", "write_report"]
@@ -45,7 +45,7 @@ def collect_report(
     """The report of experiment ``name`` (default: the active or latest one).
 
     ``events``: an open log, a path, or None for where the service writes
-    (:func:`~lookalike.serve.events.default_events_path`).
+    (:func:`~lookalike.ab.events.default_events_path`).
     """
     root = resolve_workspace(workspace)
     shop = root.name

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.atomic import write_json_atomic
-from lookalike.build.images import (
+from lookalike.pipeline.images import (
     ImageState,
     file_loader,
     prune_image_cache,
@@ -30,8 +30,8 @@ from lookalike.build.images import (
     resolve_urls,
     usable_images,
 )
-from lookalike.build.options import DECODE_REASONS, BuildOptions, BuildReport
-from lookalike.build.vectors import aggregate_mean, load_head, neighbor_table
+from lookalike.pipeline.options import DECODE_REASONS, BuildOptions, BuildReport
+from lookalike.pipeline.vectors import aggregate_mean, load_head, neighbor_table
 from lookalike.catalog.models import Product
 from lookalike.catalog.readers import read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord

@@ -14,8 +14,8 @@ import pytest
 from scipy import stats
 
 from lookalike.errors import ConfigError, NotFoundError
-from lookalike.serve.experiment_store import ExperimentStore
-from lookalike.serve.experiments import (
+from lookalike.ab.store import ExperimentStore
+from lookalike.ab.experiments import (
     HOLDOUT,
     Experiment,
     Variant,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.build import BuildOptions, build_workspace
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.errors import ConfigError, NotFoundError, WorkspaceError
 from lookalike.index import VectorSet
 from lookalike.recommend.export import export_recommendations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lookalike.build.options import BuildOptions
+from lookalike.pipeline.options import BuildOptions
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.index.factory import ANN_THRESHOLD, index_neighbors
 from lookalike.index.report import IndexBuild

@@ -47,7 +47,7 @@ __all__ = [
 EXPERIMENTS_FILE = "experiments.json"
 FORMAT_VERSION = 1
 HOLDOUT = "holdout"  # the variant name of holdout visitors: they get no recommendations
-# What a variant can serve (see serve/variants.py): image similarity, catalog attributes only,
+# What a variant can serve (see ab/variants.py): image similarity, catalog attributes only,
 # weighted image + title + attributes, most-clicked in the query's category.
 VARIANT_KINDS = ("image", "attributes", "hybrid", "popular")
 # A hybrid variant without params: mostly the image, some title and attribute agreement.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lookalike.atomic import write_json_atomic
 from lookalike.errors import ConfigError, NotFoundError
-from lookalike.serve.experiments import (
+from lookalike.ab.experiments import (
     EXPERIMENTS_FILE,
     FORMAT_VERSION,
     Assignment,

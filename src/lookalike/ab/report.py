@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.evaluate.abtest import VariantStats, wilson_interval
+from lookalike.ab.stats import VariantStats, wilson_interval
 
 __all__ = ["ABReport", "SeriesPoint", "render_html", "render_png", "pick_bucket_seconds"]
 

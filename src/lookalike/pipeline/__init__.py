@@ -5,7 +5,7 @@
 ``BuildOptions`` and ``BuildReport``.
 """
 
-from lookalike.build.options import DEFAULT_K, BuildOptions, BuildReport
-from lookalike.build.pipeline import build_workspace
+from lookalike.pipeline.options import DEFAULT_K, BuildOptions, BuildReport
+from lookalike.pipeline.runner import build_workspace
 
 __all__ = ["BuildOptions", "BuildReport", "build_workspace", "DEFAULT_K"]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lookalike.build.options import BuildOptions
+from lookalike.pipeline.options import BuildOptions
 from lookalike.catalog.models import Product
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet

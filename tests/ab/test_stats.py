@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 from lookalike.errors import ConfigError
-from lookalike.evaluate.abtest import (
+from lookalike.ab.stats import (
     VariantCounts,
     compare_variants,
     lift_interval,

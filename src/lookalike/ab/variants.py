@@ -27,9 +27,9 @@ from lookalike.errors import ConfigError
 from lookalike.recommend.attributes import AttributeRecommender
 from lookalike.recommend.filters import Weights
 from lookalike.recommend.similar import Recommendation, Recommender
-from lookalike.serve.events import EventLog
-from lookalike.serve.experiment_store import ExperimentStore
-from lookalike.serve.experiments import (
+from lookalike.ab.events import EventLog
+from lookalike.ab.store import ExperimentStore
+from lookalike.ab.experiments import (
     HOLDOUT,
     HYBRID_DEFAULT_WEIGHTS,
     Assignment,
