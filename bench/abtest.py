@@ -17,11 +17,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from lookalike.ab.stats import sample_size_per_arm, two_proportion_ztest  # noqa: E402
-from lookalike.ab.reporting import collect_report  # noqa: E402
 from lookalike.ab.events import Event, EventLog  # noqa: E402
-from lookalike.ab.store import ExperimentStore  # noqa: E402
 from lookalike.ab.experiments import Experiment, Variant  # noqa: E402
+from lookalike.ab.reporting import collect_report  # noqa: E402
+from lookalike.ab.stats import sample_size_per_arm, two_proportion_ztest  # noqa: E402
+from lookalike.ab.store import ExperimentStore  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36"
 

@@ -32,8 +32,8 @@ def photos(data: Path, split: str, n: int) -> list[Path]:
 
 
 def build(workspace: Path, files: list[Path]) -> None:
-    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.catalog.models import Product
+    from lookalike.pipeline import BuildOptions, build_workspace
 
     products = [
         Product(

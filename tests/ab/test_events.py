@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.errors import ConfigError
 from lookalike.ab.events import Event, EventLog, is_bot
+from lookalike.errors import ConfigError
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36"
 

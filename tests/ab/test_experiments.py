@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lookalike.errors import ConfigError, NotFoundError
-from lookalike.ab.store import ExperimentStore
 from lookalike.ab.experiments import (
     HOLDOUT,
     Experiment,
@@ -23,6 +21,8 @@ from lookalike.ab.experiments import (
     bucket_of,
     parse_variant,
 )
+from lookalike.ab.store import ExperimentStore
+from lookalike.errors import ConfigError, NotFoundError
 
 VARIANTS = (Variant("image", 50), Variant("attributes", 30), Variant("popular", 20))
 

@@ -15,14 +15,14 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from lookalike.ab.events import EVENTS_FILE, Event, EventLog, default_events_path
+from lookalike.ab.experiments import Variant
+from lookalike.ab.report import pick_bucket_seconds, render_html
+from lookalike.ab.reporting import collect_report, write_report
+from lookalike.ab.stats import VariantCounts, compare_variants
+from lookalike.ab.store import ExperimentStore
 from lookalike.cli import app
 from lookalike.errors import ConfigError, NotFoundError
-from lookalike.ab.report import pick_bucket_seconds, render_html
-from lookalike.ab.stats import VariantCounts, compare_variants
-from lookalike.ab.reporting import collect_report, write_report
-from lookalike.ab.events import EVENTS_FILE, Event, EventLog, default_events_path
-from lookalike.ab.store import ExperimentStore
-from lookalike.ab.experiments import Variant
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop
 

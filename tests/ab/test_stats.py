@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lookalike.errors import ConfigError
 from lookalike.ab.stats import (
     VariantCounts,
     compare_variants,
@@ -20,6 +19,7 @@ from lookalike.ab.stats import (
     two_proportion_ztest,
     wilson_interval,
 )
+from lookalike.errors import ConfigError
 
 
 @pytest.mark.parametrize(("x", "n"), [(10, 100), (0, 50), (50, 50), (1, 3), (312, 4821)])

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.ab.events import Event, EventLog
+from lookalike.ab.experiments import HOLDOUT, Variant
+from lookalike.ab.variants import ShopExperiments
 from lookalike.errors import NotFoundError
 from lookalike.recommend.attributes import AttributeRecommender
 from lookalike.recommend.filters import Weights
 from lookalike.recommend.similar import Recommender
-from lookalike.ab.events import Event, EventLog
-from lookalike.ab.experiments import HOLDOUT, Variant
-from lookalike.ab.variants import ShopExperiments
 from tests.serve.abshop import build_ab_shop
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36"

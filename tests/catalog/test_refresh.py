@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.catalog.http import FetchSettings
 from lookalike.errors import ConfigError, FeedError
 from lookalike.index import VectorSet
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.evaluate.report import write_report
 from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
 from lookalike.evaluate.truth import TruthSpec
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.workspace import Workspace
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.errors import ConfigError
 from lookalike.index import HnswIndex, VectorSet, load_index
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE
 from lookalike.recommend.topk import Neighbors, compute_neighbors
 from lookalike.workspace import Workspace

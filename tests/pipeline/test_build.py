@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.errors import ConfigError, NotFoundError, WorkspaceError
 from lookalike.index import VectorSet
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.export import export_recommendations
 from lookalike.recommend.similar import Recommender
 from lookalike.workspace import Workspace

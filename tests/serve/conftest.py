@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.catalog.models import Product
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.serve.app import create_app
 from lookalike.serve.settings import ServeSettings
 

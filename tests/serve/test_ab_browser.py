@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lookalike.serve.app import create_app
-from lookalike.ab.store import ExperimentStore
 from lookalike.ab.experiments import Variant
+from lookalike.ab.store import ExperimentStore
+from lookalike.serve.app import create_app
 from lookalike.serve.settings import ServeSettings
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop

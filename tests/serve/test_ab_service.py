@@ -20,12 +20,12 @@ import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from lookalike.ab.events import EventLog
+from lookalike.ab.experiments import HOLDOUT, Variant
+from lookalike.ab.store import ExperimentStore
 from lookalike.recommend.attributes import AttributeRecommender
 from lookalike.recommend.similar import Recommender
 from lookalike.serve.app import create_app
-from lookalike.ab.events import EventLog
-from lookalike.ab.store import ExperimentStore
-from lookalike.ab.experiments import HOLDOUT, Variant
 from lookalike.serve.settings import ServeSettings
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop

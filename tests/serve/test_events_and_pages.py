@@ -186,8 +186,8 @@ def test_browse_escapes_catalog_text(client: TestClient) -> None:
 
 
 def test_catalog_links_must_be_http(shops: Shops, tmp_path: Path) -> None:
-    from lookalike.pipeline import build_workspace
     from lookalike.catalog.models import Product
+    from lookalike.pipeline import build_workspace
     from lookalike.serve.app import create_app
     from tests.serve.conftest import QUIET, make_settings
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.embed.pipeline import embed_one
 from lookalike.errors import ConfigError, VectorIndexError
 from lookalike.index.vectors import VectorSet
+from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.similar import Recommender
 from lookalike.train import TrainOptions, load_workspace_data, train_workspace
 from lookalike.train.loop import fit_head

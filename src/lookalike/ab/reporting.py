@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from lookalike.atomic import write_bytes_atomic, write_json_atomic
-from lookalike.errors import ConfigError
+from lookalike.ab.events import EventLog, default_events_path
+from lookalike.ab.experiments import HOLDOUT, Experiment
 from lookalike.ab.report import (
     ABReport,
     SeriesPoint,
@@ -16,9 +16,9 @@ from lookalike.ab.report import (
     render_png,
 )
 from lookalike.ab.stats import VariantCounts, compare_variants
-from lookalike.ab.events import EventLog, default_events_path
 from lookalike.ab.store import ExperimentStore
-from lookalike.ab.experiments import HOLDOUT, Experiment
+from lookalike.atomic import write_bytes_atomic, write_json_atomic
+from lookalike.errors import ConfigError
 from lookalike.workspace import resolve_workspace
 
 __all__ = ["collect_report", "latest_experiment", "write_report"]

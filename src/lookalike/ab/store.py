@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from lookalike.atomic import write_json_atomic
-from lookalike.errors import ConfigError, NotFoundError
 from lookalike.ab.experiments import (
     EXPERIMENTS_FILE,
     FORMAT_VERSION,
@@ -21,6 +19,8 @@ from lookalike.ab.experiments import (
     Status,
     Variant,
 )
+from lookalike.atomic import write_json_atomic
+from lookalike.errors import ConfigError, NotFoundError
 
 __all__ = ["ExperimentStore"]
 

@@ -23,17 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.errors import ConfigError
-from lookalike.recommend.attributes import AttributeRecommender
-from lookalike.recommend.filters import Weights
-from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.ab.events import EventLog
-from lookalike.ab.store import ExperimentStore
 from lookalike.ab.experiments import (
     HOLDOUT,
     HYBRID_DEFAULT_WEIGHTS,
     Assignment,
 )
+from lookalike.ab.store import ExperimentStore
+from lookalike.errors import ConfigError
+from lookalike.recommend.attributes import AttributeRecommender
+from lookalike.recommend.filters import Weights
+from lookalike.recommend.similar import Recommendation, Recommender
 
 __all__ = ["ShopExperiments", "VariantRecommenders", "Served"]
 

@@ -17,8 +17,8 @@ from lookalike.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from lookalike.ab.report import ABReport
     from lookalike.ab.experiments import Experiment
+    from lookalike.ab.report import ABReport
 
 ab_app = typer.Typer(
     help="A/B tests of recommendation variants: start, pause, resume, stop, status, report.",
@@ -47,8 +47,8 @@ def ab_start(
     control: Annotated[str, typer.Option(help="The baseline variant (default: the first).")] = "",
 ) -> None:
     """Start an experiment; visitors are assigned by hash of the experiment name and visitor."""
-    from lookalike.ab.store import ExperimentStore
     from lookalike.ab.experiments import parse_variant
+    from lookalike.ab.store import ExperimentStore
     from lookalike.workspace import Workspace
 
     ws = Workspace(workspace)

@@ -142,8 +142,8 @@ def build(
 
     Exit codes: 0 success, 3 partial (some images failed), 1 failure.
     """
-    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.catalog.readers import ColumnMap
+    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.recommend.filters import Weights
 
     _setup_logging(quiet)
@@ -318,8 +318,8 @@ def demo(
     limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
 ) -> None:
     """Build the demo shop from the CC0 clothing photos and serve it."""
-    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.catalog.demo import prepare_demo_catalog
+    from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.workspace import Workspace
 
     _setup_logging(quiet=False)

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lookalike.pipeline.options import BuildOptions
 from lookalike.catalog.models import Product
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
+from lookalike.pipeline.options import BuildOptions
 from lookalike.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.atomic import write_json_atomic
+from lookalike.catalog.models import Product
+from lookalike.catalog.readers import read_catalog
+from lookalike.catalog.store import CatalogDiff, ImageRecord
+from lookalike.index.report import build_saved_index
+from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.images import (
     ImageState,
     file_loader,
@@ -32,11 +37,6 @@ from lookalike.pipeline.images import (
 )
 from lookalike.pipeline.options import DECODE_REASONS, BuildOptions, BuildReport
 from lookalike.pipeline.vectors import aggregate_mean, load_head, neighbor_table
-from lookalike.catalog.models import Product
-from lookalike.catalog.readers import read_catalog
-from lookalike.catalog.store import CatalogDiff, ImageRecord
-from lookalike.index.report import build_saved_index
-from lookalike.index.vectors import VectorSet
 from lookalike.recommend.similar import PRODUCT_VECTORS
 from lookalike.workspace import Workspace
 

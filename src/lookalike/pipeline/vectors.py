@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lookalike.pipeline.options import BuildOptions
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.index.factory import ANN_THRESHOLD, index_neighbors
 from lookalike.index.report import IndexBuild
 from lookalike.index.vectors import VectorSet
+from lookalike.pipeline.options import BuildOptions
 from lookalike.recommend.aggregate import ProductImages, compute_neighbors_max
 from lookalike.recommend.topk import Neighbors, compute_neighbors, exclude_from_table
 from lookalike.workspace import Workspace

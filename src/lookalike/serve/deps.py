@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request
 
-from lookalike.recommend.similar import Recommender
 from lookalike.ab.events import EventLog
+from lookalike.ab.variants import ShopExperiments
+from lookalike.recommend.similar import Recommender
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.state import ServeState
-from lookalike.ab.variants import ShopExperiments
 
 __all__ = [
     "get_state",

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lookalike.ab.events import EventLog
+from lookalike.ab.variants import ShopExperiments
 from lookalike.serve.metrics import RequestMetrics
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.shops import ShopRegistry
-from lookalike.ab.variants import ShopExperiments
 
 __all__ = ["ServeState", "EVENTS_FILE"]
 

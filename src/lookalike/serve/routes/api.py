@@ -9,6 +9,7 @@ from fastapi import APIRouter, Cookie, Depends, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
 from lookalike.recommend.similar import Recommendation, Recommender
@@ -22,7 +23,6 @@ from lookalike.serve.schemas import (
     SimilarResponse,
 )
 from lookalike.serve.uploads import image_from_request
-from lookalike.ab.variants import Served, ShopExperiments
 
 __all__ = ["router", "image_url_for", "similar_options"]
 

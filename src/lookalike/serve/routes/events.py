@@ -15,13 +15,13 @@ from fastapi import APIRouter, Cookie, HTTPException, Query, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from lookalike.ab.events import Event, EventLog
+from lookalike.ab.variants import ShopExperiments
 from lookalike.errors import ImageError
 from lookalike.serve.deps import EventsDep, SettingsDep, StateDep
-from lookalike.ab.events import Event, EventLog
 from lookalike.serve.schemas import EventAccepted, EventIn
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.uploads import read_limited
-from lookalike.ab.variants import ShopExperiments
 
 __all__ = ["router", "record_event", "VISITOR_COOKIE", "MAX_EVENT_BYTES"]
 

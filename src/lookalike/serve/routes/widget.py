@@ -15,16 +15,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Cookie, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
+from lookalike.ab.events import Event
+from lookalike.ab.experiments import HOLDOUT
+from lookalike.ab.variants import Served
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
 from lookalike.serve import queries
 from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep
-from lookalike.ab.events import Event
-from lookalike.ab.experiments import HOLDOUT
 from lookalike.serve.routes.api import image_url_for
 from lookalike.serve.routes.events import VISITOR_COOKIE
 from lookalike.serve.templating import STATIC_DIR, http_url, templates
-from lookalike.ab.variants import Served
 
 __all__ = ["router", "DEFAULT_WIDGET_K"]
 
