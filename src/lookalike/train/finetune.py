@@ -29,9 +29,7 @@ if TYPE_CHECKING:
 
     from lookalike.train.api import TrainReport
 
-__all__ = ["FINETUNE_DIR", "finetune_backbone", "finetune_workspace", "embed_paths"]
-
-FINETUNE_DIR = "finetune"
+__all__ = ["finetune_backbone", "finetune_workspace", "embed_paths"]
 
 
 def _model_name(key: str) -> str:
@@ -190,7 +188,7 @@ def finetune_workspace(
                 "before": retrieval_metrics(part.vectors, part.category, part.product),
                 "after": retrieval_metrics(after, part.category, part.product),
             }
-    folder = ws.root / FINETUNE_DIR
+    folder = ws.finetune_dir
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-finetuned.onnx"
     _export(model, spec, target)
