@@ -32,6 +32,7 @@ __all__ = [
     "EVENTS_FILE",
     "PRODUCT_VECTORS",
     "TITLE_VECTORS",
+    "TITLE_CACHE",
 ]
 
 DEFAULT_HOME = "lookalike-data"

@@ -36,9 +36,7 @@ def make_workspace(
     vset = VectorSet([p.id for p in products], unit(vectors))
     ws.product_vectors.save(vset)
     groups = {p.id: p.group_id for p in products} if exclude_group else None
-    compute_neighbors(vset, k, groups=groups, near_duplicate=near_duplicate).save(
-        ws.neighbors_dir
-    )
+    compute_neighbors(vset, k, groups=groups, near_duplicate=near_duplicate).save(ws.neighbors_dir)
     ws.write_manifest(
         {
             "model": "synthetic",

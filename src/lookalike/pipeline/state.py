@@ -13,7 +13,7 @@ from lookalike.catalog.store import CatalogDiff, ProductStore
 from lookalike.index.report import IndexBuild
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.options import BuildOptions
-from lookalike.recommend.text import TitleReport
+from lookalike.pipeline.titles import TitleReport
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
 

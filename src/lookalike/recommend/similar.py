@@ -23,6 +23,7 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import Head
+from lookalike.embed.titles import load_title_encoder
 from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
 from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.metrics import METRICS, check_metric, knn_metric
@@ -38,7 +39,6 @@ from lookalike.recommend.search import (
     image_ranker,
     metric_ranker,
 )
-from lookalike.recommend.text import load_title_encoder
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
 
