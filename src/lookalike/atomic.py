@@ -15,6 +15,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from lookalike.crashpoints import crash_point
+
 __all__ = ["atomic_open", "write_bytes_atomic", "write_json_atomic", "save_npy_atomic"]
 
 
@@ -33,6 +35,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        crash_point("atomic.before_rename")  # a complete temp file, not yet in place
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:

@@ -13,7 +13,8 @@ LookalikeError
 ├── EmbedError           the model cannot be loaded, exported or run
 ├── VectorIndexError     the index/vector store is missing, inconsistent or incompatible
 ├── NotFoundError        unknown product, shop or title
-└── WorkspaceError       the workspace folder is missing or was never built
+└── WorkspaceError       the workspace folder is missing, damaged or was never built
+    └── PublishError     a build refused to publish (empty catalog, no vectors, shrink)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "VectorIndexError",
     "NotFoundError",
     "WorkspaceError",
+    "PublishError",
 ]
 
 
@@ -82,3 +84,7 @@ class NotFoundError(LookalikeError, KeyError):
 
 class WorkspaceError(LookalikeError):
     """The workspace folder is missing or has not been built yet."""
+
+
+class PublishError(WorkspaceError):
+    """A build refused to publish its generation; the previous one stays served."""

@@ -2,16 +2,25 @@
 
 Layout (see docs/architecture.md)::
 
-    products.sqlite, images/, embeddings/<model>.npy, product_vectors.npy, title_vectors.npy,
-    neighbors.npy, neighbor_scores.npy, index/, head/, experiments.json, manifest.json,
-    report.json; events.sqlite beside the workspace folders
+    CURRENT                  the published generation's id (replaced atomically: the commit point)
+    generations/<id>/        everything the service reads, immutable once published:
+        products.sqlite, product_vectors.*, title_vectors.*, neighbors.*, index/, head/,
+        manifest.json
+    products.sqlite          the build's catalog store (a cache: image outcomes, diffs)
+    images/, embeddings/     caches a build reuses, never served as they are
+    head/, experiments.json  inputs (a trained head, A/B experiments); report.json: last build
+    events.sqlite            beside the workspace folders
 
-No other module builds a path inside a workspace: ask ``Workspace`` for it.
+A ``Workspace`` pins the generation ``CURRENT`` names the first time a served path is asked
+for, so one reader never mixes two builds. A workspace built before generations existed (its
+files at the top level, no ``CURRENT``) is read where it is. No other module builds a path
+inside a workspace: ask ``Workspace`` for it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -20,7 +29,7 @@ from typing import Any
 
 from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
-from lookalike.errors import WorkspaceError
+from lookalike.errors import VectorIndexError, WorkspaceError
 from lookalike.index.vectors import VectorSet
 
 __all__ = [
@@ -35,8 +44,24 @@ __all__ = [
     "TITLE_CACHE",
 ]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_HOME = "lookalike-data"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: generations/ + CURRENT; 1: every file at the top level
+GENERATIONS = "generations"
+CURRENT = "CURRENT"
+# the files of a version-1 workspace that a published generation makes obsolete
+LEGACY_SERVED = (
+    "manifest.json",
+    "product_vectors.npy",
+    "product_vectors.ids.json",
+    "title_vectors.npy",
+    "title_vectors.ids.json",
+    "neighbors.npy",
+    "neighbor_scores.npy",
+    "neighbors.ids.json",
+    "index",
+)
 EVENTS_FILE = "events.sqlite"
 PRODUCT_VECTORS = "product_vectors"
 TITLE_VECTORS = "title_vectors"
@@ -91,8 +116,15 @@ class VectorFile:
         return VectorSet.load(self.folder, self.name, mmap=mmap)
 
     def load_or_empty(self, dim: int) -> VectorSet:
-        """The saved set read into memory, or an empty one of dimension ``dim``."""
-        return self.load(mmap=False) if self.exists() else VectorSet.empty(dim)
+        """A cache: the saved set read into memory, or an empty one of dimension ``dim`` when
+        there is none or it is damaged (a cache is rebuilt, never trusted when inconsistent)."""
+        if not self.exists():
+            return VectorSet.empty(dim)
+        try:
+            return self.load(mmap=False)
+        except VectorIndexError as exc:
+            log.warning("starting %s afresh: %s", self.npy, exc)
+            return VectorSet.empty(dim)
 
     def save(self, vectors: VectorSet) -> None:
         """Write the set atomically (creating the folder)."""
@@ -101,10 +133,75 @@ class VectorFile:
 
 
 class Workspace:
-    """Paths and the manifest of one shop's workspace."""
+    """Paths and the manifest of one shop's workspace.
 
-    def __init__(self, root: str | os.PathLike[str]):
+    ``generation`` pins the folder the served paths point into (a build passes the folder it
+    is writing; ``pinned()`` pins the published one). Unpinned, every served path follows
+    ``CURRENT`` as it is when asked: a reader of several files pins first.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, generation: Path | None = None):
         self.root = resolve_workspace(root)
+        self._generation = Path(generation) if generation is not None else None
+
+    def pinned(self) -> Workspace:
+        """This workspace with its served paths fixed to the generation published now."""
+        return Workspace(self.root, generation=self.served_dir)
+
+    # generations ---------------------------------------------------------------------------
+    @property
+    def generations_dir(self) -> Path:
+        """Where every generation (and the one being built) lives."""
+        return self.root / GENERATIONS
+
+    @property
+    def current_path(self) -> Path:
+        """The small file naming the published generation."""
+        return self.root / CURRENT
+
+    def current_id(self) -> str | None:
+        """The published generation's id, or None (never built, or built by version 1)."""
+        try:
+            text = self.current_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read {self.current_path}: {exc}") from exc
+        if not re.fullmatch(r"[\w.-]+", text):
+            raise WorkspaceError(
+                f"{self.current_path} does not name a generation ({text[:40]!r}): "
+                f"run `lookalike build {self.root} --catalog ...` again"
+            )
+        return text
+
+    def generation_dir(self, generation_id: str) -> Path:
+        """The folder of one generation."""
+        return self.generations_dir / generation_id
+
+    def staging_dir(self, generation_id: str) -> Path:
+        """The folder a build writes a generation into before it is complete."""
+        return self.generations_dir / f"{generation_id}.tmp"
+
+    @property
+    def served_dir(self) -> Path:
+        """The generation this workspace reads: the pinned one, else the one CURRENT names."""
+        if self._generation is not None:
+            return self._generation
+        current = self.current_id()
+        if current is None:
+            return self.root  # a version-1 workspace, or nothing built yet
+        folder = self.generation_dir(current)
+        if not folder.is_dir():
+            raise WorkspaceError(
+                f"{self.current_path} names generation {current}, but {folder} is missing: "
+                f"run `lookalike build {self.root} --catalog ...` again"
+            )
+        return folder
+
+    @property
+    def legacy(self) -> bool:
+        """Whether this reads a version-1 workspace (served files at the top level)."""
+        return self.served_dir == self.root
 
     @property
     def shop(self) -> str:
@@ -114,7 +211,7 @@ class Workspace:
     # caches and state a build reuses -----------------------------------------------------
     @property
     def products_db(self) -> Path:
-        """The product store (products + image records)."""
+        """The build's product store (products + image records); readers use ``served_db``."""
         return self.root / "products.sqlite"
 
     @property
@@ -122,16 +219,18 @@ class Workspace:
         """The image cache of fetched URLs (``ImageFetcher``'s folder)."""
         return self.root / "images"
 
-    def image_cache_file(self, url: str) -> Path:
-        """The cache file holding the bytes of image URL ``url`` (may not exist)."""
+    def image_cache_file(self, source: str) -> Path:
+        """The cache file holding the bytes of image ``source`` (may not exist): what a URL
+        fetched, or the copy a build made of a local file it decoded."""
         from lookalike.catalog.fetch import ImageFetcher
 
-        return ImageFetcher(self.images_dir).cache_paths(url)[0]
+        return ImageFetcher(self.images_dir).cache_paths(source)[0]
 
     def image_file(self, source: str) -> Path:
-        """Where the bytes of an image source are on disk: the cache file of a URL, or the
-        local file itself (either may not exist)."""
-        return self.image_cache_file(source) if _is_remote(source) else Path(source)
+        """Where the bytes of an image source are on disk: its cache file, else (a local file
+        a version-1 build did not copy) the file itself. Either may not exist."""
+        cached = self.image_cache_file(source)
+        return cached if _is_remote(source) or cached.is_file() else Path(source)
 
     @property
     def embeddings_dir(self) -> Path:
@@ -147,30 +246,41 @@ class Workspace:
         """The MiniLM title vector cache (rows keyed by sha256 of the title text)."""
         return VectorFile(self.embeddings_dir, TITLE_CACHE)
 
-    # what the service reads ----------------------------------------------------------------
+    # what the service reads: inside the served generation ----------------------------------
+    @property
+    def served_db(self) -> Path:
+        """The products snapshot of the served generation."""
+        return self.served_dir / "products.sqlite"
+
     @property
     def product_vectors(self) -> VectorFile:
         """One vector per product with an image."""
-        return VectorFile(self.root, PRODUCT_VECTORS)
+        return VectorFile(self.served_dir, PRODUCT_VECTORS)
 
     @property
     def title_vectors(self) -> VectorFile:
         """One MiniLM title vector per titled product."""
-        return VectorFile(self.root, TITLE_VECTORS)
+        return VectorFile(self.served_dir, TITLE_VECTORS)
 
     @property
     def neighbors_dir(self) -> Path:
         """The folder of the top-K table (``Neighbors.save`` / ``Neighbors.load``)."""
-        return self.root
+        return self.served_dir
 
     @property
     def index_dir(self) -> Path:
         """The saved vector index (``lookalike.index.load_index(ws.index_dir)``)."""
-        return self.root / "index"
+        return self.served_dir / "index"
+
+    @property
+    def served_head_dir(self) -> Path:
+        """The copy of the trained head the served generation was built with."""
+        return self.served_dir / "head"
 
     @property
     def head_dir(self) -> Path:
-        """The trained head (``lookalike train``) and its training log and plots."""
+        """The trained head (``lookalike train``) and its training log and plots: an input of
+        the next build, which copies it into its generation."""
         return self.root / "head"
 
     @property
@@ -195,11 +305,18 @@ class Workspace:
 
     @property
     def manifest_path(self) -> Path:
-        return self.root / "manifest.json"
+        """The served generation's manifest (written last into a generation)."""
+        return self.served_dir / "manifest.json"
 
     @property
     def report_path(self) -> Path:
+        """The last build's report, published or refused."""
         return self.root / "report.json"
+
+    @property
+    def build_lock(self) -> Path:
+        """Held (flock) by a running build: one build per workspace at a time."""
+        return self.root / ".build.lock"
 
     def create(self) -> Workspace:
         """Make the folder (and parents) if needed."""
@@ -225,18 +342,53 @@ class Workspace:
             )
 
     def manifest(self) -> dict[str, Any]:
-        """The manifest of the last completed build."""
+        """The manifest of the served generation (``WorkspaceError`` naming the file and the
+        fix when it is missing, unreadable or incomplete)."""
         self.require_built()
+        fix = f"run `lookalike build {self.root} --catalog ...` again"
         try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise WorkspaceError(f"cannot read {self.manifest_path}: {exc}") from exc
+            raise WorkspaceError(f"cannot read {self.manifest_path} ({exc}): {fix}") from exc
+        missing = [
+            k
+            for k in ("model", "dim", "count")
+            if not isinstance(manifest, dict) or k not in manifest
+        ]
+        if missing:
+            raise WorkspaceError(
+                f"{self.manifest_path} is incomplete (no {', '.join(missing)}): {fix}"
+            )
+        return manifest
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         """Replace the manifest atomically (the last step of a build)."""
         write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, **manifest})
 
     def open_store(self) -> ProductStore:
-        """Open the product store (created empty if missing)."""
+        """Open the served products snapshot, read-only (a version-1 workspace: its store).
+
+        ``WorkspaceError`` naming the file and the fix when it is missing or damaged."""
+        self.require_built()
+        path = self.served_db if not self.legacy else self.products_db
+        fix = f"run `lookalike build {self.root} --catalog ...` again"
+        if not path.is_file() or path.stat().st_size == 0:
+            raise WorkspaceError(f"the product store {path} is missing or empty: {fix}")
+        from lookalike.errors import CatalogError
+
+        try:
+            return ProductStore(path, read_only=not self.legacy)
+        except CatalogError as exc:
+            raise WorkspaceError(f"{exc}: {fix}") from exc
+
+    def open_build_store(self) -> ProductStore:
+        """Open the build's own product store (created empty if missing)."""
         self.create()
-        return ProductStore(self.products_db)
+        from lookalike.errors import CatalogError
+
+        try:
+            return ProductStore(self.products_db)
+        except CatalogError as exc:
+            raise WorkspaceError(
+                f"{exc}: delete {self.products_db} (a cache of the build) and build again"
+            ) from exc

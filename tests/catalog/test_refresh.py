@@ -120,7 +120,7 @@ def test_every_bad_image_gets_its_reason_and_the_old_build_survives(
         "failed": 0,
         "pruned": 0,
     }
-    before = VectorSet.load(ws.root, "product_vectors")
+    before = ws.product_vectors.load()
     with Recommender(ws) as rec:
         assert rec.product("a").group_id == "G1"  # variants keep their group from the feed
         assert rec.product("a").category == "Одежда > Платья"
@@ -234,10 +234,10 @@ def test_incremental_refresh_equals_a_clean_build(
     clean = Workspace(tmp_path / "clean")
     build_workspace(clean, url, options(aggregate=aggregate))
     for name in ("product_vectors",):
-        a, b = VectorSet.load(refreshed.root, name), VectorSet.load(clean.root, name)
+        a, b = VectorSet.load(refreshed.served_dir, name), VectorSet.load(clean.served_dir, name)
         assert a.ids == b.ids
         np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
-    got, want = Neighbors.load(refreshed.root), Neighbors.load(clean.root)
+    got, want = Neighbors.load(refreshed.neighbors_dir), Neighbors.load(clean.neighbors_dir)
     assert got.ids == want.ids == ["a", "c", "d", "f", "g", "h"]
     np.testing.assert_array_equal(got.rows, want.rows)
     np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=1e-6)

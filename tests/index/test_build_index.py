@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lookalike.errors import ConfigError
-from lookalike.index import HnswIndex, VectorSet, load_index
+from lookalike.index import HnswIndex, load_index
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE
 from lookalike.recommend.topk import Neighbors, compute_neighbors
@@ -38,11 +38,11 @@ def test_build_with_hnsw_saves_index_and_recall(hnsw_shop: Workspace) -> None:
     assert manifest["index_recall_at_10"] == info["recall_at_10"]
     index = load_index(hnsw_shop.index_dir)
     assert isinstance(index, HnswIndex) and len(index) == 40
-    vectors = VectorSet.load(hnsw_shop.root, "product_vectors")
+    vectors = hnsw_shop.product_vectors.load()
     _, ids = index.search(np.asarray(vectors.vectors[:3]), 1)
     assert [row[0] for row in ids] == vectors.ids[:3]
     # 40 products is far below the ANN threshold: the stored table stays exact
-    table = Neighbors.load(hnsw_shop.root)
+    table = Neighbors.load(hnsw_shop.neighbors_dir)
     exact = compute_neighbors(vectors, 10, near_duplicate=DEFAULT_NEAR_DUPLICATE)
     np.testing.assert_array_equal(np.asarray(table.rows), exact.rows)
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ import pytest
 from PIL import Image
 
 from lookalike.errors import ConfigError, NotFoundError, WorkspaceError
-from lookalike.index import VectorSet
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.export import export_recommendations
 from lookalike.recommend.similar import Recommender
@@ -39,7 +39,7 @@ def test_build_from_folder_of_real_photos(built: Workspace) -> None:
     assert manifest["model"] == "lite0"
     assert manifest["dim"] == 1280
     assert manifest["count"] == manifest["products"] == 40
-    vectors = VectorSet.load(built.root, "product_vectors")
+    vectors = built.product_vectors.load()
     np.testing.assert_allclose(np.linalg.norm(vectors.vectors, axis=1), 1.0, rtol=1e-4)
     report = json.loads(built.report_path.read_text())
     assert report["images"] == {"total": 40, "ok": 40, "failed": 0, "embedded": 40, "cached": 0}
@@ -152,7 +152,8 @@ def test_bad_images_are_reported_and_products_kept(photo_folder: Path, tmp_path:
         writer.writeheader()
         writer.writerows(rows)
     ws = Workspace(tmp_path / "ws")
-    report = build_workspace(ws, catalog, QUIET)
+    options = replace(QUIET, allow_local_paths=photo_folder)  # the good photos live there
+    report = build_workspace(ws, catalog, options)
     assert report.status == "partial"
     assert report.products["total"] == len(rows)
     reasons = {Path(f["source"]).name: f["reason"] for f in report.failures}
@@ -163,7 +164,7 @@ def test_bad_images_are_reported_and_products_kept(photo_folder: Path, tmp_path:
         assert len(rec.similar("mixed", 3)) == 3  # the good image still counts
         assert "good 0 ✓" in {r.product.id for r in rec.similar("good 1 ✓", 4)}
     # a second build does not try to decode the same bad bytes again
-    again = build_workspace(ws, catalog, QUIET)
+    again = build_workspace(ws, catalog, options)
     assert again.images["embedded"] == 0
     assert {Path(f["source"]).name: f["reason"] for f in again.failures} == expected
 

@@ -6,32 +6,15 @@ import ast
 import colorsys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.embed.base import l2_normalize
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.similar import Recommender
 from lookalike.workspace import Workspace
+from tests.pipeline.conftest import MeanColourEmbedder
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "lookalike"
-
-
-class MeanColourEmbedder:
-    """A tiny real embedder: the mean RGB of the preprocessed image, unit norm."""
-
-    name = "meancolour"
-    dim = 3
-    input_size = 32
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        self.calls += len(batch)
-        means = batch.mean(axis=(2, 3))
-        return l2_normalize(means)
 
 
 def colour_folder(root: Path) -> Path:

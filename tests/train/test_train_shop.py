@@ -91,7 +91,7 @@ def test_build_applies_the_head_and_head_none_restores(shop: Workspace, photo_fo
     manifest = shop.manifest()
     assert manifest["dim"] == 256 and manifest["head"]["hash"] == head.hash
     assert manifest["head"]["method"] == "classifier"
-    products = VectorSet.load(shop.root, "product_vectors")
+    products = shop.product_vectors.load()
     cache = VectorSet.load(shop.embeddings_dir, "lite0")
     assert products.dim == 256 and cache.dim == 1280  # the cache stays backbone-only
     photo = sorted((photo_folder / "hat").glob("*.jpg"))[2]
@@ -119,7 +119,7 @@ def test_build_applies_the_head_and_head_none_restores(shop: Workspace, photo_fo
 
     build_workspace(shop, photo_folder, BuildOptions(progress=False, k=10, head="none"))
     assert shop.manifest()["dim"] == 1280 and shop.manifest()["head"] is None
-    restored = VectorSet.load(shop.root, "product_vectors")
+    restored = shop.product_vectors.load()
     np.testing.assert_allclose(restored.get(photo.stem), backbone, rtol=1e-4, atol=1e-5)
 
 

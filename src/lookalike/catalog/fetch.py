@@ -129,12 +129,21 @@ def _check_image(data: bytes, url: str) -> None:
 # --------------------------------------------------------------------------- cached fetcher
 
 
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except httpx.InvalidURL:
+        return ""
+
+
 class ImageFetcher:
     """Fetch image URLs concurrently into a cache folder keyed by ``sha256(url)``."""
 
     def __init__(self, cache_dir: Path, settings: FetchSettings = FetchSettings()) -> None:
         self.cache_dir = Path(cache_dir)
         self.settings = settings
+        # host -> {"failed_in_a_row": n, "skipped": m} for hosts given up on in this run
+        self.skipped_hosts: dict[str, dict[str, int]] = {}
 
     def cache_paths(self, url: str) -> tuple[Path, Path]:
         """The ``(.bin, .json)`` cache paths of ``url``."""
@@ -142,10 +151,22 @@ class ImageFetcher:
         base = self.cache_dir / digest[:2] / digest
         return base.with_suffix(".bin"), base.with_suffix(".json")
 
-    def cached(self, url: str) -> FetchResult | None:
-        """The complete cache entry of ``url`` as a "cached" result, or None; no request."""
+    def cached(self, url: str, *, max_age: float | None = None) -> FetchResult | None:
+        """The complete cache entry of ``url`` as a "cached" result, or None; no request.
+
+        ``max_age``: only an entry whose last successful fetch or revalidation is at most
+        that many seconds old."""
         meta = self._load_meta(url)
-        return None if meta is None else self._cached(url, meta, attempts=0)
+        if meta is None:
+            return None
+        if max_age is not None:
+            try:
+                when = datetime.fromisoformat(str(meta.get("fetched_at")))
+            except ValueError:
+                return None
+            if (datetime.now(timezone.utc) - when).total_seconds() > max_age:
+                return None
+        return self._cached(url, meta, attempts=0)
 
     def prune(self, keep: Iterable[str]) -> int:
         """Delete the cache entries of every URL not in ``keep``; returns how many went.
@@ -199,10 +220,7 @@ class ImageFetcher:
         host_slots: dict[str, asyncio.Semaphore] = {}
 
         def slot_for(url: str) -> Slot:
-            try:
-                host = httpx.URL(url).host
-            except httpx.InvalidURL:
-                host = ""
+            host = _host(url)
             host_slot = host_slots.setdefault(host, asyncio.Semaphore(self.settings.per_host))
 
             @contextlib.asynccontextmanager
@@ -218,9 +236,17 @@ class ImageFetcher:
             advance = progress_task(progress, "fetching images", len(urls))
             advance(len(results))
 
+            in_a_row: dict[str, int] = {}
+
             async def worker() -> None:
                 for url in pending:  # shared iterator: each URL goes to one worker
-                    results[url] = await self._fetch_one(client, url, slot_for(url))
+                    host = _host(url)
+                    if in_a_row.get(host, 0) >= self.settings.host_failures:
+                        results[url] = self._skipped(url, host, in_a_row[host])
+                    else:
+                        results[url] = await self._fetch_deadline(client, url, slot_for(url))
+                        failed = results[url].status == "failed"
+                        in_a_row[host] = in_a_row.get(host, 0) + 1 if failed else 0
                     advance(1)
 
             # A bounded pool of workers instead of one task per URL (catalogs can be huge);
@@ -234,6 +260,27 @@ class ImageFetcher:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
         return {url: results[url] for url in urls}
+
+    async def _fetch_deadline(self, client: httpx.AsyncClient, url: str, slot: Slot) -> FetchResult:
+        """``_fetch_one`` within the total per-URL deadline (every attempt and sleep)."""
+        try:
+            return await asyncio.wait_for(
+                self._fetch_one(client, url, slot), self.settings.deadline
+            )
+        except asyncio.TimeoutError:
+            error = FetchError(
+                f"{url} did not arrive within the {self.settings.deadline:g} s deadline",
+                reason="timeout",
+            )
+            return self._failed(url, error, 1)
+
+    def _skipped(self, url: str, host: str, failures: int) -> FetchResult:
+        entry = self.skipped_hosts.setdefault(host, {"failed_in_a_row": failures, "skipped": 0})
+        entry["skipped"] += 1
+        error = FetchError(
+            f"{url} not tried: {host} failed {failures} times in a row", reason="host_skipped"
+        )
+        return self._failed(url, error, 0)
 
     async def _fetch_one(self, client: httpx.AsyncClient, url: str, slot: Slot) -> FetchResult:
         meta = self._load_meta(url)

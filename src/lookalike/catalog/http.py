@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 15.0
+DEFAULT_DEADLINE = 30.0  # seconds per image URL, every attempt included
+DEFAULT_HOST_FAILURES = 20
 DEFAULT_MAX_BYTES = 20 * 2**20
 DEFAULT_MAX_REDIRECTS = 5
 DEFAULT_RETRIES = 3
@@ -85,19 +87,37 @@ class FetchSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     per_host: int = DEFAULT_PER_HOST
     allow_private: bool = False  # fetch from loopback/private/link-local hosts (tests, intranets)
+    # image fetches: total seconds per URL across every attempt and backoff sleep, and how
+    # many failures in a row make a host's remaining URLs skipped for the run
+    deadline: float = DEFAULT_DEADLINE
+    host_failures: int = DEFAULT_HOST_FAILURES
     http2: bool = True
     user_agent: str = DEFAULT_USER_AGENT
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_redirects", "retries", "concurrency", "per_host"):
+        for name in (
+            "max_bytes",
+            "max_redirects",
+            "retries",
+            "concurrency",
+            "per_host",
+            "host_failures",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"FetchSettings.{name} must be an integer, got {value!r}")
-        for name in ("timeout", "backoff", "max_retry_after"):
+        for name in ("timeout", "backoff", "max_retry_after", "deadline"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 raise ConfigError(f"FetchSettings.{name} must be a number, got {value!r}")
-        for name in ("timeout", "max_bytes", "concurrency", "per_host"):
+        for name in (
+            "timeout",
+            "max_bytes",
+            "concurrency",
+            "per_host",
+            "deadline",
+            "host_failures",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"FetchSettings.{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("max_redirects", "retries", "backoff", "max_retry_after"):

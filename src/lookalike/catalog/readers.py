@@ -236,6 +236,28 @@ def product_from_record(
     )
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, 2)
+        return handle.read(1) in (b"\n", b"\r")
+
+
+def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of each record; a CSV error (an unterminated quote) is fatal."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise CatalogError(f"{path} line {reader.line_num}: {exc} (truncated?)") from exc
+        row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
+        yield reader.line_num, row
+
+
 def read_csv(
     path: Path, columns: ColumnMap | None = None, *, base_dir: Path | None = None
 ) -> Iterator[Product]:
@@ -258,19 +280,33 @@ def read_csv(
                 delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
             except csv.Error:
                 delimiter = ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        if not reader.fieldnames:
+        # strict: an unterminated quote (a file cut inside a field) is an error
+        reader = csv.DictReader(handle, delimiter=delimiter, strict=True)
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise CatalogError(f"{path} line 1: {exc}") from exc
+        if not fieldnames:
             raise CatalogError(f"{path} is empty or has no header row")
-        header = [h for h in reader.fieldnames if h is not None]
+        header = [h for h in fieldnames if h is not None]
         fields = columns.resolve(header)
-        for line_no, row in enumerate(reader, start=2):
-            row.pop(None, None)  # cells beyond the header
+        unended = not _ends_with_newline(path)
+        rows = _csv_rows(reader, path)
+        current = next(rows, None)
+        while current is not None:
+            line_no, row = current
+            current = next(rows, None)
+            if current is None and unended and None in row.values():
+                # the last row is short and the file stops mid-line: cut off, not a catalog
+                raise CatalogError(
+                    f"{path} is truncated: its last line ({line_no}) has "
+                    f"{sum(v is not None for v in row.values())} of {len(header)} fields "
+                    "and no line end"
+                )
             try:
                 yield product_from_record(row, fields, base_dir)
             except ValueError as exc:
                 log.warning("%s line %d skipped: %s", path.name, line_no, exc)
-            except csv.Error as exc:
-                raise CatalogError(f"{path} line {line_no}: {exc}") from exc
 
 
 def read_jsonl(
@@ -294,6 +330,10 @@ def read_jsonl(
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):  # the last line, cut off
+                    raise CatalogError(
+                        f"{path} is truncated: line {line_no} ends mid-record"
+                    ) from exc
                 log.warning("%s line %d skipped: not JSON (%s)", path.name, line_no, exc.msg)
                 continue
             if not isinstance(record, dict):

@@ -98,18 +98,44 @@ class ImageRecord:
 class ProductStore:
     """SQLite-backed product catalog. Safe to share between threads (one lock)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            if read_only:  # a published snapshot: never written, never created
+                uri = f"file:{self.path}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+                self._check()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"cannot open the product store {self.path}: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+
+    def _check(self) -> None:
+        """Fail now, not on some later query, when the file is damaged or not a store."""
+        found = self._db.execute("PRAGMA quick_check").fetchone()
+        if not found or found[0] != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {found[0] if found else '?'}")
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if not {"products", "images"} <= tables:
+            raise sqlite3.DatabaseError("no products table (an empty or foreign file)")
+
+    def snapshot(self, dest: Path) -> None:
+        """Write a compact, self-contained copy (rollback journal, not WAL) to ``dest``."""
+        dest.unlink(missing_ok=True)
+        with self._lock:
+            self._db.execute("VACUUM INTO ?", (str(dest),))
+        copy = sqlite3.connect(dest)
+        try:
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
 
     def close(self) -> None:
         """Close the database connection."""
@@ -290,6 +316,14 @@ class ProductStore:
             for r in rows
             if wanted is None or r["source"] in wanted
         }
+
+    def image_record(self, source: str) -> ImageRecord | None:
+        """The known outcome of one image source, or None."""
+        with self._lock:
+            r = self._db.execute("SELECT * FROM images WHERE source = ?", (source,)).fetchone()
+        if r is None:
+            return None
+        return ImageRecord(r["source"], r["status"], r["sha256"], r["reason"], r["error"])
 
     def stats(self) -> dict[str, Any]:
         """Counts of products, categories and image outcomes."""

@@ -79,6 +79,13 @@ def _render_build_report(report: dict, quiet: bool) -> None:
         console.print(failed)
         if len(report["failures"]) > 20:
             console.print(f"... and {len(report['failures']) - 20} more (see report.json)")
+    for entry in report.get("stale", [])[:20]:
+        console.print(f"stale (cached copy used): {entry['source']}: {entry['reason']}")
+    for host, entry in report.get("hosts", {}).items():
+        console.print(
+            f"host {host}: failed {entry['failed_in_a_row']} times in a row, "
+            f"{entry['skipped']} more URLs skipped"
+        )
     console.print(
         f"status: [bold]{report['status']}[/bold]  report: {report['workspace']}/report.json"
     )
@@ -135,14 +142,46 @@ def build(
             "--no-revalidate reuses cached images without any request."
         ),
     ] = True,
+    max_shrink: Annotated[
+        float,
+        typer.Option(
+            help="Refuse to publish when products with vectors drop by more than this "
+            "fraction (the previous build stays served)."
+        ),
+    ] = 0.2,
+    allow_shrink: Annotated[
+        bool, typer.Option("--allow-shrink", help="Publish even past --max-shrink.")
+    ] = False,
+    stale_grace: Annotated[
+        float,
+        typer.Option(
+            help="Days an image that worked before keeps its cached copy when a refresh fails "
+            "(HTTP error, timeout)."
+        ),
+    ] = 7.0,
+    allow_local_paths: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also allow local image paths inside this folder (default: only "
+            "inside the catalog's own folder)."
+        ),
+    ] = None,
+    fetch_deadline: Annotated[
+        float, typer.Option(help="Seconds per image URL, every attempt included.")
+    ] = 30.0,
+    host_failures: Annotated[
+        int, typer.Option(help="Skip a host's remaining URLs after this many failures in a row.")
+    ] = 20,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
 ) -> None:
-    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K.
+    """Build or refresh a shop: read the catalog, fetch and embed images, compute top-K, and
+    publish it as the shop's new generation.
 
-    Exit codes: 0 success, 3 partial (some images failed), 1 failure.
+    Exit codes: 0 success, 3 partial (some images failed), 1 failure (nothing published).
     """
+    from lookalike.catalog.http import FetchSettings
     from lookalike.catalog.readers import ColumnMap
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
@@ -164,6 +203,11 @@ def build(
         weights=Weights.parse(weights),
         aggregate=aggregate,
         revalidate=revalidate,
+        max_shrink=max_shrink,
+        allow_shrink=allow_shrink,
+        stale_grace_days=stale_grace,
+        allow_local_paths=allow_local_paths,
+        fetch=FetchSettings(deadline=fetch_deadline, host_failures=host_failures),
     )
     with progress_bars(not quiet) as bar:
         options = replace(options, progress=bar)

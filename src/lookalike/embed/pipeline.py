@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.crashpoints import crash_point
 from lookalike.embed.base import Embedder
 from lookalike.embed.decode import load_image
 from lookalike.embed.preprocess import preprocess, resize_for_input
@@ -132,6 +133,7 @@ def embed_images(
                     )
                 vectors.append(np.asarray(out, dtype=np.float32))
             advance(len(futures))
+            crash_point("embed.batch")
 
     if vectors:
         result.vectors = np.concatenate(vectors)

@@ -6,6 +6,7 @@ both files agree. Vectors are memory-mapped on load, so a large catalog costs pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from lookalike.atomic import save_npy_atomic, write_json_atomic
 from lookalike.errors import VectorIndexError
 
 __all__ = ["VectorSet"]
+
+_FULL_HASH_ROWS = 4096  # below this, every row goes into the fingerprint
 
 
 @dataclass
@@ -82,14 +85,25 @@ class VectorSet:
             out[j] = source.vectors[i]
         return VectorSet(keys, out)
 
+    def fingerprint(self) -> str:
+        """A hash of the shape and of (a sample of) the rows, kept with the ids."""
+        n = len(self.vectors)
+        rows = np.arange(n) if n <= _FULL_HASH_ROWS else np.linspace(0, n - 1, 64).astype(int)
+        digest = hashlib.sha256(f"{self.vectors.shape}".encode())
+        digest.update(np.ascontiguousarray(self.vectors[rows], dtype=np.float32).tobytes())
+        return digest.hexdigest()
+
     def save(self, folder: Path, name: str) -> None:
         """Write ``name.npy`` and ``name.ids.json`` atomically (vectors first, then ids).
 
-        Readers check the counts agree, so a crash between the two renames is detected on load
-        rather than silently pairing vectors with the wrong ids.
+        The ids file carries a fingerprint of the vectors, so a crash between the two renames
+        (new vectors, old ids: the same count, other rows) is detected on load rather than
+        silently pairing vectors with the wrong ids.
         """
         save_npy_atomic(folder / f"{name}.npy", self.vectors)
-        write_json_atomic(folder / f"{name}.ids.json", self.ids)
+        write_json_atomic(
+            folder / f"{name}.ids.json", {"ids": self.ids, "fingerprint": self.fingerprint()}
+        )
 
     @classmethod
     def load(cls, folder: Path, name: str, *, mmap: bool = True) -> VectorSet:
@@ -99,10 +113,19 @@ class VectorSet:
             raise VectorIndexError(f"no vectors named {name!r} in {folder}")
         try:
             vectors = np.load(npy, mmap_mode="r" if mmap else None, allow_pickle=False)
-            ids = json.loads(ids_path.read_text(encoding="utf-8"))
+            saved = json.loads(ids_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise VectorIndexError(f"cannot read vectors {npy}: {exc}") from exc
-        return cls([str(i) for i in ids], vectors)
+        # a list: written before fingerprints (only the count can be checked)
+        ids = saved.get("ids") if isinstance(saved, dict) else saved
+        if not isinstance(ids, list):
+            raise VectorIndexError(f"{ids_path} holds no list of ids")
+        loaded = cls([str(i) for i in ids], vectors)
+        if isinstance(saved, dict) and saved.get("fingerprint") != loaded.fingerprint():
+            raise VectorIndexError(
+                f"{npy} does not match {ids_path.name} (a write was interrupted)"
+            )
+        return loaded
 
     @staticmethod
     def exists(folder: Path, name: str) -> bool:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from lookalike.catalog.models import Product
 from lookalike.catalog.readers import read_catalog
+from lookalike.crashpoints import crash_point
 from lookalike.pipeline.options import BuildOptions
 from lookalike.pipeline.state import BuildState
 
-__all__ = ["CatalogSource", "catalog_stage", "open_catalog"]
+__all__ = ["CatalogSource", "catalog_stage", "local_policy", "open_catalog"]
 
 CatalogSource = str | Path | Iterable[Product]
 
@@ -28,3 +29,20 @@ def catalog_stage(state: BuildState, products: Iterable[Product]) -> None:
     with state.timed("catalog"):
         state.diff = state.store.replace_catalog(products)
         state.products = list(state.store.iter_products())
+    crash_point("catalog.done")
+
+
+def local_policy(catalog: CatalogSource, options: BuildOptions) -> tuple[list[Path] | None, bool]:
+    """Where local image paths may point, and whether the catalog came from a URL.
+
+    A catalog file or folder: inside its folder (plus ``allow_local_paths``). A catalog fetched
+    by URL: no local path at all. Products handed over in code: anywhere (the caller's own
+    data), unless ``allow_local_paths`` narrows it."""
+    extra = [options.allow_local_paths.resolve()] if options.allow_local_paths else []
+    if not isinstance(catalog, str | Path):
+        return (extra or None), False
+    text = str(catalog)
+    if text.lower().startswith(("http://", "https://")):
+        return [], True
+    path = Path(text).expanduser().resolve()
+    return [path if path.is_dir() else path.parent, *extra], False

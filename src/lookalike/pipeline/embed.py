@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lookalike.catalog.store import ImageRecord
+from lookalike.crashpoints import crash_point
 from lookalike.embed.base import Embedder
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.images import file_loader
@@ -46,12 +47,15 @@ class EmbedStage:
             new = VectorSet([shas[i] for i in result.ok], result.vectors)
             state.cache = cache.merged(new, keep=state.used_images())
             state.embedded = len(result.ok)
+            crash_point("embed.embedded")
             cache_file.save(state.cache)
+            crash_point("embed.cache_saved")
             state.store.record_images(
                 ImageRecord(i.source, "failed" if i.reason else "ok", i.sha256, i.reason, i.error)
                 for i in state.images.values()
             )
             state.store.prune_images()
+        crash_point("embed.done")
 
     @staticmethod
     def _todo(state: BuildState, cache: VectorSet) -> dict[str, Path]:

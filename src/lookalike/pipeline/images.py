@@ -7,7 +7,9 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from lookalike.atomic import write_bytes_atomic
 from lookalike.catalog.models import Product
+from lookalike.crashpoints import crash_point
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.options import BuildOptions
@@ -34,18 +36,47 @@ def is_remote(source: str) -> bool:
 
 
 def images_stage(state: BuildState) -> None:
-    """Resolve every distinct image of the catalog: local files read and hashed, URLs fetched
-    into the image cache (revalidated, stale copies kept on transient failures)."""
+    """Resolve every distinct image of the catalog: local files checked against the path
+    policy, read, hashed and copied into the image cache; URLs fetched into it (revalidated,
+    cached copies kept within the stale grace when a refresh fails)."""
     with state.timed("images"):
         state.images = {s: ImageState(s) for p in state.products for s in p.images}
         urls = [i for i in state.images.values() if is_remote(i.source)]
         state.url_sources = {i.source for i in urls}
         for image in state.images.values():
             if image.source not in state.url_sources:
-                resolve_local(image)
+                refused = local_refusal(image.source, state)
+                if refused:
+                    image.reason, image.error = "local_path_refused", refused
+                else:
+                    resolve_local(image, state.ws)
         state.downloads = {"local": len(state.images) - len(urls)}
         if urls:
-            state.downloads |= resolve_urls(urls, state.ws, state.options)
+            counts, state.hosts = resolve_urls(urls, state.ws, state.options)
+            state.downloads |= counts
+    crash_point("images.done")
+
+
+def local_refusal(source: str, state: BuildState) -> str | None:
+    """Why a local image path may not be read, or None: a catalog fetched by URL references
+    only http(s) images; ``file:`` URLs never; other paths only inside the catalog's folder
+    (or ``--allow-local-paths DIR``)."""
+    if source.lower().startswith("file:"):
+        return f"{source}: file: URLs are not allowed (give a path inside the catalog's folder)"
+    if state.remote_catalog:
+        return f"{source}: a catalog fetched by URL may only reference http(s) images"
+    if state.local_roots is None:
+        return None
+    try:
+        path = Path(source).resolve()
+    except (OSError, RuntimeError) as exc:
+        return f"{source}: {exc}"
+    if any(path.is_relative_to(root) for root in state.local_roots):
+        return None
+    return (
+        f"{source} is outside the catalog's folder {state.local_roots[0]} "
+        "(--allow-local-paths DIR allows another folder)"
+    )
 
 
 def read_limited(path: Path) -> bytes:
@@ -60,9 +91,14 @@ def read_limited(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def resolve_local(image: ImageState) -> None:
-    """Read and hash a local image file, or record why it cannot be."""
+def resolve_local(image: ImageState, ws: Workspace) -> None:
+    """Read and hash a local image file and copy it into the image cache (what the service
+    serves), or record why it cannot be."""
     path = Path(image.source)
+    if not path.is_file():  # also refuses devices, fifos and folders
+        image.reason = "missing_file" if not path.exists() else "unreadable"
+        image.error = f"{path}: {'no such file' if not path.exists() else 'not a regular file'}"
+        return
     try:
         data = read_limited(path)
     except ImageError as exc:
@@ -72,26 +108,35 @@ def resolve_local(image: ImageState) -> None:
         image.reason = "missing_file" if isinstance(exc, FileNotFoundError) else "unreadable"
         image.error = f"{path}: {exc.strerror or exc}"
         return
-    image.path, image.sha256 = path, hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    copy = ws.image_cache_file(image.source)
+    if not (copy.is_file() and hashlib.sha256(copy.read_bytes()).hexdigest() == digest):
+        write_bytes_atomic(copy, data)
+    image.path, image.sha256 = copy, digest
 
 
-def resolve_urls(images: list[ImageState], ws: Workspace, options: BuildOptions) -> dict[str, int]:
-    """Fetch every URL into the workspace's image cache; returns counts by outcome."""
-    from lookalike.catalog.fetch import ImageFetcher, is_transient
+def resolve_urls(
+    images: list[ImageState], ws: Workspace, options: BuildOptions
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Fetch every URL into the workspace's image cache; returns counts by outcome and the
+    hosts whose remaining URLs were skipped."""
+    from lookalike.catalog.fetch import ImageFetcher
 
     fetcher = ImageFetcher(ws.images_dir, options.fetch_settings())
     results = fetcher.fetch_many(
         [i.source for i in images], progress=options.progress, revalidate=options.revalidate
     )
     counts = dict.fromkeys(("fetched", "revalidated", "reused", "stale", "failed"), 0)
+    grace = options.stale_grace_days * 86400
     for image in images:
         result = results[image.source]
-        if result.status == "failed" and is_transient(result.reason):
-            stale = fetcher.cached(image.source)
+        if result.status == "failed" and is_refresh_failure(result.reason):
+            stale = fetcher.cached(image.source, max_age=grace)
             if stale is not None:
                 log.warning("using the cached copy of %s: %s", image.source, result.error)
                 counts["stale"] += 1
                 image.path, image.sha256 = stale.path, stale.sha256
+                image.stale = f"{result.reason}: {result.error}"
                 continue
         if result.status == "failed" or result.path is None:
             counts["failed"] += 1
@@ -103,11 +148,19 @@ def resolve_urls(images: list[ImageState], ws: Workspace, options: BuildOptions)
         else:
             counts["revalidated" if result.attempts else "reused"] += 1
         image.path, image.sha256 = result.path, result.sha256
-    return counts
+    return counts, fetcher.skipped_hosts
+
+
+def is_refresh_failure(reason: str | None) -> bool:
+    """Failures that do not say the image is bad: any HTTP error status, a timeout, a
+    connection error, a host skipped for failing too often."""
+    return bool(reason) and (
+        str(reason).startswith("http_") or reason in ("timeout", "connection", "host_skipped")
+    )
 
 
 def prune_image_cache(ws: Workspace, keep: set[str]) -> int:
-    """Drop cached images of URLs no product uses any more (after the build succeeded)."""
+    """Drop cached images of sources no product uses any more (after the build published)."""
     if not ws.images_dir.is_dir():
         return 0
     from lookalike.catalog.fetch import ImageFetcher

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lookalike.crashpoints import crash_point
 from lookalike.index.report import build_saved_index
 from lookalike.pipeline.state import BuildState
 
@@ -21,3 +22,4 @@ def index_stage(state: BuildState) -> None:
             quantize=options.quantize,
             progress=options.progress,
         )
+    crash_point("index.done")

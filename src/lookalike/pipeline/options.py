@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lookalike.catalog.readers import ColumnMap
@@ -19,6 +20,8 @@ __all__ = ["BuildOptions", "BuildReport", "DEFAULT_K", "DECODE_REASONS"]
 
 
 DEFAULT_K = 20
+DEFAULT_MAX_SHRINK = 0.2
+DEFAULT_STALE_GRACE_DAYS = 7.0
 # Decode failures are properties of the bytes: the same bytes are not decoded again next build.
 DECODE_REASONS = {"not_an_image", "truncated", "too_large", "corrupt"}
 
@@ -47,6 +50,14 @@ class BuildOptions:
     weights: Weights = field(default_factory=Weights)
     exclude_group: bool = True
     near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
+    # publish guard: refuse to publish when products with vectors drop by more than this
+    max_shrink: float = DEFAULT_MAX_SHRINK
+    allow_shrink: bool = False
+    # an image that worked before and now fails (HTTP error, timeout) keeps its cached copy
+    # for this many days ("stale" in the report), then is dropped
+    stale_grace_days: float = DEFAULT_STALE_GRACE_DAYS
+    # local image paths are allowed only inside the catalog's folder, or inside this one
+    allow_local_paths: Path | None = None
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
@@ -64,6 +75,10 @@ class BuildOptions:
             raise ConfigError("a title weight needs title embeddings: do not turn titles off")
         if self.near_duplicate is not None and not -1 <= self.near_duplicate <= 1:
             raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
+        if not 0 <= self.max_shrink <= 1:
+            raise ConfigError(f"max shrink must be between 0 and 1, got {self.max_shrink}")
+        if self.stale_grace_days < 0:
+            raise ConfigError(f"stale grace must be >= 0 days, got {self.stale_grace_days}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
         if not 1 <= self.batch_size <= 4096:
@@ -99,15 +114,21 @@ class BuildReport:
     # URLs no product uses any more, deleted
     downloads: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # images whose refresh failed but whose cached copy (within the grace) was used
+    stale: list[dict[str, Any]] = field(default_factory=list)
     vectors: int = 0
     index: dict[str, Any] = field(default_factory=dict)
     titles: dict[str, int] = field(default_factory=dict)
+    # hosts whose remaining URLs were skipped after failing too many times in a row
+    hosts: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    generation: str = ""  # the generation this build published ("" when refused)
+    refused: str = ""  # why the publish guard refused it
 
     @property
     def status(self) -> str:
-        """``ok``, ``partial`` (some images failed) or ``failed`` (no product got a vector)."""
-        if self.products.get("total", 0) and not self.vectors:
+        """``ok``, ``partial`` (some images failed) or ``failed`` (not published)."""
+        if self.refused or (self.products.get("total", 0) and not self.vectors):
             return "failed"
         return "partial" if self.failures else "ok"
 

@@ -36,7 +36,7 @@ def _failures(state: BuildState) -> list[dict[str, Any]]:
 
 def build_report(state: BuildState, model: str) -> BuildReport:
     """The report of a finished build."""
-    assert state.diff is not None and state.vectors is not None and state.index is not None
+    assert state.diff is not None and state.vectors is not None
     used = state.used_images()
     images = state.images.values()
     return BuildReport(
@@ -58,8 +58,10 @@ def build_report(state: BuildState, model: str) -> BuildReport:
         },
         downloads=state.downloads,
         failures=_failures(state),
+        stale=[{"source": i.source, "reason": i.stale} for i in images if i.stale],
         vectors=len(state.vectors),
-        index=state.index.info,
+        index=state.index.info if state.index is not None else {},
+        hosts=state.hosts,
         titles=asdict(state.titles) if state.titles else {},
         seconds={k: round(v, 3) for k, v in state.timings.items()}
         | {"total": round(time.perf_counter() - state.started, 3)},

@@ -1,30 +1,34 @@
 """The build pipeline: catalog → images → embed → vectors → index → top-K table → titles.
 
-Incremental by construction: image embeddings are cached by the SHA-256 of the image bytes, so a
-rebuild embeds only new or changed images, and products removed from the catalog drop out of the
-vectors and of every recommendation list. Each output file is replaced atomically and the manifest
-is written last, so a crash leaves the previous build usable. A feed that cannot be read (malformed,
-unsafe, unreachable) fails inside the catalog transaction, before anything is written.
+Every build writes a complete new generation (``generations/<id>/``: a products snapshot,
+product and title vectors, index, top-K table, head, manifest), fsyncs it and publishes it by
+replacing ``CURRENT`` (``publish.py``): a crash or a refused build leaves the previous
+generation served, untouched. The publish guard refuses an empty catalog, a build where no
+product got a vector, or one that loses more than ``max_shrink`` of the products with vectors.
 
-Image URLs are revalidated with the server (ETag / Last-Modified, so an unchanged image costs a
-304 and no download) unless ``revalidate=False``, which reuses every cached image without any
-request. When a refresh cannot reach an image that worked before (timeout, connection error,
-429, 5xx), the cached copy is used rather than dropping the product ("stale" in the report).
+Incremental by construction: image embeddings are cached by the SHA-256 of the image bytes, so a
+rebuild embeds only new or changed images. Image URLs are revalidated (ETag / Last-Modified)
+unless ``revalidate=False``; an image that worked before and now fails (HTTP error, timeout) keeps
+its cached copy for ``stale_grace_days`` ("stale" in the report).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
-from lookalike.pipeline.catalog import CatalogSource, catalog_stage, open_catalog
+from lookalike.errors import PublishError, WorkspaceError
+from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
 from lookalike.pipeline.embed import EmbedStage
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
 from lookalike.pipeline.options import BuildOptions, BuildReport
+from lookalike.pipeline.publish import build_lock, check_publish, new_generation_id, publish, sweep
 from lookalike.pipeline.report import build_manifest, build_report
+from lookalike.pipeline.snapshot import snapshot_stage
 from lookalike.pipeline.state import BuildState
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
@@ -56,36 +60,68 @@ def build_workspace(
     *,
     embedder_factory: EmbedderFactory | None = None,
 ) -> BuildReport:
-    """Build (or refresh) a workspace from a catalog; returns the report (also saved as JSON).
+    """Build (or refresh) a workspace from a catalog and publish it; returns the report (also
+    saved as JSON).
 
     ``catalog`` is a folder of images, a CSV/TSV/JSONL file, a feed (YML, Google Merchant
     RSS/Atom; a file or an http(s) URL, gzipped or not) or products already read.
     ``embedder_factory`` maps the model name to an embedder (default: the registry), so a test
     or an embedding service can supply its own. Per-image failures are recorded and reported,
-    never raised; a feed that cannot be read raises (``FeedError``) and changes nothing.
+    never raised; a feed that cannot be read raises (``FeedError``), a build the guard refuses
+    raises ``PublishError``; both leave the published generation as it was.
     """
     options = options or BuildOptions()
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-    ws.create()
+    ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
     source_name, products = open_catalog(catalog, options)
-    # Load the model before touching the store: a bad --model must not change anything.
+    # Load the model before touching anything: a bad --model must not change anything.
     embedder, key, model = _embedder(options, embedder_factory)
     head = load_head(ws, options, key, embedder.dim)
-
-    with ws.open_store() as store:
-        state = BuildState(ws, options, store, source_name)
-        catalog_stage(state, products)
-        images_stage(state)
-        EmbedStage(embedder, key)(state)
-        vectors_stage(state, head)
-        index_stage(state)
-        table_stage(state)
-        with state.timed("topk"):
-            state.downloads["pruned"] = prune_image_cache(ws, state.url_sources)
-        titles_stage(state)
-
-    report = build_report(state, model)
-    write_json_atomic(ws.report_path, report.to_dict())
-    ws.write_manifest(build_manifest(state, model, key, embedder.dim, head))
+    with build_lock(ws):
+        sweep(ws)
+        previous = _published_manifest(ws)
+        generation = new_generation_id()
+        staging = Workspace(ws.root, generation=ws.staging_dir(generation))
+        staging.served_dir.mkdir(parents=True)
+        with ws.open_build_store() as store:
+            state = BuildState(staging, options, store, source_name)
+            state.local_roots, state.remote_catalog = local_policy(catalog, options)
+            catalog_stage(state, products)
+            images_stage(state)
+            EmbedStage(embedder, key)(state)
+            vectors_stage(state, head)
+            _guard(state, previous, model)
+            index_stage(state)
+            table_stage(state)
+            titles_stage(state)
+            snapshot_stage(state, head)
+        report = build_report(state, model)
+        report.generation = generation
+        manifest = build_manifest(state, model, key, embedder.dim, head)
+        staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
+        publish(ws, generation)
+        sweep(ws)  # the new generation and the one it replaced stay
+        report.downloads["pruned"] = prune_image_cache(ws, set(state.images))
+        write_json_atomic(ws.report_path, report.to_dict())
     log.info("built %s: %d products, %d vectors", ws.root, report.products["total"], report.vectors)
     return report
+
+
+def _published_manifest(ws: Workspace) -> dict[str, Any] | None:
+    """The served generation's manifest, or None (never built, or unreadable: then there is
+    nothing to protect and the guard compares with nothing)."""
+    try:
+        return Workspace(ws.root).manifest()
+    except WorkspaceError:
+        return None
+
+
+def _guard(state: BuildState, previous: dict[str, Any] | None, model: str) -> None:
+    """The publish guard; a refusal still writes its report (with the reason) to report.json."""
+    assert state.vectors is not None
+    try:
+        check_publish(len(state.products), len(state.vectors), previous, state.options)
+    except PublishError as exc:
+        report = build_report(state, model)
+        report.refused = str(exc)
+        write_json_atomic(state.ws.report_path, report.to_dict())
+        raise

@@ -30,6 +30,7 @@ class ImageState:
     reason: str | None = None
     error: str | None = None
     http_status: int | None = None
+    stale: str | None = None  # a refresh failed; the cached copy was used (the reason)
 
 
 @dataclass
@@ -40,6 +41,9 @@ class BuildState:
     options: BuildOptions
     store: ProductStore
     source_name: str
+    # local image paths: allowed under these folders only (None: any, a caller's own products)
+    local_roots: list[Path] | None = None
+    remote_catalog: bool = False  # fetched by URL: only http(s) images
     started: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
     # catalog
@@ -49,6 +53,7 @@ class BuildState:
     images: dict[str, ImageState] = field(default_factory=dict)
     url_sources: set[str] = field(default_factory=set)
     downloads: dict[str, int] = field(default_factory=dict)
+    hosts: dict[str, dict[str, int]] = field(default_factory=dict)
     # embed: the embedding cache (backbone space) after this build, and how many were new
     cache: VectorSet | None = None
     embedded: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lookalike.crashpoints import crash_point
 from lookalike.index.factory import ANN_THRESHOLD, index_neighbors
 from lookalike.index.report import IndexBuild
 from lookalike.index.vectors import VectorSet
@@ -24,6 +25,7 @@ def table_stage(state: BuildState) -> None:
             state.vectors, state.owned, state.space, state.options, groups, state.index
         )
         state.neighbors.save(state.ws.neighbors_dir)
+    crash_point("table.done")
 
 
 def neighbor_table(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookalike.catalog.models import Product
+from lookalike.crashpoints import crash_point
 from lookalike.embed.titles import TITLE_DIM, TitleEncoder, load_title_encoder
 from lookalike.index.vectors import VectorSet
 from lookalike.progress import Progress
@@ -58,7 +59,7 @@ def update_title_vectors(
     """
     titled = [(p.id, p.title.strip()) for p in products if p.title.strip()]
     keys = {title_key(t): t for _, t in titled}
-    cache = cache_file.load(mmap=False) if cache_file.exists() else None
+    cache = cache_file.load_or_empty(TITLE_DIM) if cache_file.exists() else None
     todo = [k for k in keys if cache is None or k not in cache]
     report = TitleReport(titled=len(titled), embedded=len(todo), cached=len(keys) - len(todo))
     if todo:
@@ -97,3 +98,4 @@ def titles_stage(state: BuildState) -> None:
             state.products,
             progress=state.options.progress,
         )
+    crash_point("titles.done")

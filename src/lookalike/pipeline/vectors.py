@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lookalike.crashpoints import crash_point
 from lookalike.embed.head import Head
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.images import usable_images
@@ -29,6 +30,7 @@ def vectors_stage(state: BuildState, head: Head | None) -> None:
         # the mean is also kept for --aggregate max: query by image searches it
         state.vectors = aggregate_mean(state.owned, space)
         state.ws.product_vectors.save(state.vectors)
+    crash_point("vectors.done")
 
 
 def aggregate_mean(owned: dict[str, list[str]], cache: VectorSet) -> VectorSet:

@@ -1,11 +1,16 @@
-"""Where a product's image bytes live on disk (a local file or the fetcher's URL cache), and
-what media type to serve them with."""
+"""Which file the image route may serve for a product, and with what media type.
+
+Only images the build decoded successfully, and only from the workspace's image cache (where
+the build copied them): never a path taken from the catalog, so a catalog row such as
+``image=/etc/passwd`` can never make the server read that file.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lookalike.catalog.models import Product
+from lookalike.catalog.store import ProductStore
 from lookalike.workspace import Workspace
 
 __all__ = ["image_file", "product_image_file", "media_type"]
@@ -19,23 +24,27 @@ _SIGNATURES = (
 )
 
 
-def image_file(ws: Workspace, source: str) -> Path | None:
-    """The file holding ``source``'s bytes, or ``None`` when it is not available locally."""
-    path = ws.image_file(source)
+def image_file(ws: Workspace, store: ProductStore, source: str) -> Path | None:
+    """The cached copy of ``source`` when the build decoded it, else ``None``."""
+    record = store.image_record(source)
+    if record is None or record.status != "ok":
+        return None
+    path = ws.image_cache_file(source)
     return path if path.is_file() else None
 
 
-def product_image_file(ws: Workspace, product: Product) -> Path | None:
-    """The first of the product's images available on this server."""
+def product_image_file(ws: Workspace, store: ProductStore, product: Product) -> Path | None:
+    """The first of the product's images the build decoded and cached."""
     for source in product.images:
-        path = image_file(ws, source)
-        if path is not None:
+        path = image_file(ws, store, source)
+        if path is not None and media_type(path) is not None:
             return path
     return None
 
 
-def media_type(path: Path) -> str:
-    """The image type from the file's first bytes (never from a name a catalog chose)."""
+def media_type(path: Path) -> str | None:
+    """The media type of the image format in the file's first bytes (never from a name a
+    catalog chose); ``None`` when it is no format the build decodes."""
     with path.open("rb") as handle:
         head = handle.read(16)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
@@ -43,4 +52,4 @@ def media_type(path: Path) -> str:
     for signature, kind in _SIGNATURES:
         if head.startswith(signature):
             return kind
-    return "application/octet-stream"
+    return None

@@ -236,12 +236,13 @@ def products(
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def product_image(product_id: str, rec: ShopDep) -> FileResponse:
-    """The product's main image."""
-    path = product_image_file(rec.workspace, rec.product(product_id))
-    if path is None:
+    """The product's main image: the cached copy the build decoded, never a catalog path."""
+    path = product_image_file(rec.workspace, rec.store, rec.product(product_id))
+    kind = media_type(path) if path is not None else None
+    if path is None or kind is None:
         raise NotFoundError(f"product {product_id!r} has no image on this server")
     return FileResponse(
         path,
-        media_type=media_type(path),
+        media_type=kind,
         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
