@@ -98,7 +98,7 @@ def good_offers(server: LocalServer) -> list[Offer]:
 
 def snapshot(ws: Workspace) -> dict[str, bytes]:
     names = ("manifest.json", "product_vectors.npy", "neighbors.npy", "neighbor_scores.npy")
-    return {name: (ws.root / name).read_bytes() for name in names}
+    return {name: (ws.served_dir / name).read_bytes() for name in names}
 
 
 # --------------------------------------------------------------------------- failures

@@ -55,7 +55,18 @@ def shop(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         writer.writeheader()
         writer.writerows(rows)
     ws = tmp / "ws"
-    result = run("build", str(ws), "--catalog", str(catalog), "-k", "8", "--quiet")
+    # the photos live in the shared photo folder, outside the catalog's own folder
+    result = run(
+        "build",
+        str(ws),
+        "--catalog",
+        str(catalog),
+        "-k",
+        "8",
+        "--quiet",
+        "--allow-local-paths",
+        str(photo_folder),
+    )
     assert result.returncode == 0, result.stderr
     return {"ws": ws, "rows": {r["id"]: r for r in rows}}
 

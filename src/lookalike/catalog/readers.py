@@ -181,12 +181,11 @@ def parse_bool(value: Any, default: bool = True) -> bool:
 
 
 def resolve_image_source(source: str, base_dir: Path) -> str:
-    """An http(s) URL as is; a path (or ``file://``) made absolute against ``base_dir``."""
+    """An http(s) URL as is; a path made absolute against ``base_dir``. A ``file:`` URL is
+    kept as it is, for the build to refuse (paths stay inside the catalog's folder)."""
     source = source.strip()
-    if re.match(r"^https?://", source, re.I):
+    if re.match(r"^(https?|file):", source, re.I):
         return source
-    if source.lower().startswith("file://"):
-        source = source[7:]
     path = Path(source).expanduser()
     if not path.is_absolute():
         path = base_dir / path

@@ -114,8 +114,8 @@ class VectorSet:
         try:
             vectors = np.load(npy, mmap_mode="r" if mmap else None, allow_pickle=False)
             saved = json.loads(ids_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise VectorIndexError(f"cannot read vectors {npy}: {exc}") from exc
+        except (OSError, ValueError, EOFError) as exc:
+            raise VectorIndexError(f"cannot read vectors {npy}: {exc or 'empty file'}") from exc
         # a list: written before fingerprints (only the count can be checked)
         ids = saved.get("ids") if isinstance(saved, dict) else saved
         if not isinstance(ids, list):

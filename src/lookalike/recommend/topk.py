@@ -72,7 +72,7 @@ class Neighbors:
             rows = np.load(folder / "neighbors.npy", mmap_mode="r")
             scores = np.load(folder / "neighbor_scores.npy", mmap_mode="r")
             ids = json.loads((folder / "neighbors.ids.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise VectorIndexError(f"cannot read the neighbour table in {folder}: {exc}") from exc
         return cls([str(i) for i in ids], rows, scores)
 
