@@ -94,7 +94,8 @@ def test_partial_build_exit_code(tmp_path: Path, photo_folder: Path) -> None:
     catalog = tmp_path / "c.csv"
     good = sorted((photo_folder / "hat").glob("*.jpg"))[0]
     catalog.write_text(f"id,image\nok,{good}\nbroken,{tmp_path / 'missing.jpg'}\n")
-    result = run("build", str(tmp_path / "ws"), "--catalog", str(catalog), "-q")
+    allow = ("--allow-local-paths", str(photo_folder))  # the photo is outside tmp_path
+    result = run("build", str(tmp_path / "ws"), "--catalog", str(catalog), "-q", *allow)
     assert result.returncode == 3, result.stderr
     assert "partial" in result.stdout
 

@@ -177,7 +177,9 @@ def test_identity_truth_on_grocery_photos(grocery_dir: Path, tmp_path: Path) -> 
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("\n".join(rows) + "\n", encoding="utf-8")
     ws = Workspace(tmp_path / "grocery")
-    build_workspace(ws, catalog, BuildOptions(model="histogram", progress=False))
+    # the photos stay in the shared dataset folder, outside the catalog's own folder
+    options = BuildOptions(model="histogram", progress=False, allow_local_paths=grocery_dir)
+    build_workspace(ws, catalog, options)
     options = EvaluateOptions(
         k=5, queries=None, truth=TruthSpec.parse("identity"), n_boot=50, progress=False
     )

@@ -31,7 +31,7 @@ def make_workspace(
     """A built workspace whose product vectors are ``vectors`` (rows follow ``products``),
     written the way ``build_workspace`` writes them (table with the default exclusions)."""
     ws = Workspace(root).create()
-    with ws.open_store() as store:
+    with ws.open_build_store() as store:  # a version-1 layout: served files at the top
         store.replace_catalog(products)
     vset = VectorSet([p.id for p in products], unit(vectors))
     ws.product_vectors.save(vset)

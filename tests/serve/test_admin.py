@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from lookalike.serve.deps import get_settings
 from lookalike.serve.settings import ServeSettings, load_settings
+from lookalike.workspace import Workspace
 from tests.serve.conftest import ADMIN_KEY, ALPHA_ORIGIN, KEYS, Shops
 
 
@@ -154,7 +155,7 @@ def test_a_failed_reload_keeps_serving_the_old_index(shops: Shops, tmp_path: Pat
     app = create_app([workspace], settings=make_settings(tmp_path))
     try:
         with TestClient(app) as client:
-            (workspace / "manifest.json").unlink()  # a build that never finished
+            Workspace(workspace).manifest_path.unlink()  # a generation without its manifest
             response = client.post("/v1/shops/delta/reload", headers={"X-API-Key": ADMIN_KEY})
             assert response.status_code == 503
             assert "has not been built" in response.json()["detail"]

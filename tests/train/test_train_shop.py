@@ -110,12 +110,20 @@ def test_build_applies_the_head_and_head_none_restores(shop: Workspace, photo_fo
     with Recommender(shop) as rec:
         assert rec.similar_to_image(buffer.getvalue(), 1)[0].product.id == photo.stem
 
-    # retrained but not rebuilt: the product vectors belong to the old head, so queries refuse
+    # retrained but not rebuilt: the served generation keeps the head its vectors were built
+    # with (its own copy), so image queries stay consistent with the table
+    with Recommender(shop) as rec:
+        served = rec.similar_to_image(data, 3)
     train_workspace(shop, _options(seed=1, epochs=2))
     with Recommender(shop) as rec:
         assert rec.similar(photo.stem, 3)  # the precomputed table still answers
-        with pytest.raises(VectorIndexError, match="run `lookalike build`"):
-            rec.similar_to_image(data, 3)
+        rec_answer = rec.similar_to_image(data, 3)
+    assert [r.product.id for r in rec_answer] == [r.product.id for r in served]
+    # a generation whose head is not the one its vectors were built with is refused
+    shutil.rmtree(shop.served_head_dir)
+    shutil.copytree(shop.head_dir, shop.served_head_dir)
+    with Recommender(shop) as rec, pytest.raises(VectorIndexError, match="lookalike build"):
+        rec.similar_to_image(data, 3)
 
     build_workspace(shop, photo_folder, BuildOptions(progress=False, k=10, head="none"))
     assert shop.manifest()["dim"] == 1280 and shop.manifest()["head"] is None

@@ -23,6 +23,12 @@ class EmbedStage:
     def __init__(self, embedder: Embedder, key: str):
         self.embedder = embedder
         self.key = key
+        self._cached_rows = 0
+
+    def prune(self, state: BuildState) -> None:
+        """After the build published: drop the cached vectors no image in use has."""
+        if state.cache is not None and len(state.cache) != self._cached_rows:
+            state.ws.embeddings(self.key).save(state.cache)
 
     def __call__(self, state: BuildState) -> None:
         from lookalike.embed.pipeline import embed_images
@@ -45,11 +51,14 @@ class EmbedStage:
                     reason, _, message = errors[image.sha256].partition(": ")
                     image.reason, image.error = reason or "corrupt", message or reason
             new = VectorSet([shas[i] for i in result.ok], result.vectors)
-            state.cache = cache.merged(new, keep=state.used_images())
             state.embedded = len(result.ok)
             crash_point("embed.embedded")
-            cache_file.save(state.cache)
+            if len(new):  # kept whole until the build publishes (a refused one prunes nothing)
+                cache = cache.merged(new)
+                cache_file.save(cache)
             crash_point("embed.cache_saved")
+            state.cache = cache.merged(VectorSet.empty(cache.dim), keep=state.used_images())
+            self._cached_rows = len(cache)
             state.store.record_images(
                 ImageRecord(i.source, "failed" if i.reason else "ok", i.sha256, i.reason, i.error)
                 for i in state.images.values()

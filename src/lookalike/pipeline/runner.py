@@ -87,7 +87,8 @@ def build_workspace(
             state.local_roots, state.remote_catalog = local_policy(catalog, options)
             catalog_stage(state, products)
             images_stage(state)
-            EmbedStage(embedder, key)(state)
+            embed = EmbedStage(embedder, key)
+            embed(state)
             vectors_stage(state, head)
             _guard(state, previous, model)
             index_stage(state)
@@ -100,6 +101,7 @@ def build_workspace(
         staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
         publish(ws, generation)
         sweep(ws)  # the new generation and the one it replaced stay
+        embed.prune(state)
         report.downloads["pruned"] = prune_image_cache(ws, set(state.images))
         write_json_atomic(ws.report_path, report.to_dict())
     log.info("built %s: %d products, %d vectors", ws.root, report.products["total"], report.vectors)
