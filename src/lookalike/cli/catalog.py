@@ -142,7 +142,7 @@ def build(
 
     Exit codes: 0 success, 3 partial (some images failed), 1 failure.
     """
-    from lookalike.catalog.readers import ColumnMap
+    from lookalike.catalog.formats import ColumnMap
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.recommend.filters import Weights
 

@@ -20,6 +20,7 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import ImageError, WorkspaceError
 from lookalike.index.vectors import VectorSet
+from lookalike.textutil import is_url
 from lookalike.workspace import Workspace
 
 __all__ = ["ModelVectors", "workspace_vectors", "random_vectors", "image_path"]
@@ -47,7 +48,7 @@ def random_vectors(ids: list[str], seed: int, dim: int = RANDOM_DIM) -> VectorSe
 
 def image_path(source: str, ws: Workspace) -> Path:
     """Where the bytes of an image source are on disk (the source itself, or the fetch cache)."""
-    if source.lower().startswith(("http://", "https://")):
+    if is_url(source):
         from lookalike.catalog.fetch import ImageFetcher
 
         return ImageFetcher(ws.images_dir).cache_paths(source)[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from lookalike.catalog.readers import ColumnMap
+from lookalike.catalog.formats import ColumnMap
 from lookalike.index.compress import QUANTIZE_KINDS
 from lookalike.index.factory import INDEX_KINDS
 from lookalike.recommend.aggregate import AGGREGATES

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lookalike.atomic import write_json_atomic
+from lookalike.catalog.formats import read_catalog
 from lookalike.catalog.models import Product
-from lookalike.catalog.readers import read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
 from lookalike.index.report import build_saved_index
 from lookalike.index.vectors import VectorSet
@@ -38,6 +38,7 @@ from lookalike.pipeline.images import (
 from lookalike.pipeline.options import DECODE_REASONS, BuildOptions, BuildReport
 from lookalike.pipeline.vectors import aggregate_mean, load_head, neighbor_table
 from lookalike.recommend.similar import PRODUCT_VECTORS
+from lookalike.textutil import is_url
 from lookalike.workspace import Workspace
 
 __all__ = ["build_workspace"]
@@ -85,7 +86,7 @@ def build_workspace(
         # 1. images: every distinct source, resolved to bytes on disk + content hash
         t0 = time.perf_counter()
         images = {s: ImageState(s) for p in products for s in p.images}
-        urls = [i for i in images.values() if i.source.lower().startswith(("http://", "https://"))]
+        urls = [i for i in images.values() if is_url(i.source)]
         url_sources = {i.source for i in urls}
         for image in images.values():
             if image.source not in url_sources:

@@ -14,6 +14,7 @@ import numpy as np
 
 from lookalike.errors import ConfigError, WorkspaceError
 from lookalike.index.vectors import VectorSet
+from lookalike.textutil import is_url
 from lookalike.workspace import Workspace
 
 __all__ = ["TrainData", "Splits", "load_workspace_data", "make_splits"]
@@ -119,7 +120,7 @@ def load_workspace_data(ws: Workspace) -> tuple[TrainData, str]:
                 if s in records and records[s].status == "ok" and records[s].sha256 in row_of
             }
             for sha, source in reversed(shas.items()):
-                remote = source.lower().startswith(("http://", "https://"))
+                remote = is_url(source)
                 paths.append(str(fetcher.cache_paths(source)[0]) if remote else source)
                 rows.append(row_of[sha])
                 product.append(p.id)

@@ -8,24 +8,27 @@ feed ends the path there; a cycle of parents is cut where it repeats.
 from __future__ import annotations
 
 import logging
-import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 
 from lxml import etree
 
-from lookalike.catalog.feeds.xmlsafe import XmlEvents, local_name, release, text_of
+from lookalike.catalog.formats.base import XML_SUFFIXES, Format
+from lookalike.catalog.formats.columns import ColumnMap
+from lookalike.catalog.formats.source import CatalogFile
+from lookalike.catalog.formats.values import parse_price
+from lookalike.catalog.formats.xmlsafe import XmlEvents, local_name, release, text_of
 from lookalike.catalog.models import Product
-from lookalike.catalog.readers import parse_bool, parse_price
+from lookalike.errors import FeedError
+from lookalike.textutil import is_url, parse_bool
 
-__all__ = ["CATEGORY_SEPARATOR", "YmlFeedReader", "category_paths"]
+__all__ = ["CATEGORY_SEPARATOR", "YML", "YmlFeedReader", "category_paths", "read_yml"]
 
 log = logging.getLogger(__name__)
 
 CATEGORY_SEPARATOR = " > "
 
 # Offer children with a meaning of their own; every other simple child becomes an attribute.
-_ABSOLUTE = re.compile(r"^https?://", re.I)
 _HANDLED = {"url", "price", "picture", "categoryId", "name", "param", "model", "typePrefix"}
 
 
@@ -67,7 +70,7 @@ class YmlFeedReader:
 
     def _picture(self, value: str) -> str:
         # Site-relative pictures ("/images/a.jpg") belong to the shop's <url>, when it has one.
-        if self._shop_url and not _ABSOLUTE.match(value):
+        if self._shop_url and not is_url(value):
             return urllib.parse.urljoin(self._shop_url, value)
         return self.resolve_image(value)
 
@@ -127,10 +130,28 @@ class YmlFeedReader:
                     self._paths = None
             elif tag == "url" and local_name(element.getparent().tag) == "shop":
                 url = text_of(element)
-                if _ABSOLUTE.match(url):
+                if is_url(url):
                     self._shop_url = url
             elif tag == "offer":
                 product = self._offer(element)
                 release(element)
                 if product is not None:
                     yield product
+
+
+def read_yml(file: CatalogFile, columns: ColumnMap | None = None) -> Iterator[Product]:
+    """Stream the offers of a Yandex YML feed (``columns`` does not apply to XML feeds)."""
+    with file.open_binary() as stream:
+        events = XmlEvents(stream, file.name)
+        if events.root != "yml_catalog":
+            raise FeedError(f"{file.name}: not a YML feed: the root is <{events.root}>")
+        yield from YmlFeedReader(events, file.resolve_image)
+
+
+YML = Format(
+    name="yml",
+    description="Yandex YML feed (<yml_catalog>)",
+    suffixes=XML_SUFFIXES,
+    sniff=lambda file: file.xml_root == "yml_catalog",
+    read=read_yml,
+)

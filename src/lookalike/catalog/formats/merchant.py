@@ -9,16 +9,19 @@ Both carry the same ``g:`` (``http://base.google.com/ns/1.0``) elements; plain `
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 
 from lxml import etree
 
-from lookalike.catalog.feeds.xmlsafe import XmlEvents, local_name, release, text_of
+from lookalike.catalog.formats.base import XML_SUFFIXES, Format
+from lookalike.catalog.formats.columns import ColumnMap
+from lookalike.catalog.formats.source import CatalogFile
+from lookalike.catalog.formats.values import split_price
+from lookalike.catalog.formats.xmlsafe import XmlEvents, local_name, release, text_of
 from lookalike.catalog.models import Product
-from lookalike.catalog.readers import parse_price
+from lookalike.errors import FeedError
 
-__all__ = ["GOOGLE_NS", "MerchantFeedReader", "split_price"]
+__all__ = ["GOOGLE_NS", "MERCHANT", "MerchantFeedReader", "read_merchant"]
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +41,6 @@ _HANDLED = {
     "availability",
     "item_group_id",
 }
-_PRICE = re.compile(r"^\s*([\d.,\s]+)\s*([A-Za-z]{3})?\s*$")
-
-
-def split_price(text: str) -> tuple[float | None, str]:
-    """``"12.50 USD"`` -> ``(12.5, "USD")``; ``"1 299,00 RUB"`` -> ``(1299.0, "RUB")``."""
-    match = _PRICE.match(text or "")
-    if match is None:
-        return parse_price(text), ""
-    return parse_price(match.group(1)), (match.group(2) or "").upper()
 
 
 def _in_stock(availability: str) -> bool:
@@ -129,3 +123,21 @@ class MerchantFeedReader:
                 release(element)
                 if product is not None:
                     yield product
+
+
+def read_merchant(file: CatalogFile, columns: ColumnMap | None = None) -> Iterator[Product]:
+    """Stream the items of a Google Merchant RSS 2.0 or Atom feed (``columns`` unused)."""
+    with file.open_binary() as stream:
+        events = XmlEvents(stream, file.name)
+        if events.root not in ("rss", "feed"):
+            raise FeedError(f"{file.name}: not a Google Merchant feed: the root is <{events.root}>")
+        yield from MerchantFeedReader(events, file.resolve_image)
+
+
+MERCHANT = Format(
+    name="merchant",
+    description="Google Merchant feed (RSS 2.0 <rss> or Atom <feed>)",
+    suffixes=XML_SUFFIXES,
+    sniff=lambda file: file.xml_root in ("rss", "feed"),
+    read=read_merchant,
+)
