@@ -33,7 +33,6 @@ from lookalike.errors import ConfigError, NotFoundError
 from lookalike.textutil import split_pair
 
 __all__ = [
-    "EXPERIMENTS_FILE",
     "HOLDOUT",
     "HYBRID_DEFAULT_WEIGHTS",
     "VARIANT_KINDS",
@@ -45,7 +44,6 @@ __all__ = [
     "parse_variant",
 ]
 
-EXPERIMENTS_FILE = "experiments.json"
 FORMAT_VERSION = 1
 HOLDOUT = "holdout"  # the variant name of holdout visitors: they get no recommendations
 # What a variant can serve (see ab/variants.py): image similarity, catalog attributes only,
