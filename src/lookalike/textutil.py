@@ -11,9 +11,19 @@ from typing import Any
 
 from lookalike.errors import ConfigError
 
-__all__ = ["FALSE_WORDS", "TRUE_WORDS", "is_url", "parse_bool", "parse_pairs", "split_pair"]
+__all__ = [
+    "FALSE_WORDS",
+    "TRUE_WORDS",
+    "error_text",
+    "is_url",
+    "parse_bool",
+    "parse_pairs",
+    "split_pair",
+]
 
 _HTTP_URL = re.compile(r"^https?://", re.I)
+# "<socket.socket fd=3 ...>", "<object at 0x7f...>": Python reprs that mean nothing to a user.
+_OBJECT_REPR = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>|<[\w.]+ object>")
 
 # Words read as a boolean: option values ("on", "off") and the stock flags catalogs use.
 TRUE_WORDS = frozenset(
@@ -96,3 +106,14 @@ def split_pair(text: str, *, what: str = "key=value") -> tuple[str, str]:
     if not sep or not key.strip():
         raise ConfigError(f"expected {what}, got {text.strip()!r}")
     return key.strip(), val.strip()
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception as a message for people: its text (the class name when it has none),
+    without Python object reprs such as ``<... object at 0x7f...>``."""
+    text = " ".join(str(exc).split())
+    while isinstance(exc.__context__, BaseException) and not text:
+        exc = exc.__context__
+        text = " ".join(str(exc).split())
+    text = _OBJECT_REPR.sub("", text).strip(" :;,")
+    return text or type(exc).__name__

@@ -33,6 +33,7 @@ class BuildOptions:
     workers: int = 2
     progress: Progress | None = field(default=None, compare=False, repr=False)
     columns: ColumnMap | None = None
+    catalog_format: str | None = None  # --format: a catalog format name, skips detection
     allow_private: bool = False
     index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)
     pca: int | None = None  # reduce stored vectors to this many dimensions

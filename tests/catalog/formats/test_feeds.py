@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lookalike.catalog.formats import read_catalog
+from lookalike.catalog.formats import CatalogFile, read_catalog
 from lookalike.catalog.formats.values import ImageResolver, split_price
 from lookalike.catalog.formats.xmlsafe import PROLOGUE_PEEK, XmlEvents
 from lookalike.catalog.formats.yml import YmlFeedReader, category_paths
@@ -297,7 +297,9 @@ def big_yml(offers: int) -> bytes:
 
 def test_offers_are_released_while_streaming() -> None:
     events = XmlEvents(io.BytesIO(big_yml(3000)), "big.yml")
-    reader = YmlFeedReader(events, ImageResolver("https://shop.example.com/"))
+    reader = YmlFeedReader(
+        events, CatalogFile(Path("big.yml"), "big.yml", "https://shop.example.com/")
+    )
     offers_in_tree = []
     count = 0
     for product in reader:

@@ -105,11 +105,15 @@ _FIELDS = ("id", "title", "image", "category", "price", "in_stock", "url", "grou
 
 
 def product_from_record(
-    record: Mapping[str, Any], fields: Mapping[str, str], resolve_image: Callable[[str], str]
+    record: Mapping[str, Any],
+    fields: Mapping[str, str],
+    images_of: Callable[[list[str], str], list[str]],
+    where: str = "",
 ) -> Product:
     """Turn one CSV row / JSON object into a ``Product`` using the resolved column map.
 
-    ``resolve_image`` makes each image reference absolute (against the catalog's location).
+    ``images_of(references, product_id)`` makes the image references absolute and leaves out
+    (and reports) those that cannot be images; ``where`` becomes the product's ``origin``.
     """
     used = set(fields.values())
     images: list[str] = []
@@ -119,7 +123,6 @@ def product_from_record(
         if key not in used and _EXTRA_IMAGE_COLUMN.match(str(key)):
             images.extend(split_images(value))
             used.add(key)
-    images = list(dict.fromkeys(resolve_image(s) for s in images))
 
     def text(name: str) -> str:
         value = record.get(fields[name]) if name in fields else None
@@ -129,14 +132,17 @@ def product_from_record(
     price_raw = record.get(fields["price"]) if "price" in fields else None
     stock_raw = record.get(fields["in_stock"]) if "in_stock" in fields else None
     product_id = text("id")
+    if not product_id:
+        raise ValueError("no product id")
     return Product(
         id=product_id,
         title=text("title") or product_id,
-        images=images,
+        images=images_of(images, product_id),
         category=text("category"),
         price=parse_price(price_raw),
         in_stock=parse_bool(stock_raw, default=True),
         url=text("url"),
         group_id=text("group_id"),
         attrs=attrs,
+        origin=where,
     )

@@ -1,14 +1,15 @@
 """CSV and TSV catalogs: one product per row, columns mapped by :class:`ColumnMap`.
 
 The delimiter of a ``.csv`` file is sniffed (``,`` ``;`` tab or ``|``); a ``.tsv`` is
-tab-separated. Rows stream one at a time, so a large catalog never sits in memory.
+tab-separated. Rows stream one at a time, so a large catalog never sits in memory. Rows are
+numbered as a spreadsheet shows them: the header is row 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
-import logging
 from collections.abc import Iterator
 
 from lookalike.catalog.formats.base import Format
@@ -17,9 +18,36 @@ from lookalike.catalog.formats.source import CatalogFile
 from lookalike.catalog.models import Product
 from lookalike.errors import CatalogError
 
-__all__ = ["CSV", "TSV", "read_delimited"]
+__all__ = ["CSV", "TSV", "Rows", "open_rows", "read_delimited"]
 
-log = logging.getLogger(__name__)
+Rows = Iterator[tuple[int, dict[str, str]]]
+
+
+@contextlib.contextmanager
+def open_rows(file: CatalogFile, delimiter: str | None = None) -> Iterator[tuple[list[str], Rows]]:
+    """Open ``file`` as a table: ``(header, rows)``, rows as ``(row number, {column: cell})``.
+
+    Cells beyond the header are dropped; an empty or broken file is a ``CatalogError``.
+    """
+    with file.open_text() as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter or file.delimiter)
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise CatalogError(f"{file.name} row 1: {exc}") from exc
+        if not fieldnames:
+            raise CatalogError(f"{file.name} is empty or has no header row")
+        yield [h for h in fieldnames if h is not None], _rows(reader, file)
+
+
+def _rows(reader: csv.DictReader[str], file: CatalogFile) -> Rows:
+    row_no = 1
+    try:
+        for row_no, row in enumerate(reader, start=2):
+            row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
+            yield row_no, row
+    except csv.Error as exc:
+        raise CatalogError(f"{file.name} row {row_no + 1}: {exc}") from exc
 
 
 def read_delimited(
@@ -27,25 +55,16 @@ def read_delimited(
 ) -> Iterator[Product]:
     """Stream products from a delimited file (``delimiter`` default: the file's own)."""
     columns = columns or ColumnMap()
-    with file.open_text() as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter or file.delimiter)
-        try:
-            fieldnames = reader.fieldnames
-        except csv.Error as exc:
-            raise CatalogError(f"{file.name} line 1: {exc}") from exc
-        if not fieldnames:
-            raise CatalogError(f"{file.name} is empty or has no header row")
-        fields = columns.resolve([h for h in fieldnames if h is not None])
-        line_no = 1
-        try:
-            for line_no, row in enumerate(reader, start=2):
-                row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
-                try:
-                    yield product_from_record(row, fields, file.resolve_image)
-                except ValueError as exc:
-                    log.warning("%s line %d skipped: %s", file.name, line_no, exc)
-        except csv.Error as exc:
-            raise CatalogError(f"{file.name} line {line_no + 1}: {exc}") from exc
+    with open_rows(file, delimiter) as (header, rows):
+        fields = columns.resolve(header)
+        for row_no, row in rows:
+            where = f"row {row_no}"
+            try:
+                yield product_from_record(
+                    row, fields, functools.partial(file.images, where=where), where
+                )
+            except ValueError as exc:
+                file.problem(where, f"skipped: {exc}")
 
 
 CSV = Format(

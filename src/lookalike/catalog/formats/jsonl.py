@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import logging
 from collections.abc import Iterator
 
 from lookalike.catalog.formats.base import Format
@@ -12,8 +12,6 @@ from lookalike.catalog.formats.source import CatalogFile
 from lookalike.catalog.models import Product
 
 __all__ = ["JSONL", "read_jsonl"]
-
-log = logging.getLogger(__name__)
 
 
 def read_jsonl(file: CatalogFile, columns: ColumnMap | None = None) -> Iterator[Product]:
@@ -27,18 +25,21 @@ def read_jsonl(file: CatalogFile, columns: ColumnMap | None = None) -> Iterator[
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                log.warning("%s line %d skipped: not JSON (%s)", file.name, line_no, exc.msg)
+                file.problem(f"line {line_no}", f"skipped: not JSON ({exc.msg})")
                 continue
             if not isinstance(record, dict):
-                log.warning("%s line %d skipped: not a JSON object", file.name, line_no)
+                file.problem(f"line {line_no}", "skipped: not a JSON object")
                 continue
             key = frozenset(record)
             if key not in fields_cache:
                 fields_cache[key] = columns.resolve(list(record))
+            where = f"line {line_no}"
             try:
-                yield product_from_record(record, fields_cache[key], file.resolve_image)
+                yield product_from_record(
+                    record, fields_cache[key], functools.partial(file.images, where=where), where
+                )
             except ValueError as exc:
-                log.warning("%s line %d skipped: %s", file.name, line_no, exc)
+                file.problem(where, f"skipped: {exc}")
 
 
 JSONL = Format(

@@ -1,29 +1,27 @@
 """Google Merchant feeds: RSS 2.0 (``rss/channel/item``) and Atom (``feed/entry``), ``g:`` fields.
 
-Both carry the same ``g:`` (``http://base.google.com/ns/1.0``) elements; plain ``title`` /
-``link`` / ``description`` stand in when the ``g:`` ones are missing (Atom's ``link`` is an
-``href`` attribute). Every simple ``g:`` element without a field of its own (``g:brand``,
+Both carry the same ``g:`` (``http://base.google.com/ns/1.0``) elements; the same fields
+written without the prefix count too (many generators drop it), and plain ``title`` / ``link``
+/ ``description`` stand in when the ``g:`` ones are missing (Atom's ``link`` is an ``href``
+attribute). Every simple ``g:`` element without a field of its own (``g:brand``,
 ``g:color``, ``g:size``, ``g:gtin``, ...) becomes a product attribute.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from lxml import etree
 
 from lookalike.catalog.formats.base import XML_SUFFIXES, Format
 from lookalike.catalog.formats.columns import ColumnMap
 from lookalike.catalog.formats.source import CatalogFile
-from lookalike.catalog.formats.values import split_price
+from lookalike.catalog.formats.values import category_path, in_stock_from_availability, offer_price
 from lookalike.catalog.formats.xmlsafe import XmlEvents, local_name, release, text_of
 from lookalike.catalog.models import Product
 from lookalike.errors import FeedError
 
 __all__ = ["GOOGLE_NS", "MERCHANT", "MerchantFeedReader", "read_merchant"]
-
-log = logging.getLogger(__name__)
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -43,77 +41,96 @@ _HANDLED = {
 }
 
 
-def _in_stock(availability: str) -> bool:
-    # Google's values: in_stock, out_of_stock, preorder, backorder (older: "in stock", ...).
-    value = availability.strip().lower().replace(" ", "_")
-    return value in ("", "in_stock", "instock")
+# RSS 2.0 / Atom elements of an item: never product attributes.
+_FEED_ELEMENTS = {
+    "description",
+    "summary",
+    "content",
+    "guid",
+    "pubDate",
+    "updated",
+    "published",
+    "author",
+    "category",
+    "comments",
+    "enclosure",
+    "source",
+    "rights",
+    "contributor",
+}
+
+
+def _fields(item: etree._Element) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """An item's simple fields: ``g:`` ones, and those written without the prefix (any other
+    namespace, or none); Atom's ``<link href>`` as ``link``."""
+    google: dict[str, list[str]] = {}
+    plain: dict[str, list[str]] = {}
+    for child in item:
+        tag = local_name(child.tag)
+        if not tag:
+            continue
+        if tag == "link" and child.get("href"):
+            if child.get("rel", "alternate") == "alternate":
+                plain.setdefault("link", []).append(child.get("href", "").strip())
+            continue
+        value = text_of(child)
+        if not value or len(child):  # g:shipping and such have sub-elements
+            continue
+        target = google if etree.QName(child).namespace == GOOGLE_NS else plain
+        target.setdefault(tag, []).append(value)
+    return google, plain
 
 
 class MerchantFeedReader:
-    """Turn the events of a Merchant RSS or Atom document into ``Product``s, item by item."""
+    """Turn the events of a Merchant RSS or Atom document into ``Product``s, item by item.
 
-    def __init__(self, events: XmlEvents, resolve_image: Callable[[str], str]) -> None:
+    Fields count with or without the ``g:`` prefix (a ``g:`` one wins when both are there).
+    """
+
+    def __init__(self, events: XmlEvents, file: CatalogFile) -> None:
         self.events = events
-        self.resolve_image = resolve_image
+        self.file = file
         self.record_tag = "entry" if events.root == "feed" else "item"
 
     def _item(self, item: etree._Element) -> Product | None:
-        google: dict[str, list[str]] = {}
-        plain: dict[str, str] = {}
-        for child in item:
-            tag = local_name(child.tag)
-            if not tag:
-                continue
-            namespace = etree.QName(child).namespace
-            if namespace == GOOGLE_NS:
-                value = text_of(child)
-                if value and len(child) == 0:  # g:shipping and such have sub-elements
-                    google.setdefault(tag, []).append(value)
-            elif tag == "link" and child.get("href"):
-                if child.get("rel", "alternate") == "alternate":
-                    plain.setdefault("link", child.get("href", "").strip())
-            elif namespace in (None, ATOM_NS) and text_of(child):
-                plain.setdefault(tag, text_of(child))
+        google, plain = _fields(item)
+
+        def values(name: str) -> list[str]:
+            return google.get(name) or plain.get(name) or []
 
         def first(name: str) -> str:
-            values = google.get(name)
-            return values[0] if values else plain.get(name, "")
+            found = values(name)
+            return found[0] if found else ""
 
         product_id = first("id")
+        where = f"line {item.sourceline}"
         if not product_id:
-            line = item.sourceline
-            log.warning("%s line %s: item without g:id skipped", self.events.name, line)
+            self.file.problem(where, "item without g:id skipped")
             return None
-        images = google.get("image_link", [])[:1] + google.get("additional_image_link", [])
+        images = values("image_link")[:1] + values("additional_image_link")
+        extra = {k: v for k, v in plain.items() if k not in _FEED_ELEMENTS}
         attrs: dict[str, object] = {
-            key: values[0] if len(values) == 1 else values
-            for key, values in google.items()
+            key: found[0] if len(found) == 1 else found
+            for key, found in (extra | google).items()
             if key not in _HANDLED
         }
-        price, currency = split_price(first("price"))
-        sale_text = first("sale_price")
-        if sale_text:
-            sale, sale_currency = split_price(sale_text)
-            if sale is not None:
-                attrs["regular_price"] = price
-                price, currency = sale, sale_currency or currency
-        if currency:
-            attrs["currency"] = currency
-        description = plain.get("description") or plain.get("summary")  # RSS / Atom
+        price, price_attrs = offer_price(first("price"), first("sale_price"))
+        attrs.update(price_attrs)
+        description = first("description") or first("summary")  # RSS / Atom
         if description and "description" not in attrs:
             attrs["description"] = description
         category = first("product_type") or first("google_product_category")
-        category = " > ".join(part.strip() for part in category.split(">") if part.strip())
         return Product(
             id=product_id,
             title=first("title") or product_id,
-            images=list(dict.fromkeys(self.resolve_image(s) for s in images)),
-            category=category,
+            images=self.file.images(images, product_id, where=where),
+            category=category_path(category),
             price=price,
-            in_stock=_in_stock(first("availability")),
+            in_stock=in_stock_from_availability(first("availability")),
             url=first("link"),
             group_id=first("item_group_id"),
             attrs=attrs,
+            origin=where,
         )
 
     def __iter__(self) -> Iterator[Product]:
@@ -131,7 +148,7 @@ def read_merchant(file: CatalogFile, columns: ColumnMap | None = None) -> Iterat
         events = XmlEvents(stream, file.name)
         if events.root not in ("rss", "feed"):
             raise FeedError(f"{file.name}: not a Google Merchant feed: the root is <{events.root}>")
-        yield from MerchantFeedReader(events, file.resolve_image)
+        yield from MerchantFeedReader(events, file)
 
 
 MERCHANT = Format(

@@ -19,7 +19,11 @@ from lookalike.catalog.formats.delimited import CSV, TSV
 from lookalike.catalog.formats.folder import FOLDER
 from lookalike.catalog.formats.jsonl import JSONL
 from lookalike.catalog.formats.merchant import MERCHANT
+from lookalike.catalog.formats.meta import META
+from lookalike.catalog.formats.problems import ProblemSink
+from lookalike.catalog.formats.shopify import SHOPIFY
 from lookalike.catalog.formats.source import CatalogFile, downloaded
+from lookalike.catalog.formats.woocommerce import WOOCOMMERCE
 from lookalike.catalog.formats.yml import YML
 from lookalike.catalog.http import FetchSettings
 from lookalike.catalog.models import Product
@@ -28,8 +32,9 @@ from lookalike.textutil import is_url
 
 __all__ = ["FORMATS", "detect_format", "get_format", "read_catalog"]
 
-# Order matters: the first format whose sniff accepts a file reads it.
-FORMATS: tuple[Format, ...] = (FOLDER, YML, MERCHANT, JSONL, TSV, CSV)
+# Order matters: the first format whose sniff accepts a file reads it, so the platform
+# exports (told by their header row) come before the generic CSV/TSV readers.
+FORMATS: tuple[Format, ...] = (FOLDER, YML, MERCHANT, JSONL, SHOPIFY, WOOCOMMERCE, META, TSV, CSV)
 
 
 def get_format(name: str, formats: Sequence[Format] = FORMATS) -> Format:
@@ -60,7 +65,8 @@ def detect_format(file: CatalogFile, formats: Sequence[Format] = FORMATS) -> For
         )
     raise CatalogError(
         f"unknown catalog format for {file.name}: use a folder of images, .csv, .tsv, .jsonl, "
-        "or a YML / Google Merchant XML feed (.xml, .yml, .rss, .atom, optionally gzipped)"
+        "or a YML / Google Merchant XML feed (.xml, .yml, .rss, .atom, optionally gzipped), "
+        f"or name the format with --format ({', '.join(f.name for f in formats)})"
     )
 
 
@@ -70,21 +76,23 @@ def read_catalog(
     *,
     fetch: FetchSettings | None = None,
     format: str | None = None,
+    on_problem: ProblemSink | None = None,
 ) -> Iterator[Product]:
     """Stream the products of a catalog folder, file or URL.
 
     A local source's format is checked at once (``CatalogError`` when unknown or missing); a
     URL is downloaded (with ``fetch``: ``allow_private`` for internal hosts) when iteration
     starts. A malformed or unsafe feed raises ``FeedError`` while iterating: consume it
-    inside a transaction to keep the old catalog. ``format`` names the format to use.
+    inside a transaction to keep the old catalog. ``format`` names the format to use;
+    ``on_problem`` receives every per-record problem (skipped row, refused image).
     """
     chosen = get_format(format) if format else None
     if is_url(source):
-        return _read_url(str(source).strip(), columns, fetch, chosen)
+        return _read_url(str(source).strip(), columns, fetch, chosen, on_problem)
     path = Path(source).expanduser()
     if not path.exists():
         raise CatalogError(f"catalog not found: {path}")
-    file = CatalogFile.local(path)
+    file = CatalogFile.local(path, on_problem)
     fmt = chosen or detect_format(file)
     if fmt.folder != path.is_dir():
         kind = "a folder" if path.is_dir() else "a file"
@@ -93,9 +101,13 @@ def read_catalog(
 
 
 def _read_url(
-    url: str, columns: ColumnMap | None, fetch: FetchSettings | None, chosen: Format | None
+    url: str,
+    columns: ColumnMap | None,
+    fetch: FetchSettings | None,
+    chosen: Format | None,
+    on_problem: ProblemSink | None,
 ) -> Iterator[Product]:
-    with downloaded(url, fetch) as file:
+    with downloaded(url, fetch, on_problem) as file:
         yield from _read(chosen or detect_format(file), file, columns)
 
 

@@ -13,15 +13,17 @@ import contextlib
 import csv
 import gzip
 import io
+import logging
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, TextIO
 
-from lookalike.catalog.formats.values import ImageResolver
+from lookalike.catalog.formats.problems import Problem, ProblemSink
+from lookalike.catalog.formats.values import ImageResolver, image_problem
 from lookalike.catalog.formats.xmlsafe import XmlEvents
 from lookalike.catalog.http import FetchSettings, fetch_to_file
 from lookalike.errors import CatalogError, FeedError, FetchError
@@ -36,6 +38,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 HEAD_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
 
+log = logging.getLogger("lookalike.catalog.formats")
+
 
 @dataclass(frozen=True)
 class CatalogFile:
@@ -43,17 +47,49 @@ class CatalogFile:
 
     ``name`` is the path or URL the user gave (for messages and the extension); ``base`` is
     what relative image references resolve against: the feed's URL or the file's folder.
+    ``on_problem`` receives each per-record problem a reader reports (they are logged too).
     """
 
     path: Path
     name: str
     base: str | Path
+    on_problem: ProblemSink | None = field(default=None, compare=False)
 
     @classmethod
-    def local(cls, path: Path) -> CatalogFile:
+    def local(cls, path: Path, on_problem: ProblemSink | None = None) -> CatalogFile:
         """A file or folder on disk; relative images resolve against its folder."""
         base = path.resolve() if path.is_dir() else path.resolve().parent
-        return cls(path=path, name=str(path), base=base)
+        return cls(path=path, name=str(path), base=base, on_problem=on_problem)
+
+    def problem(self, where: str, message: str, product: str = "") -> None:
+        """Report a problem of one record (a skipped row, a refused image): logged and sunk."""
+        found = Problem(where=where, message=message, product=product)
+        log.warning("%s %s", self.name, found)
+        if self.on_problem is not None:
+            self.on_problem(found)
+
+    def images(
+        self,
+        references: Iterable[str],
+        product: str = "",
+        *,
+        where: str,
+        resolve: Callable[[str], str] | None = None,
+    ) -> list[str]:
+        """Image references made absolute, without duplicates; a reference that cannot be an
+        image (site root, no path, ftp:// ...) is left out and reported for this record."""
+        resolve = resolve or self.resolve_image
+        kept: dict[str, None] = {}
+        for raw in references:
+            if not raw.strip():
+                continue
+            resolved = resolve(raw)
+            reason = image_problem(raw) or image_problem(resolved)
+            if reason:
+                self.problem(where, reason, product)
+            else:
+                kept.setdefault(resolved)
+        return list(kept)
 
     @cached_property
     def suffix(self) -> str:
@@ -140,7 +176,9 @@ class CatalogFile:
 
 
 @contextlib.contextmanager
-def downloaded(url: str, settings: FetchSettings | None) -> Iterator[CatalogFile]:
+def downloaded(
+    url: str, settings: FetchSettings | None, on_problem: ProblemSink | None = None
+) -> Iterator[CatalogFile]:
     """Download ``url`` into a temporary file (removed afterwards); ``FeedError`` on failure.
 
     Uses the fetcher's HTTP layer: retries, size cap, and the address guard (``allow_private``
@@ -152,4 +190,4 @@ def downloaded(url: str, settings: FetchSettings | None) -> Iterator[CatalogFile
             fetch_to_file(url, dest, settings=settings or FetchSettings(), max_bytes=MAX_FEED_BYTES)
         except FetchError as exc:
             raise FeedError(f"cannot download the feed {url}: {exc}") from exc
-        yield CatalogFile(path=dest, name=url, base=url)
+        yield CatalogFile(path=dest, name=url, base=url, on_problem=on_problem)
