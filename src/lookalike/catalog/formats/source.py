@@ -16,6 +16,7 @@ import io
 import logging
 import tempfile
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -169,7 +170,7 @@ class CatalogFile:
     def _reading(self) -> Iterator[None]:
         try:
             yield
-        except (gzip.BadGzipFile, EOFError) as exc:
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise FeedError(f"{self.name}: broken gzip data: {exc}") from exc
         except OSError as exc:
             raise CatalogError(f"cannot read {self.name}: {exc.strerror or exc}") from exc
