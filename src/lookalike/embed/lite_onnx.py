@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,8 +135,8 @@ class _Graph:
 
         self.helper = helper
         self.weights = weights
-        self.nodes: list[object] = []
-        self.inits: list[object] = []
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
         self._count = 0
         self._const("relu6_min", np.float32(0.0))
         self._const("relu6_max", np.float32(6.0))
@@ -191,7 +192,7 @@ class _Graph:
         self.nodes.append(self.helper.make_node("Clip", [y, "relu6_min", "relu6_max"], [z]))
         return z
 
-    def node(self, op: str, inputs: list[str], output: str, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
         self.nodes.append(self.helper.make_node(op, inputs, [output], **attrs))
         return output
 
@@ -216,11 +217,11 @@ def _block(g: _Graph, x: str, i: int, block: Block) -> str:
     return g.node("Add", [h, x], name)
 
 
-def _output_shapes(name: str, side: int, blocks: list[Block]) -> dict[str, list[object]]:
+def _output_shapes(name: str, side: int, blocks: list[Block]) -> dict[str, list[str | int]]:
     def after(b: Block) -> int:
         return math.ceil(b.side / b.stride)
 
-    shapes: dict[str, list[object]] = {
+    shapes: dict[str, list[str | int]] = {
         "embedding": ["batch", _HEAD],
         "head": ["batch", _HEAD, after(blocks[-1]), after(blocks[-1])],
         "stem": ["batch", _STEM, math.ceil(side / 2), math.ceil(side / 2)],
