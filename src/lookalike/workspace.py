@@ -3,7 +3,10 @@
 Layout (see docs/architecture.md)::
 
     products.sqlite, images/, embeddings/<model>.npy, product_vectors.npy,
-    neighbors.npy, neighbor_scores.npy, index/, manifest.json, report.json
+    neighbors.npy, neighbor_scores.npy, index/, manifest.json, report.json, experiments.json
+
+and, beside the workspace folder, the service's event log ``events.sqlite`` (one for the shops
+served together; every event carries its shop).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import WorkspaceError
 
-__all__ = ["Workspace", "resolve_workspace", "DEFAULT_HOME"]
+__all__ = ["Workspace", "resolve_workspace", "DEFAULT_HOME", "EVENTS_FILE", "EXPERIMENTS_FILE"]
 
 DEFAULT_HOME = "lookalike-data"
+EXPERIMENTS_FILE = "experiments.json"
+EVENTS_FILE = "events.sqlite"
 MANIFEST_VERSION = 1
 
 
@@ -70,6 +75,18 @@ class Workspace:
     @property
     def report_path(self) -> Path:
         return self.root / "report.json"
+
+    @property
+    def experiments_path(self) -> Path:
+        """The shop's A/B experiments (``lookalike.ab.store.ExperimentStore``)."""
+        return self.root / EXPERIMENTS_FILE
+
+    @property
+    def events_path(self) -> Path:
+        """Where the service logs this shop's events by default: ``$LOOKALIKE_EVENTS_DB``,
+        else ``events.sqlite`` beside the workspace folder."""
+        env = os.environ.get("LOOKALIKE_EVENTS_DB")
+        return Path(env) if env else self.root.parent / EVENTS_FILE
 
     def create(self) -> Workspace:
         """Make the folder (and parents) if needed."""
