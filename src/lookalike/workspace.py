@@ -21,11 +21,21 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import WorkspaceError
 
-__all__ = ["Workspace", "resolve_workspace", "DEFAULT_HOME", "EVENTS_FILE", "EXPERIMENTS_FILE"]
+__all__ = [
+    "Workspace",
+    "resolve_workspace",
+    "DEFAULT_HOME",
+    "EVENTS_FILE",
+    "EXPERIMENTS_FILE",
+    "TITLE_VECTORS",
+    "TITLE_CACHE",
+]
 
 DEFAULT_HOME = "lookalike-data"
 EXPERIMENTS_FILE = "experiments.json"
 EVENTS_FILE = "events.sqlite"
+TITLE_VECTORS = "title_vectors"  # per-product MiniLM title vectors (a VectorSet)
+TITLE_CACHE = "titles-minilm"  # title vector cache under embeddings/, keyed by title hash
 MANIFEST_VERSION = 1
 
 
