@@ -31,6 +31,7 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import VectorIndexError, WorkspaceError
 from lookalike.index.vectors import VectorSet
+from lookalike.textutil import is_url
 
 __all__ = [
     "Workspace",
@@ -84,10 +85,6 @@ def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
     every event carries its shop)."""
     env = os.environ.get("LOOKALIKE_EVENTS_DB")
     return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
-
-
-def _is_remote(source: str) -> bool:
-    return source.lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
@@ -230,7 +227,7 @@ class Workspace:
         """Where the bytes of an image source are on disk: its cache file, else (a local file
         a version-1 build did not copy) the file itself. Either may not exist."""
         cached = self.image_cache_file(source)
-        return cached if _is_remote(source) or cached.is_file() else Path(source)
+        return cached if is_url(source) or cached.is_file() else Path(source)
 
     @property
     def embeddings_dir(self) -> Path:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from lookalike.cli.catalog_check import Format_, checked_format
 from lookalike.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -100,13 +101,14 @@ def build(
             "--catalog",
             "--feed",
             "-c",
-            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
-            "(file or http(s) URL, gzip allowed).",
+            help="Folder of images, CSV/TSV/JSONL file (Shopify, WooCommerce and Meta exports "
+            "recognised), or a YML / Google Merchant feed (file or http(s) URL, gzip allowed).",
         ),
     ],
     columns: Annotated[
         str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
     ] = None,
+    format_: Format_ = None,
     model: Annotated[
         str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
     ] = "lite0",
@@ -181,8 +183,8 @@ def build(
 
     Exit codes: 0 success, 3 partial (some images failed), 1 failure (nothing published).
     """
+    from lookalike.catalog.formats import ColumnMap
     from lookalike.catalog.http import FetchSettings
-    from lookalike.catalog.readers import ColumnMap
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.recommend.filters import Weights
@@ -194,6 +196,7 @@ def build(
         batch_size=batch_size,
         workers=workers,
         columns=ColumnMap.parse(columns),
+        catalog_format=checked_format(format_),
         allow_private=allow_private,
         index=index,
         pca=pca,
@@ -378,10 +381,7 @@ def demo(
     _render_build_report(report, quiet=True)
     if no_serve:
         return
+    from lookalike.cli.serving import announce_url
     from lookalike.serve.app import run_server
 
-    console.print(
-        f"\n[bold green]Open http://{host}:{port}/[/bold green] to browse the demo shop "
-        f"(API docs at http://{host}:{port}/docs). Ctrl+C stops."
-    )
-    run_server([str(ws.root)], host=host, port=port)
+    run_server([str(ws.root)], host=host, port=port, on_ready=announce_url)
