@@ -73,15 +73,19 @@ def test_a_catalog_fetched_by_url_may_reference_only_http(tmp_path: Path, cdn: C
         {"id": "b", "title": "b", "image": cdn.url("b.jpg")},
         {"id": "local", "title": "l", "image": str(tmp_path / "p.jpg")},
         {"id": "rel", "title": "r", "image": "p.jpg"},
+        {"id": "fileurl", "title": "f", "image": f"file://{tmp_path / 'p.jpg'}"},
     ]
     cdn.files["catalog.csv"] = write_csv(tmp_path / "c.csv", rows).read_bytes()
     options = replace(OPTIONS, allow_private=True)
-    report = build_workspace(
-        tmp_path / "shop", cdn.url("catalog.csv"), options, embedder_factory=tiny
-    )
+    feed = cdn.url("catalog.csv")
+    report = build_workspace(tmp_path / "shop", feed, options, embedder_factory=tiny)
     assert report.vectors == 2
-    assert {f["products"][0] for f in report.failures} == {"local", "rel"}
-    assert all("only reference http(s)" in f["error"] for f in report.failures)
+    failed = {f["products"][0]: f for f in report.failures}
+    assert set(failed) == {"local", "rel", "fileurl"}
+    # paths resolve against the feed's URL (asked of its server, never read from this disk)
+    for pid in ("local", "rel"):
+        assert failed[pid]["source"].startswith(cdn.base) and failed[pid]["reason"] == "http_404"
+    assert failed["fileurl"]["reason"] == "local_path_refused"
 
 
 def test_the_image_route_serves_only_decoded_cached_images(

@@ -77,7 +77,7 @@ def sweep(ws: Workspace) -> list[str]:
                 else:
                     folder.unlink()
                 removed.append(f"generations/{folder.name}")
-    for tmp in ws.root.glob("**/.*.tmp"):  # lookalike.atomic's temp files
+    for tmp in _build_temp_files(ws):
         tmp.unlink(missing_ok=True)
         removed.append(str(tmp.relative_to(ws.root)))
     if kept:  # a version-1 workspace's own files are obsolete once a generation is out
@@ -92,6 +92,16 @@ def sweep(ws: Workspace) -> list[str]:
             removed.append(name)
     crash_point("publish.swept")
     return removed
+
+
+def _build_temp_files(ws: Workspace) -> list[Path]:
+    """``lookalike.atomic`` temp files only a build writes (never those of ``lookalike ab`` or
+    ``lookalike train``, which may be running now)."""
+    found = [*ws.root.glob(f".{ws.current_path.name}.*.tmp")]
+    found += ws.root.glob(f".{ws.report_path.name}.*.tmp")
+    for folder in (ws.images_dir, ws.embeddings_dir):
+        found += folder.glob("**/.*.tmp")
+    return found
 
 
 def check_publish(
