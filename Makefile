@@ -28,6 +28,7 @@ test: venv browser
 
 lint: venv
 	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy src
 
 clean:
 	rm -rf $(VENV) lookalike-data .pytest_cache

@@ -233,26 +233,22 @@ def similar(
         exclude_group=not keep_group,
         diversity=diversity,
     )
-    opts = {
-        "filters": filters,
-        "metric": metric,
-        "weights": Weights.parse(weights) if weights else None,
-        "explain": explain,
-    }
+    parsed_weights = Weights.parse(weights) if weights else None
     with Recommender(workspace) as rec:
         if near_duplicate is None:  # the threshold the workspace was built with
             threshold = rec.default_filters.near_duplicate
-            opts["filters"] = dataclasses.replace(filters, near_duplicate=threshold)
+            filters = dataclasses.replace(filters, near_duplicate=threshold)
+        opts = {"filters": filters, "metric": metric, "weights": parsed_weights}
         if image is not None:
             try:
                 data = image.read_bytes()
             except OSError as exc:
                 raise LookalikeError(f"cannot read {image}: {exc.strerror or exc}") from exc
-            results = rec.similar_to_image(data, k, **opts)
+            results = rec.similar_to_image(data, k, explain=explain, **opts)  # type: ignore[arg-type]
             heading = f"similar to {image.name}"
         else:
             query = rec.find_by_title(title) if title is not None else rec.product(product_id or "")
-            results = rec.similar(query.id, k, **opts)
+            results = rec.similar(query.id, k, explain=explain, **opts)  # type: ignore[arg-type]
             heading = f"similar to {query.id} · {query.title}"
             if not results:
                 err_console.print(f"no similar products for {query.id!r} (no usable image?)")

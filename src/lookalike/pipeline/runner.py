@@ -162,7 +162,7 @@ def build_workspace(
         timings["index"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         neighbors = neighbor_table(vectors, owned, cache, options, groups, built)
-        neighbors.save(ws.root)
+        neighbors.save(ws.root, shared_ids=True)  # ids: the product vectors'
         downloads["pruned"] = prune_image_cache(ws, {i.source for i in urls})
         timings["topk"] = time.perf_counter() - t0
 

@@ -5,7 +5,7 @@ Two paths:
 - **table**: the default query (default filters, cosine, image-only weights, ``k`` within the
   stored K) is a slice of the top-K table computed at build, O(1). The build already applied the
   default exclusions (self, same group, near-duplicates) to that table (see ``topk.py``).
-- **search**: anything else ranks the catalog with the index (or ``knn_metric``, or the hybrid
+- **search**: anything else ranks the catalog with the index (or ``knn_exact``, or the hybrid
   scorer) and walks down the ranking, fetching deeper (4x, 16x, ... up to every product) until
   ``k`` products pass the filters, so a filter never returns fewer than ``k`` when ``k``
   eligible products exist. MMR then re-ranks a pool of eligible products when asked.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,27 +25,33 @@ from lookalike.embed.base import Embedder
 from lookalike.embed.head import HEAD_DIR, Head
 from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
 from lookalike.index.base import ExactIndex, VectorIndex
-from lookalike.index.metrics import METRICS, check_metric, knn_metric
+from lookalike.index.exact import METRICS, check_metric, knn_exact
 from lookalike.index.vectors import VectorSet
-from lookalike.recommend.diversity import mmr
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, HybridScorer
 from lookalike.recommend.search import (
     Hit,
     Ranker,
-    collect,
+    SearchQuery,
     hybrid_ranker,
     image_ranker,
     metric_ranker,
+    search_catalog,
 )
 from lookalike.recommend.text import TITLE_VECTORS, load_title_encoder
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
 
-__all__ = ["Recommendation", "Recommender", "PRODUCT_VECTORS", "METRICS", "table_filters"]
+__all__ = [
+    "Answer",
+    "Recommendation",
+    "Recommender",
+    "PRODUCT_VECTORS",
+    "METRICS",
+    "table_filters",
+]
 
 PRODUCT_VECTORS = "product_vectors"
-_MMR_POOL = 4  # MMR picks k out of the best 4k eligible products
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,14 @@ class Recommendation:
         if self.components is not None:
             out["components"] = {k: round(v, 6) for k, v in self.components.items()}
         return {**out, **data}
+
+
+class Answer(NamedTuple):
+    """Recommendations and where they came from: ``precomputed`` (the top-K table), ``index``
+    (a search over the vectors) or ``image`` (a new photo)."""
+
+    results: list[Recommendation]
+    source: str
 
 
 def table_filters(manifest: dict[str, Any]) -> Filters:
@@ -101,7 +115,7 @@ class Recommender:
         self.manifest = self.workspace.manifest()
         self.store: ProductStore = self.workspace.open_store()
         self.vectors = VectorSet.load(self.workspace.root, PRODUCT_VECTORS)
-        self.neighbors = Neighbors.load(self.workspace.root)
+        self.neighbors = Neighbors.load(self.workspace.root, self.vectors.ids)
         # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
         # with a newer index
         self.index = self._load_index()
@@ -130,8 +144,8 @@ class Recommender:
         from lookalike.index.persist import INDEX_META
 
         if (self.workspace.index_dir / INDEX_META).exists():
-            return load_index(self.workspace.index_dir)
-        return ExactIndex(self.vectors)
+            return load_index(self.workspace.index_dir, self.vectors)
+        return ExactIndex(self.vectors, shared=True)
 
     @property
     def embedder(self) -> Embedder:
@@ -203,7 +217,7 @@ class Recommender:
         if not title.strip() or titles is None or not len(titles):
             raise NotFoundError(f"no product titled {title!r}")
         query = load_title_encoder().encode([title.strip()])
-        _, rows = knn_metric(query, np.asarray(titles.vectors), 1, "cosine")
+        _, rows = knn_exact(query, titles.vectors, 1, "cosine")
         return self.store.get(titles.ids[int(rows[0, 0])])
 
     # -- similar products ------------------------------------------------------------------
@@ -218,37 +232,59 @@ class Recommender:
         weights: Weights | None = None,
         explain: bool = False,
     ) -> list[Recommendation]:
-        """The ``k`` products most similar to a catalog product, itself excluded.
+        """The ``k`` products most similar to a catalog product (``recommend`` without source)."""
+        return self.recommend(
+            product_id, k, filters=filters, metric=metric, weights=weights, explain=explain
+        ).results
 
-        ``NotFoundError`` for an unknown id; an empty list when the product has no usable image.
-        """
-        check_metric(metric)
-        weights = weights or self.weights
-        filters = filters or self.default_filters
-        if product_id not in self.neighbors or product_id not in self.vectors:
-            self.store.get(product_id)  # raises NotFoundError for an unknown id
-            return []
-        if (
+    def answers_from_table(
+        self, k: int, *, filters: Filters, metric: str, weights: Weights
+    ) -> bool:
+        """Whether a product query with these options is a slice of the top-K table."""
+        return (
             k <= self.neighbors.k
             and metric == "cosine"
             and weights.image_only
             and filters == self.table_filters
-        ):
+        )
+
+    def recommend(
+        self,
+        product_id: str,
+        k: int = 10,
+        *,
+        filters: Filters | None = None,
+        metric: str = "cosine",
+        weights: Weights | None = None,
+        explain: bool = False,
+    ) -> Answer:
+        """The ``k`` products most similar to a catalog product, itself excluded, and their
+        source (``precomputed`` or ``index``).
+
+        ``NotFoundError`` for an unknown id; no results when the product has no usable image.
+        """
+        check_metric(metric)
+        weights = weights or self.weights
+        filters = filters or self.default_filters
+        table = self.answers_from_table(k, filters=filters, metric=metric, weights=weights)
+        source = "precomputed" if table else "index"
+        if product_id not in self.neighbors or product_id not in self.vectors:
+            self.store.get(product_id)  # raises NotFoundError for an unknown id
+            return Answer([], source)
+        if table:
             hits = self.neighbors.lookup(product_id, k)
             comps = (lambda s: {"image": weights.image * s}) if explain else (lambda s: None)
-            return self._materialise([(pid, weights.image * s, comps(s)) for pid, s in hits])
+            return Answer(
+                self._materialise([(pid, weights.image * s, comps(s)) for pid, s in hits]),
+                source,
+            )
         vector = self.vectors.get(product_id)
         assert vector is not None
-        return self._search(
-            vector,
-            k,
-            filters=filters,
-            metric=metric,
-            weights=weights,
-            query=self.store.get(product_id),
-            exclude=frozenset({product_id}),
-            explain=explain,
+        query = self.store.get(product_id)
+        search = SearchQuery(
+            vector=vector, k=k, filters=filters, query=query, exclude=frozenset({product_id})
         )
+        return Answer(self._search(search, metric, weights, explain), source)
 
     def similar_to_vector(
         self,
@@ -270,16 +306,14 @@ class Recommender:
         bare image the catalog's copy of that photo is the best answer, not a duplicate.
         """
         check_metric(metric)
-        return self._search(
-            np.asarray(vector, np.float32),
-            k,
+        search = SearchQuery(
+            vector=np.asarray(vector, np.float32),
+            k=k,
             filters=filters or self.default_filters,
-            metric=metric,
-            weights=weights or self.weights,
             query=query,
             exclude=frozenset(exclude),
-            explain=explain,
         )
+        return self._search(search, metric, weights or self.weights, explain)
 
     def similar_to_image(
         self,
@@ -337,69 +371,18 @@ class Recommender:
         return load_title_encoder().encode([query.title.strip()])[0]
 
     def _search(
-        self,
-        vector: np.ndarray,
-        k: int,
-        *,
-        filters: Filters,
-        metric: str,
-        weights: Weights,
-        query: Product | None,
-        exclude: frozenset[str],
-        explain: bool,
+        self, search: SearchQuery, metric: str, weights: Weights, explain: bool
     ) -> list[Recommendation]:
-        if k < 1 or not len(self.vectors):
+        if search.k < 1 or not len(self.vectors):
             return []
-        if vector.shape != (self.vectors.dim,):
+        if search.vector.shape != (self.vectors.dim,):
             raise VectorIndexError(
-                f"query has shape {vector.shape}, vectors are {self.vectors.dim}-d"
+                f"query has shape {search.vector.shape}, vectors are {self.vectors.dim}-d"
             )
-        eligible = filters.predicate(query)
-        group = query.group_id if query is not None and filters.exclude_group else ""
-        # near-duplicates of a *product* are re-uploads to hide; for a bare photo or vector
-        # (query by image) the same photo in the catalog is the answer, so they stay
-        near_dup = filters.near_duplicate if query is not None else None
-        unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        row_of = self.vectors.row_of()
-        ranked = self._ranker(vector, metric, weights, query)
-        need = k if filters.diversity is None else k * _MMR_POOL
-
-        def accept(fresh: list[Hit]) -> list[tuple[Hit, Product]]:
-            # an index saved by a newer build (before this shop is reloaded) may know ids that
-            # these vectors do not: skip them rather than fail the request
-            fresh = [h for h in fresh if h[0] in row_of]
-            products = self.store.get_many([h[0] for h in fresh])
-            rows = [row_of[h[0]] for h in fresh]
-            # near-duplicates are judged on the image cosine, whatever the ranking metric
-            cosines = np.asarray(self.vectors.vectors[rows]) @ unit if rows else np.zeros(0)
-            out = []
-            for hit, cos in zip(fresh, cosines, strict=True):
-                product = products.get(hit[0])
-                if (
-                    product is None
-                    or product.id in exclude
-                    or (group and product.group_id == group)
-                    or (near_dup is not None and cos > near_dup)
-                    or not eligible(product)
-                ):
-                    continue
-                out.append((hit, product))
-            return out
-
-        kept = collect(
-            ranked,
-            need,
-            depth=_MMR_POOL * (need + len(exclude)),
-            total=len(self.vectors),
-            accept=accept,
-        )
-        kept.sort(key=lambda item: -item[0][1])  # stable: keeps the ranker's tie order
-        if filters.diversity is not None and len(kept) > 1:
-            pool_vectors = np.asarray(self.vectors.vectors[[row_of[h[0]] for h, _ in kept]])
-            order = mmr(np.array([h[1] for h, _ in kept]), pool_vectors, k, filters.diversity)
-            kept = [kept[i] for i in order]
+        ranked = self._ranker(search.vector, metric, weights, search.query)
+        kept = search_catalog(ranked, search, self.vectors, self.store.get_many)
         out: list[Recommendation] = []
-        for (_pid, score, comps), product in kept[:k]:
+        for (_pid, score, comps), product in kept:
             if comps is None and explain:
                 comps = {"image": score}
             out.append(Recommendation(len(out) + 1, product, score, comps))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError
-from lookalike.index.metrics import check_metric
+from lookalike.index.exact import check_metric
 from lookalike.recommend.filters import Filters
 from lookalike.recommend.similar import METRICS, Recommendation, Recommender
 
@@ -77,23 +77,11 @@ class SimilarOptions:
         return cls(k=k, metric=metric, filters=filters)
 
 
-def _source(rec: Recommender, options: SimilarOptions) -> str:
-    """Whether the recommender answers from the precomputed table (mirrors its fast path)."""
-    table = (
-        options.k <= rec.neighbors.k
-        and options.metric == "cosine"
-        and rec.weights.image_only
-        and (options.filters or rec.default_filters) == rec.table_filters
-    )
-    return "precomputed" if table else "index"
-
-
 def similar_to_product(
     rec: Recommender, product_id: str, options: SimilarOptions
 ) -> tuple[list[Recommendation], str]:
     """The product's nearest products and where they came from (``precomputed`` or ``index``)."""
-    results = rec.similar(product_id, options.k, filters=options.filters, metric=options.metric)
-    return results, _source(rec, options)
+    return rec.recommend(product_id, options.k, filters=options.filters, metric=options.metric)
 
 
 def similar_to_image(
