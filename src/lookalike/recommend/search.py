@@ -20,6 +20,7 @@ from lookalike.index.vectors import VectorSet
 from lookalike.recommend.diversity import mmr
 from lookalike.recommend.exclusions import Exclusions
 from lookalike.recommend.filters import Filters
+from lookalike.recommend.overlay import LiveVectors, Overlay
 
 __all__ = [
     "Hit",
@@ -29,6 +30,7 @@ __all__ = [
     "hybrid_ranker",
     "image_ranker",
     "metric_ranker",
+    "overlay_ranker",
     "search_catalog",
 ]
 
@@ -61,6 +63,31 @@ def metric_ranker(vectors: VectorSet, vector: np.ndarray, metric: str, weight: f
             for r, s in zip(rows[0], scores[0], strict=True)
             if r >= 0
         ]
+
+    return rank
+
+
+def overlay_ranker(
+    ranked: Ranker, overlay: Overlay, vector: np.ndarray | None, weight: float
+) -> Ranker:
+    """``ranked`` over the built vectors, without the rows the overlay changed and, for an
+    image (cosine) ranking given its ``vector``, with the upserted products merged in."""
+    changed = overlay.changed
+    extra: list[Hit] = []
+    if vector is not None:
+        live = overlay.vector_set()
+        if len(live):
+            scores, rows = knn_exact(vector, live.vectors, len(live))
+            extra = [
+                (live.ids[r], weight * float(s), None)
+                for r, s in zip(rows[0], scores[0], strict=True)
+                if r >= 0
+            ]
+
+    def rank(depth: int) -> list[Hit]:
+        base = [h for h in ranked(depth + len(changed)) if h[0] not in changed]
+        merged = sorted([*base[:depth], *extra], key=lambda h: -h[1])
+        return merged[:depth]
 
     return rank
 
@@ -122,7 +149,7 @@ class SearchQuery:
 def search_catalog(
     ranked: Ranker,
     search: SearchQuery,
-    vectors: VectorSet,
+    vectors: LiveVectors,
     products: Callable[[list[str]], Mapping[str, Product]],
 ) -> list[tuple[Hit, Product]]:
     """The best ``search.k`` eligible products of a ranking, MMR re-ranked when asked.
@@ -136,22 +163,20 @@ def search_catalog(
     rule = filters.exclusions if query is not None else Exclusions(False, None)
     query_group = query.group_id if query is not None else ""
     unit = search.vector / max(float(np.linalg.norm(search.vector)), 1e-12)
-    row_of = vectors.row_of()
     need = search.k if filters.diversity is None else search.k * MMR_POOL
 
     def accept(fresh: list[Hit]) -> list[tuple[Hit, Product]]:
         # an index saved by a newer build (before this shop is reloaded) may know ids that
         # these vectors do not: skip them rather than fail the request
-        found = products([h[0] for h in fresh if h[0] in row_of])
+        found = products([h[0] for h in fresh if h[0] in vectors])
         fresh = [h for h in fresh if h[0] in found]
         if not fresh:
             return []
-        rows = [row_of[h[0]] for h in fresh]
         # near-duplicates are judged on the image cosine, whatever the ranking metric
         keep = rule.keep(
             query_group=query_group,
             groups=np.array([found[h[0]].group_id for h in fresh], dtype=object),
-            cosines=np.asarray(vectors.vectors[rows]) @ unit,
+            cosines=vectors.take([h[0] for h in fresh]).vectors @ unit,
             is_self=np.array([h[0] in search.exclude for h in fresh], dtype=bool),
         )
         return [
@@ -169,7 +194,7 @@ def search_catalog(
     )
     kept.sort(key=lambda item: -item[0][1])  # stable: keeps the ranker's tie order
     if filters.diversity is not None and len(kept) > 1:
-        pool = np.asarray(vectors.vectors[[row_of[h[0]] for h, _ in kept]])
+        pool = vectors.take([h[0] for h, _ in kept]).vectors
         order = mmr(np.array([h[1] for h, _ in kept]), pool, search.k, filters.diversity)
         kept = [kept[i] for i in order]
     return kept[: search.k]

@@ -13,23 +13,17 @@ Two paths:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from lookalike.catalog.models import Product
-from lookalike.catalog.store import ProductStore
-from lookalike.embed.base import Embedder
-from lookalike.embed.head import Head
 from lookalike.embed.titles import load_title_encoder
-from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
-from lookalike.index.base import ExactIndex, VectorIndex
-from lookalike.index.exact import METRICS, check_metric, knn_exact
-from lookalike.index.vectors import VectorSet
-from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Filters, Weights
-from lookalike.recommend.hybrid import AttributeTable, HybridScorer
+from lookalike.errors import ConfigError, VectorIndexError
+from lookalike.index.exact import METRICS, check_metric
+from lookalike.recommend.filters import Filters, Weights
+from lookalike.recommend.loaded import LoadedWorkspace
+from lookalike.recommend.results import Answer, Recommendation, table_filters
 from lookalike.recommend.search import (
     Hit,
     Ranker,
@@ -37,179 +31,18 @@ from lookalike.recommend.search import (
     hybrid_ranker,
     image_ranker,
     metric_ranker,
+    overlay_ranker,
     search_catalog,
 )
-from lookalike.recommend.topk import Neighbors
-from lookalike.workspace import Workspace
 
 __all__ = ["Answer", "Recommendation", "Recommender", "METRICS", "table_filters"]
 
 
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended product and its score (higher is closer).
-
-    The score is the cosine similarity for the default image-only ranking, minus the distance
-    for the euclidean/manhattan metrics, and the weighted sum for hybrid weights. ``components``
-    (when asked for, or hybrid) holds the weighted image/title/attrs terms; they sum to ``score``.
-    """
-
-    rank: int
-    product: Product
-    score: float
-    components: dict[str, float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: rank, score, components (when present) and the product's fields."""
-        data = self.product.to_dict()
-        data["image"] = self.product.images[0] if self.product.images else ""
-        out: dict[str, Any] = {"rank": self.rank, "score": round(self.score, 6)}
-        if self.components is not None:
-            out["components"] = {k: round(v, 6) for k, v in self.components.items()}
-        return {**out, **data}
-
-
-class Answer(NamedTuple):
-    """Recommendations and where they came from: ``precomputed`` (the top-K table), ``index``
-    (a search over the vectors) or ``image`` (a new photo)."""
-
-    results: list[Recommendation]
-    source: str
-
-
-def table_filters(manifest: dict[str, Any]) -> Filters:
-    """The filters the build applied to the top-K table (self-only for an older workspace)."""
-    conf = manifest.get("recommend")
-    if not isinstance(conf, dict):
-        return Filters(exclude_group=False, near_duplicate=None)
-    return Filters(
-        exclude_group=bool(conf.get("exclude_group", True)),
-        near_duplicate=conf.get("near_duplicate", DEFAULT_NEAR_DUPLICATE),
-    )
-
-
-class Recommender:
-    """Read side of a built workspace. Vectors are memory-mapped; models load on demand.
+class Recommender(LoadedWorkspace):
+    """Similar products of a built workspace (see the module docstring for the two paths).
 
     ``weights`` overrides the workspace's default weights (set at build, ``BuildOptions.weights``).
     """
-
-    def __init__(
-        self,
-        workspace: Workspace | str,
-        *,
-        embedder: Embedder | None = None,
-        weights: Weights | None = None,
-    ):
-        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-        self.workspace.require_built()
-        self.manifest = self.workspace.manifest()
-        self.store: ProductStore = self.workspace.open_store()
-        self.vectors = self.workspace.product_vectors.load()
-        self.neighbors = Neighbors.load(self.workspace.neighbors_dir, self.vectors.ids)
-        # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
-        # with a newer index
-        self.index = self._load_index()
-        self._embedder = embedder
-        conf = self.manifest.get("recommend") or {}
-        self.weights = weights or Weights.parse(conf.get("weights"))
-        self.table_filters = table_filters(self.manifest)
-        self.default_filters = Filters(near_duplicate=self.table_filters.near_duplicate)
-
-    def close(self) -> None:
-        """Release the product store."""
-        self.store.close()
-
-    def __enter__(self) -> Recommender:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- lazily loaded parts ---------------------------------------------------------------
-
-    def _load_index(self) -> VectorIndex:
-        """The index the build saved (exact, HNSW, IVF-PQ, possibly compressed), loaded on first
-        use; workspaces built before indexes were saved get an exact index over the vectors."""
-        from lookalike.index.factory import load_index
-        from lookalike.index.persist import INDEX_META
-
-        if (self.workspace.index_dir / INDEX_META).exists():
-            return load_index(self.workspace.index_dir, self.vectors)
-        return ExactIndex(self.vectors, shared=True)
-
-    @property
-    def embedder(self) -> Embedder:
-        """The image model the workspace was built with (loaded on first use)."""
-        if self._embedder is None:
-            from lookalike.embed.registry import get_embedder
-
-            self._embedder = get_embedder(self.manifest["model"])
-        return self._embedder
-
-    @cached_property
-    def title_vectors(self) -> VectorSet | None:
-        """Per-product title vectors saved by the build (``None`` when built without them)."""
-        built_with = (self.manifest.get("recommend") or {}).get("titles", True)
-        if not built_with or not self.workspace.title_vectors.exists():
-            return None  # never trust title vectors a later build did not refresh
-        return self.workspace.title_vectors.load()
-
-    @cached_property
-    def hybrid(self) -> HybridScorer:
-        """Image + title + attribute scorer over every product with an image vector."""
-        products = self.store.get_many(self.vectors.ids).values()
-        return HybridScorer(
-            self.vectors, self.title_vectors, AttributeTable(self.vectors.ids, products)
-        )
-
-    @cached_property
-    def head(self) -> Head | None:
-        """The trained head the build applied (``None`` without one); checked by its hash."""
-        record = self.manifest.get("head")
-        if not record:
-            return None
-        head = Head.load(self.workspace.head_dir)
-        if head.hash != record.get("hash"):
-            raise VectorIndexError(
-                f"the head in {self.workspace.head_dir} changed since the last build: "
-                "run `lookalike build` again to apply it"
-            )
-        return head
-
-    def embed_image(self, data: bytes) -> np.ndarray:
-        """A new photo's vector in the product vectors' space (through the head when built so)."""
-        from lookalike.embed.pipeline import embed_one
-
-        vector = embed_one(data, self.embedder)
-        return vector if self.head is None else self.head.apply(vector[None, :])[0]
-
-    # -- lookups ---------------------------------------------------------------------------
-
-    def product(self, product_id: str) -> Product:
-        """A catalog product (``NotFoundError`` when unknown)."""
-        return self.store.get(product_id)
-
-    def find_by_url(self, url: str) -> Product:
-        """The product whose page URL is ``url`` (trailing slash ignored); ``NotFoundError``."""
-        found = self.store.find_by_url(url)
-        if not found:
-            raise NotFoundError(f"no product with page URL {url!r}")
-        return found[0]
-
-    def find_by_title(self, title: str) -> Product:
-        """The product titled ``title``: exact or normalised (case, spacing) match first, else
-        the product with the nearest title embedding. ``NotFoundError`` when nothing has a title.
-        """
-        found = self.store.find_by_title(title)
-        if found:
-            return found[0]
-        titles = self.title_vectors
-        if not title.strip() or titles is None or not len(titles):
-            raise NotFoundError(f"no product titled {title!r}")
-        query = load_title_encoder().encode([title.strip()])
-        _, rows = knn_exact(query, titles.vectors, 1, "cosine")
-        return self.store.get(titles.ids[int(rows[0, 0])])
 
     # -- similar products ------------------------------------------------------------------
 
@@ -233,7 +66,8 @@ class Recommender:
     ) -> bool:
         """Whether a product query with these options is a slice of the top-K table."""
         return (
-            k <= self.neighbors.k
+            not self.overlay  # a synced change since the build: the table may be stale
+            and k <= self.neighbors.k
             and metric == "cosine"
             and weights.image_only
             and filters == self.table_filters
@@ -259,8 +93,9 @@ class Recommender:
         filters = filters or self.default_filters
         table = self.answers_from_table(k, filters=filters, metric=metric, weights=weights)
         source = "precomputed" if table else "index"
-        if product_id not in self.neighbors or product_id not in self.vectors:
-            self.store.get(product_id)  # raises NotFoundError for an unknown id
+        query = self.product(product_id)  # NotFoundError for an unknown id
+        vector = self.live.get(product_id)
+        if vector is None or (table and product_id not in self.neighbors):
             return Answer([], source)
         if table:
             hits = self.neighbors.lookup(product_id, k)
@@ -269,9 +104,6 @@ class Recommender:
                 self._materialise([(pid, weights.image * s, comps(s)) for pid, s in hits]),
                 source,
             )
-        vector = self.vectors.get(product_id)
-        assert vector is not None
-        query = self.store.get(product_id)
         search = SearchQuery(
             vector=vector, k=k, filters=filters, query=query, exclude=frozenset({product_id})
         )
@@ -364,14 +196,19 @@ class Recommender:
     def _search(
         self, search: SearchQuery, metric: str, weights: Weights, explain: bool
     ) -> list[Recommendation]:
-        if search.k < 1 or not len(self.vectors):
+        if search.k < 1 or not len(self.live):
             return []
         if search.vector.shape != (self.vectors.dim,):
             raise VectorIndexError(
                 f"query has shape {search.vector.shape}, vectors are {self.vectors.dim}-d"
             )
         ranked = self._ranker(search.vector, metric, weights, search.query)
-        kept = search_catalog(ranked, search, self.vectors, self.store.get_many)
+        if self.overlay:
+            weight = weights.image if metric == "cosine" and weights.image_only else None
+            ranked = overlay_ranker(
+                ranked, self.overlay, search.vector if weight is not None else None, weight or 1.0
+            )
+        kept = search_catalog(ranked, search, self.live, self.products)
         out: list[Recommendation] = []
         for (_pid, score, comps), product in kept:
             if comps is None and explain:
@@ -380,7 +217,7 @@ class Recommender:
         return out
 
     def _materialise(self, hits: list[Hit]) -> list[Recommendation]:
-        products = self.store.get_many([pid for pid, _, _ in hits])
+        products = self.products([pid for pid, _, _ in hits])
         out: list[Recommendation] = []
         for pid, score, comps in hits:
             product = products.get(pid)
