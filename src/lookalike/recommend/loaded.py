@@ -7,7 +7,7 @@ from functools import cached_property
 import numpy as np
 
 from lookalike.catalog.models import Product
-from lookalike.catalog.store import ProductStore
+from lookalike.catalog.store import ProductStore, normalize_title
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import Head
 from lookalike.embed.titles import load_title_encoder
@@ -150,6 +150,23 @@ class LoadedWorkspace:
             if product is not None:
                 out[pid] = product
         return out
+
+    def search_products(
+        self, query: str = "", *, limit: int = 24, offset: int = 0
+    ) -> list[Product]:
+        """Products whose id or title contains ``query``, paged: the synced ones first, then
+        the catalog's (deleted ones left out, changed ones in their new version)."""
+        needle = normalize_title(query)
+        synced = [
+            p
+            for p in self.overlay.products()
+            if needle in normalize_title(p.title) or query.casefold() in p.id.casefold()
+        ]
+        changed = self.overlay.changed
+        start = max(0, offset - len(synced))
+        stored = self.store.search(query, limit=limit + len(changed), offset=start)
+        merged = synced[offset:] + [p for p in stored if p.id not in changed]
+        return merged[:limit]
 
     def set_rules(self, rules: Rules) -> None:
         """Replace the shop's merchandising rules (saved to ``rules.json`` first)."""

@@ -110,9 +110,13 @@ class SyncJournal:
             return written
 
     @staticmethod
-    def upsert(product: Product, vector: np.ndarray | None) -> dict[str, Any]:
-        """An upsert change (``vector``: the product vector, ``None`` without a usable image)."""
-        return {"op": "upsert", "product": product.to_dict(), "vector": _encode(vector)}
+    def upsert(
+        product: Product, vector: np.ndarray | None, image_file: str | None = None
+    ) -> dict[str, Any]:
+        """An upsert change (``vector``: the product vector, ``None`` without a usable image;
+        ``image_file``: where its image's bytes are kept, for the image endpoint)."""
+        entry = {"op": "upsert", "product": product.to_dict(), "vector": _encode(vector)}
+        return {**entry, "image_file": image_file} if image_file else entry
 
     @staticmethod
     def delete(product_id: str) -> dict[str, Any]:
@@ -126,6 +130,7 @@ class _State:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     deleted: frozenset[str] = frozenset()
     seq: int = 0
+    image_files: dict[str, str] = field(default_factory=dict)
 
 
 class Overlay:
@@ -162,6 +167,11 @@ class Overlay:
         """The upserted product's vector, or ``None``."""
         return self._state.vectors.get(product_id)
 
+    def image_file(self, product_id: str) -> Path | None:
+        """The kept image bytes of an upserted product, or ``None``."""
+        name = self._state.image_files.get(product_id)
+        return Path(name) if name else None
+
     def vector_set(self) -> VectorSet:
         """The upserted products that have a vector."""
         vectors = self._state.vectors
@@ -177,13 +187,14 @@ class Overlay:
         """Lay journal entries over the current snapshot (in ``seq`` order)."""
         state = self._state
         products, vectors = dict(state.products), dict(state.vectors)
-        deleted, seq = set(state.deleted), state.seq
+        deleted, seq, files = set(state.deleted), state.seq, dict(state.image_files)
         for entry in entries:
             seq = max(seq, int(entry.get("seq", 0)))
             if entry.get("op") == "delete":
                 pid = str(entry.get("id", ""))
                 products.pop(pid, None)
                 vectors.pop(pid, None)
+                files.pop(pid, None)
                 deleted.add(pid)
             elif entry.get("op") == "upsert":
                 product = product_from_json(dict(entry.get("product") or {}))
@@ -191,9 +202,12 @@ class Overlay:
                 products[product.id] = product
                 deleted.discard(product.id)
                 vectors.pop(product.id, None)
+                files.pop(product.id, None)
+                if entry.get("image_file"):
+                    files[product.id] = str(entry["image_file"])
                 if vector is not None and vector.shape == (self.dim,):
                     vectors[product.id] = vector
-        self._state = _State(products, vectors, frozenset(deleted), seq)
+        self._state = _State(products, vectors, frozenset(deleted), seq, files)
 
 
 def fold_products(products: Iterable[Product], journal: SyncJournal) -> tuple[list[Product], int]:

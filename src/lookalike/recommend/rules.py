@@ -164,7 +164,7 @@ def _boosted(results: list[Recommendation], boosts: list[Boost]) -> list[Recomme
                 continue
             score = rec.score * boost.factor if rec.score >= 0 else rec.score / boost.factor
             kind = "sponsored" if boost.sponsored else "boost" if boost.factor >= 1 else "bury"
-            rec = _tag(rec, f"{kind}:{boost.attr}={boost.value}x{boost.factor:g}", score)
+            rec = _tag(rec, f"{kind}:{boost.attr}={boost.value}*{boost.factor:g}", score)
         out.append(rec)
     return sorted(out, key=lambda r: -r.score)  # stable: ties keep the similarity order
 

@@ -13,7 +13,7 @@ from lookalike.recommend.results import Answer, Recommendation
 from lookalike.recommend.rules import apply_rules
 from lookalike.recommend.similar import Recommender
 
-__all__ = ["resolve", "similar_for_product", "similar_for_vector"]
+__all__ = ["resolve", "similar_for_product", "similar_for_vector", "steer_results"]
 
 
 def resolve(rec: Recommender, query: SimilarQuery, surface: str) -> SimilarQuery:
@@ -21,7 +21,7 @@ def resolve(rec: Recommender, query: SimilarQuery, surface: str) -> SimilarQuery
     return query.with_defaults(*rec.config.layers(surface))
 
 
-def _steer(
+def steer_results(
     rec: Recommender,
     query: SimilarQuery,
     found: list[Recommendation],
@@ -63,7 +63,7 @@ def similar_for_product(
         weights=query.weights_or(rec.weights),
         explain=bool(query.explain),
     )
-    return Answer(_steer(rec, query, answer.results, product), answer.source)
+    return Answer(steer_results(rec, query, answer.results, product), answer.source)
 
 
 def similar_for_vector(
@@ -88,4 +88,4 @@ def similar_for_vector(
         query=product,
         explain=bool(query.explain),
     )
-    return _steer(rec, query, results, product)
+    return steer_results(rec, query, results, product)

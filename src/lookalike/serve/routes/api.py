@@ -198,7 +198,7 @@ def products(
     page_size: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Products whose id or title contains ``query``, in catalog order, paged."""
-    found = rec.store.search(query, limit=page_size + 1, offset=(page - 1) * page_size)
+    found = rec.search_products(query, limit=page_size + 1, offset=(page - 1) * page_size)
     image_url = image_url_for(request, shop)
     return {
         "shop": shop,
@@ -218,7 +218,9 @@ def products(
 )
 def product_image(product_id: str, rec: ShopDep) -> FileResponse:
     """The product's main image."""
-    path = product_image_file(rec.workspace, rec.product(product_id))
+    path = rec.overlay.image_file(product_id)  # a product synced since the build
+    if path is None or not path.is_file():
+        path = product_image_file(rec.workspace, rec.product(product_id))
     if path is None:
         raise NotFoundError(f"product {product_id!r} has no image on this server")
     return FileResponse(
