@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
 
 __all__ = ["LoadedWorkspace"]
+
+_Self = TypeVar("_Self", bound="LoadedWorkspace")
 
 
 class LoadedWorkspace:
@@ -66,7 +69,7 @@ class LoadedWorkspace:
         """Release the product store."""
         self.store.close()
 
-    def __enter__(self) -> LoadedWorkspace:
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -83,8 +83,8 @@ def browse(
     shop's ``[browse]`` defaults: ``/browse/demo?id=SKU&category=same&in_stock=true``.
     """
     if id is not None:
-        query = queries.query_from_params(request.query_params, request.query_params.getlist)
-        return _product_page(request, rec, shop, id, query)
+        wanted = queries.query_from_params(request.query_params, request.query_params.getlist)
+        return _product_page(request, rec, shop, id, wanted)
     query = q.strip()
     if query:
         try:  # an exact id goes straight to the product
