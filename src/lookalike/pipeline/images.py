@@ -64,6 +64,9 @@ def local_refusal(source: str, state: BuildState) -> str | None:
     (or ``--allow-local-paths DIR``)."""
     if source.lower().startswith("file:"):
         return f"{source}: file: URLs are not allowed (give a path inside the catalog's folder)"
+    sync = state.ws.sync_images_dir.resolve()
+    if Path(source).resolve().is_relative_to(sync):
+        return None  # bytes uploaded through catalog sync, kept by the service itself
     if state.remote_catalog:
         return f"{source}: a catalog fetched by URL may only reference http(s) images"
     if state.local_roots is None:
