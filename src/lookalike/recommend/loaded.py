@@ -12,7 +12,7 @@ from lookalike.catalog.store import ProductStore, normalize_title
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import Head
 from lookalike.embed.titles import load_title_encoder
-from lookalike.errors import NotFoundError, VectorIndexError
+from lookalike.errors import NotFoundError, VectorIndexError, WorkspaceError
 from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.exact import knn_exact
 from lookalike.index.vectors import VectorSet
@@ -44,15 +44,22 @@ class LoadedWorkspace:
         embedder: Embedder | None = None,
         weights: Weights | None = None,
     ):
-        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
-        self.workspace.require_built()
+        ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+        ws.require_built()
+        self.workspace = ws.pinned()  # one generation for this reader's whole life
         self.manifest = self.workspace.manifest()
         self.store: ProductStore = self.workspace.open_store()
-        self.vectors = self.workspace.product_vectors.load()
-        self.neighbors = Neighbors.load(self.workspace.neighbors_dir, self.vectors.ids)
-        # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
-        # with a newer index
-        self.index = self._load_index()
+        try:
+            self.vectors = self.workspace.product_vectors.load()
+            self.neighbors = Neighbors.load(self.workspace.neighbors_dir, self.vectors.ids)
+            # loaded now, with the vectors: one generation, never mixed with a later build
+            self.index = self._load_index()
+        except (VectorIndexError, OSError, ValueError) as exc:
+            self.store.close()
+            raise WorkspaceError(
+                f"{exc} (generation {self.workspace.served_dir.name}): run "
+                f"`lookalike build {self.workspace.root} --catalog ...` again"
+            ) from exc
         self._embedder = embedder
         conf = self.manifest.get("recommend") or {}
         self.weights = weights or Weights.parse(conf.get("weights"))
@@ -118,10 +125,10 @@ class LoadedWorkspace:
         record = self.manifest.get("head")
         if not record:
             return None
-        head = Head.load(self.workspace.head_dir)
+        head = Head.load(self.workspace.served_head_dir)
         if head.hash != record.get("hash"):
             raise VectorIndexError(
-                f"the head in {self.workspace.head_dir} changed since the last build: "
+                f"the head in {self.workspace.served_head_dir} changed since the last build: "
                 "run `lookalike build` again to apply it"
             )
         return head
