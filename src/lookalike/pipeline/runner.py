@@ -27,9 +27,9 @@ from lookalike.catalog.readers import read_catalog
 from lookalike.catalog.store import CatalogDiff, ImageRecord
 from lookalike.index.report import build_saved_index
 from lookalike.index.vectors import VectorSet
+from lookalike.pipeline.engines import embed_files
 from lookalike.pipeline.images import (
     ImageState,
-    file_loader,
     prune_image_cache,
     resolve_local,
     resolve_urls,
@@ -57,7 +57,6 @@ def build_workspace(
     Per-image failures are recorded and reported, never raised; a feed that cannot be read
     raises (``FeedError``) and leaves the workspace as it was.
     """
-    from lookalike.embed.pipeline import embed_images
     from lookalike.embed.registry import get_embedder, model_key
 
     options = options or BuildOptions()
@@ -118,16 +117,7 @@ def build_workspace(
                 continue
             assert image.path is not None
             todo.setdefault(image.sha256, image.path)
-        shas = list(todo)
-        result = embed_images(
-            [file_loader(todo[s]) for s in shas],
-            embedder,
-            batch_size=options.batch_size,
-            workers=options.workers,
-            progress=options.progress,
-        )
-        new = VectorSet([shas[i] for i in result.ok], result.vectors)
-        decode_errors = {shas[i]: message for i, message in result.errors.items()}
+        new, decode_errors = embed_files(todo, embedder, options, ws)
         for image in images.values():
             if image.sha256 in decode_errors and not image.reason:
                 reason, _, message = decode_errors[image.sha256].partition(": ")
@@ -163,6 +153,11 @@ def build_workspace(
         t0 = time.perf_counter()
         neighbors = neighbor_table(vectors, owned, cache, options, groups, built)
         neighbors.save(ws.root)
+        store = None
+        if options.store:  # vectors, filter fields and the top-K table into Milvus
+            from lookalike.pipeline.store_publish import publish_to_store
+
+            store = publish_to_store(options.store, ws.shop, products, vectors, neighbors, options)
         downloads["pruned"] = prune_image_cache(ws, {i.source for i in urls})
         timings["topk"] = time.perf_counter() - t0
 
@@ -208,8 +203,8 @@ def build_workspace(
             "total": len(images),
             "ok": len(used),
             "failed": sum(1 for i in images.values() if i.reason),
-            "embedded": len(result.ok),
-            "cached": len(used) - len(result.ok),
+            "embedded": len(new),
+            "cached": len(used) - len(new),
         },
         downloads=downloads,
         failures=list(failures.values()),
@@ -241,6 +236,8 @@ def build_workspace(
                 "titles": options.titles,
             },
             "catalog": source_name,
+            "engine": options.engine,
+            "store": store,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
     )

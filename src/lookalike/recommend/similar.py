@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from lookalike.recommend.search import (
 from lookalike.recommend.text import TITLE_VECTORS, load_title_encoder
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lookalike.recommend.milvus_views import MilvusNeighbors, MilvusVectors
 
 __all__ = ["Recommendation", "Recommender", "PRODUCT_VECTORS", "METRICS", "table_filters"]
 
@@ -100,11 +103,20 @@ class Recommender:
         self.workspace.require_built()
         self.manifest = self.workspace.manifest()
         self.store: ProductStore = self.workspace.open_store()
-        self.vectors = VectorSet.load(self.workspace.root, PRODUCT_VECTORS)
-        self.neighbors = Neighbors.load(self.workspace.root)
-        # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
-        # with a newer index
-        self.index = self._load_index()
+        self.vectors: VectorSet | MilvusVectors
+        self.neighbors: Neighbors | MilvusNeighbors
+        if self.manifest.get("store"):  # built with --store milvus...: served from Milvus
+            from lookalike.recommend.milvus_views import open_milvus_parts
+
+            self.vectors, self.neighbors, self.index = open_milvus_parts(
+                self.manifest, self.workspace.shop
+            )
+        else:
+            self.vectors = VectorSet.load(self.workspace.root, PRODUCT_VECTORS)
+            self.neighbors = Neighbors.load(self.workspace.root)
+            # loaded now, with the vectors, so a rebuild running later cannot pair this
+            # snapshot with a newer index
+            self.index = self._load_index()
         self._embedder = embedder
         conf = self.manifest.get("recommend") or {}
         self.weights = weights or Weights.parse(conf.get("weights"))
@@ -112,8 +124,11 @@ class Recommender:
         self.default_filters = Filters(near_duplicate=self.table_filters.near_duplicate)
 
     def close(self) -> None:
-        """Release the product store."""
+        """Release the product store (and the Milvus connection, when served from one)."""
         self.store.close()
+        milvus = getattr(self.index, "store", None)
+        if milvus is not None:
+            milvus.close()
 
     def __enter__(self) -> Recommender:
         return self
@@ -153,10 +168,16 @@ class Recommender:
     @cached_property
     def hybrid(self) -> HybridScorer:
         """Image + title + attribute scorer over every product with an image vector."""
-        products = self.store.get_many(self.vectors.ids).values()
-        return HybridScorer(
-            self.vectors, self.title_vectors, AttributeTable(self.vectors.ids, products)
-        )
+        vectors = self._all_vectors
+        products = self.store.get_many(vectors.ids).values()
+        return HybridScorer(vectors, self.title_vectors, AttributeTable(vectors.ids, products))
+
+    @cached_property
+    def _all_vectors(self) -> VectorSet:
+        """Every product vector in memory (the full-catalog hybrid and metric scorers)."""
+        if isinstance(self.vectors, VectorSet):
+            return self.vectors
+        return self.vectors.materialised()
 
     @cached_property
     def head(self) -> Head | None:
@@ -312,7 +333,12 @@ class Recommender:
     # -- the search path -------------------------------------------------------------------
 
     def _ranker(
-        self, vector: np.ndarray, metric: str, weights: Weights, query: Product | None
+        self,
+        vector: np.ndarray,
+        metric: str,
+        weights: Weights,
+        query: Product | None,
+        filters: Filters,
     ) -> Ranker:
         """``depth -> the best `depth` products`` for one query, under metric and weights."""
         if not weights.image_only:
@@ -321,10 +347,15 @@ class Recommender:
             total, comps = self.hybrid.score_all(
                 vector, self._title_vector(query, weights), query, weights
             )
-            return hybrid_ranker(self.vectors.ids, total, comps)
+            return hybrid_ranker(self._all_vectors.ids, total, comps)
         if metric == "cosine":
-            return image_ranker(self.index, vector, weights.image)
-        return metric_ranker(self.vectors, vector, metric, weights.image)
+            index = self.index
+            if hasattr(index, "narrowed"):  # a store that evaluates filters itself (Milvus)
+                from lookalike.recommend.milvus_views import filter_expression
+
+                index = index.narrowed(filter_expression(filters, query))
+            return image_ranker(index, vector, weights.image)
+        return metric_ranker(self._all_vectors, vector, metric, weights.image)
 
     def _title_vector(self, query: Product | None, weights: Weights) -> np.ndarray | None:
         if query is None or not weights.title:
@@ -360,18 +391,19 @@ class Recommender:
         # (query by image) the same photo in the catalog is the answer, so they stay
         near_dup = filters.near_duplicate if query is not None else None
         unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        row_of = self.vectors.row_of()
-        ranked = self._ranker(vector, metric, weights, query)
+        ranked = self._ranker(vector, metric, weights, query, filters)
         need = k if filters.diversity is None else k * _MMR_POOL
+        seen: dict[str, np.ndarray] = {}
 
         def accept(fresh: list[Hit]) -> list[tuple[Hit, Product]]:
             # an index saved by a newer build (before this shop is reloaded) may know ids that
             # these vectors do not: skip them rather than fail the request
-            fresh = [h for h in fresh if h[0] in row_of]
+            found = self.vectors.lookup([h[0] for h in fresh])
+            seen.update(found)
+            fresh = [h for h in fresh if h[0] in found]
             products = self.store.get_many([h[0] for h in fresh])
-            rows = [row_of[h[0]] for h in fresh]
             # near-duplicates are judged on the image cosine, whatever the ranking metric
-            cosines = np.asarray(self.vectors.vectors[rows]) @ unit if rows else np.zeros(0)
+            cosines = np.stack([found[h[0]] for h in fresh]) @ unit if fresh else np.zeros(0)
             out = []
             for hit, cos in zip(fresh, cosines, strict=True):
                 product = products.get(hit[0])
@@ -395,7 +427,7 @@ class Recommender:
         )
         kept.sort(key=lambda item: -item[0][1])  # stable: keeps the ranker's tie order
         if filters.diversity is not None and len(kept) > 1:
-            pool_vectors = np.asarray(self.vectors.vectors[[row_of[h[0]] for h, _ in kept]])
+            pool_vectors = np.stack([seen[h[0]] for h, _ in kept])
             order = mmr(np.array([h[1] for h, _ in kept]), pool_vectors, k, filters.diversity)
             kept = [kept[i] for i in order]
         out: list[Recommendation] = []

@@ -1,0 +1,387 @@
+"""A shop's serving data in Milvus: product vectors, the scalar fields filters use, the top-K table.
+
+``--store milvus://HOST:PORT/collection`` (a Milvus server) or ``milvus-lite:PATH`` (an embedded
+database file, one process at a time). Tenants stay apart by construction: each shop has its own
+collections (``<base>_g<generation>``, with an alias ``<base>`` on the published one), every
+collection records its shop in its properties, and opening one for another shop is refused.
+
+A build writes a complete new collection, then moves the alias (the publish step) and drops
+older generations beyond the last two. pymilvus is imported inside functions: the core CLI works
+without the ``scale`` extra.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lookalike.catalog.models import Product
+from lookalike.catalog.store import normalize_title
+from lookalike.errors import ConfigError, VectorIndexError, WorkspaceError
+
+__all__ = ["StoreSpec", "MilvusShopStore", "MILVUS_INDEXES", "milvus_index_for", "SEARCH_CAP"]
+
+SHOP_PROPERTY = "lookalike.shop"
+SEARCH_CAP = 16384  # Milvus refuses a larger limit (topk) in one search
+_BATCH = 2000  # rows per insert call (keeps each gRPC message well under its 64 MB cap)
+_KEEP_GENERATIONS = 2
+# index kind of the build (--index) -> Milvus index type and build parameters
+MILVUS_INDEXES: dict[str, tuple[str, dict[str, Any]]] = {
+    "exact": ("FLAT", {}),
+    "flat": ("FLAT", {}),
+    "hnsw": ("HNSW", {"M": 16, "efConstruction": 200}),
+    "ivfpq": ("IVF_SQ8", {"nlist": 1024}),  # lite has no IVF_PQ; SQ8 is the portable choice
+}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,200}")
+
+
+def milvus_index_for(kind: str, count: int) -> tuple[str, dict[str, Any]]:
+    """Milvus index type and params for a build's ``--index`` (``auto``: FLAT below 50k)."""
+    if kind == "auto":
+        kind = "flat" if count < 50_000 else "hnsw"
+    if kind not in MILVUS_INDEXES:
+        raise ConfigError(f"no Milvus index for --index {kind}; use {', '.join(MILVUS_INDEXES)}")
+    return MILVUS_INDEXES[kind]
+
+
+def _search_params(index_type: str, k: int) -> dict[str, Any]:
+    if index_type == "HNSW":
+        return {"metric_type": "IP", "params": {"ef": max(128, k)}}
+    if index_type.startswith("IVF"):
+        return {"metric_type": "IP", "params": {"nprobe": 32}}
+    return {"metric_type": "IP", "params": {}}
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Where a shop's serving data lives: ``uri`` for pymilvus and the collection base name."""
+
+    kind: str  # "milvus" | "milvus-lite"
+    uri: str  # http://host:port, or the absolute path of a milvus-lite database
+    collection: str | None = None  # base name (alias); None: lookalike_<shop>
+
+    @classmethod
+    def parse(cls, text: str) -> StoreSpec:
+        """``milvus://HOST:PORT[/collection]`` or ``milvus-lite:PATH``; ``ConfigError`` else."""
+        text = text.strip()
+        if text.startswith("milvus-lite:"):
+            path = text.removeprefix("milvus-lite:")
+            if not path:
+                raise ConfigError("milvus-lite needs a path: --store milvus-lite:./shops.db")
+            return cls("milvus-lite", str(Path(path).expanduser().resolve()))
+        match = re.fullmatch(r"milvus://([^/:\s]+):(\d{1,5})(?:/([^/\s]*))?", text)
+        if not match:
+            raise ConfigError(
+                f"--store must be milvus://HOST:PORT/collection or milvus-lite:PATH, got {text!r}"
+            )
+        host, port, collection = match.groups()
+        if collection and not _NAME.fullmatch(collection):
+            raise ConfigError(f"bad Milvus collection name {collection!r} (letters, digits, _)")
+        return cls("milvus", f"http://{host}:{port}", collection or None)
+
+    def base_name(self, shop: str) -> str:
+        """The shop's collection base name (also the alias of its published generation)."""
+        if self.collection:
+            return self.collection
+        return "lookalike_" + (re.sub(r"\W", "_", shop) or "shop")
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the manifest."""
+        return {"kind": self.kind, "uri": self.uri, "collection": self.collection}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoreSpec:
+        """From the manifest."""
+        return cls(str(data["kind"]), str(data["uri"]), data.get("collection"))
+
+
+def connect(spec: StoreSpec) -> Any:
+    """A pymilvus ``MilvusClient`` for ``spec`` (``ConfigError`` without the scale extra)."""
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:
+        raise ConfigError(
+            "--store milvus needs the scale extra: pip install 'lookalike[scale]'"
+        ) from exc
+    if spec.kind == "milvus-lite":
+        Path(spec.uri).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return MilvusClient(spec.uri)
+    except Exception as exc:  # pymilvus raises bare MilvusException/grpc errors on connect
+        raise WorkspaceError(f"cannot connect to Milvus at {spec.uri}: {exc}") from exc
+
+
+def _scalars(product: Product) -> dict[str, Any]:
+    # normalised copies of what filters compare, so a pushed-down expression means the same
+    # as the Recommender's own predicate (which still runs on every hit)
+    return {
+        "category": normalize_title(product.category)[:1000],
+        "price": product.price,
+        "in_stock": bool(product.in_stock),
+        "group_id": product.group_id[:1000],
+        "attrs": {str(k): normalize_title(str(v)) for k, v in product.attrs.items()},
+    }
+
+
+class MilvusShopStore:
+    """One shop's published Milvus collection: search, fetch, top-K lookup, upsert, delete."""
+
+    def __init__(self, spec: StoreSpec, shop: str, collection: str | None = None) -> None:
+        self.spec, self.shop = spec, shop
+        self.client = connect(spec)
+        self.collection = collection or self._resolve_alias(spec.base_name(shop))
+        self._check_owner()
+        info = self.client.describe_collection(self.collection)
+        vector = next(f for f in info["fields"] if f["name"] == "vector")
+        self.dim = int(vector["params"]["dim"])
+        self.index_type = self._index_type()
+
+    def _resolve_alias(self, base: str) -> str:
+        try:
+            return str(self.client.describe_alias(base)["collection_name"])
+        except Exception as exc:  # pymilvus: MilvusException when the alias does not exist
+            raise WorkspaceError(
+                f"no published Milvus collection {base!r} for shop {self.shop!r}: "
+                f"run `lookalike build {self.shop} --store ...` first ({exc})"
+            ) from exc
+
+    def _check_owner(self) -> None:
+        if not self.client.has_collection(self.collection):
+            raise WorkspaceError(f"Milvus collection {self.collection!r} does not exist")
+        props = self.client.describe_collection(self.collection).get("properties") or {}
+        owner = props.get(SHOP_PROPERTY)
+        if owner != self.shop:
+            raise ConfigError(
+                f"Milvus collection {self.collection!r} belongs to shop {owner!r}, not "
+                f"{self.shop!r}: each shop needs its own collection"
+            )
+
+    def _index_type(self) -> str:
+        try:
+            names = self.client.list_indexes(self.collection, field_name="vector")
+            info = self.client.describe_index(self.collection, names[0])
+            return str(info.get("index_type", "FLAT"))
+        except (IndexError, KeyError):
+            return "FLAT"
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+    def __len__(self) -> int:
+        stats = self.client.get_collection_stats(self.collection)
+        return int(stats.get("row_count", 0))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def search(
+        self, queries: np.ndarray, k: int, *, expr: str | None = None
+    ) -> tuple[np.ndarray, list[list[str]]]:
+        """Top-``k`` ``(scores, ids)`` by inner product, only rows matching ``expr`` if given;
+        rows padded with ``-inf`` / ``""`` like the local indexes."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1] != self.dim:
+            raise VectorIndexError(f"query has {queries.shape[1]} dims, store has {self.dim}")
+        k = max(1, min(k, SEARCH_CAP))
+        found = self.client.search(
+            self.collection,
+            data=queries.tolist(),
+            limit=k,
+            filter=expr or "",
+            search_params=_search_params(self.index_type, k),
+            output_fields=["id"],
+        )
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        ids = [[""] * k for _ in range(len(queries))]
+        for q, hits in enumerate(found):
+            for j, hit in enumerate(hits[:k]):
+                scores[q, j], ids[q][j] = float(hit["distance"]), str(hit["id"])
+        return scores, ids
+
+    def fetch(self, ids: Sequence[str], fields: Sequence[str] = ("vector",)) -> dict[str, Any]:
+        """``{id: row}`` for the ids that exist (rows hold ``fields``)."""
+        out: dict[str, Any] = {}
+        for start in range(0, len(ids), _BATCH):
+            chunk = list(ids[start : start + _BATCH])
+            for row in self.client.query(self.collection, ids=chunk, output_fields=list(fields)):
+                out[str(row["id"])] = row
+        return out
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{id: float32 vector}`` for the ids that exist."""
+        return {
+            pid: np.asarray(row["vector"], dtype=np.float32) for pid, row in self.fetch(ids).items()
+        }
+
+    def all_ids(self) -> list[str]:
+        """Every product id in the collection (iterated in pages)."""
+        iterator = self.client.query_iterator(
+            self.collection, batch_size=_BATCH, filter="", output_fields=["id"]
+        )
+        ids: list[str] = []
+        try:
+            while page := iterator.next():
+                ids.extend(str(row["id"]) for row in page)
+        finally:
+            iterator.close()
+        return ids
+
+    def neighbors(self, product_id: str) -> list[tuple[str, float]] | None:
+        """The stored top-K of ``product_id`` (``None`` when it is not in the store)."""
+        row = self.fetch([product_id], ("neighbors",)).get(product_id)
+        if row is None:
+            return None
+        table = row.get("neighbors") or {}
+        return list(zip(table.get("ids", []), table.get("scores", []), strict=True))
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        products: Sequence[Product],
+        vectors: np.ndarray,
+        neighbors: dict[str, list[tuple[str, float]]] | None = None,
+    ) -> None:
+        """Insert or replace products (vector + scalar fields + their top-K, when given)."""
+        rows = _rows(products, vectors, neighbors or {})
+        for start in range(0, len(rows), _BATCH):
+            self.client.upsert(self.collection, rows[start : start + _BATCH])
+
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove products; unknown ids are ignored."""
+        ids = list(ids)
+        if ids:
+            self.client.delete(self.collection, ids=ids)
+
+
+def _rows(
+    products: Sequence[Product],
+    vectors: np.ndarray,
+    neighbors: dict[str, list[tuple[str, float]]],
+) -> list[dict[str, Any]]:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if len(products) != len(vectors):
+        raise VectorIndexError(f"{len(products)} products for {len(vectors)} vectors")
+    rows = []
+    for product, vector in zip(products, vectors, strict=True):
+        table = neighbors.get(product.id, [])
+        rows.append(
+            {
+                "id": product.id,
+                "vector": vector.tolist(),
+                **_scalars(product),
+                "neighbors": {
+                    "ids": [pid for pid, _ in table],
+                    "scores": [round(float(s), 7) for _, s in table],
+                },
+            }
+        )
+    return rows
+
+
+def _schema(client: Any, dim: int) -> Any:
+    from pymilvus import DataType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=1024)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("category", DataType.VARCHAR, max_length=1024)
+    schema.add_field("price", DataType.DOUBLE, nullable=True)
+    schema.add_field("in_stock", DataType.BOOL)
+    schema.add_field("group_id", DataType.VARCHAR, max_length=1024)
+    schema.add_field("attrs", DataType.JSON)
+    schema.add_field("neighbors", DataType.JSON)
+    return schema
+
+
+def publish_shop(
+    spec: StoreSpec,
+    shop: str,
+    products: Sequence[Product],
+    vectors: np.ndarray,
+    neighbors: dict[str, list[tuple[str, float]]],
+    *,
+    index_kind: str = "auto",
+) -> dict[str, Any]:
+    """Write a new generation collection for ``shop``, then move its alias onto it.
+
+    Refuses (``ConfigError``) when the alias already points at another shop's collection.
+    Returns what the manifest records: the spec, the collection written, index type, count.
+    """
+    client = connect(spec)
+    try:
+        base = spec.base_name(shop)
+        _check_alias_owner(client, base, shop)
+        name = f"{base}_g{time.strftime('%Y%m%d%H%M%S')}{time.time_ns() % 1_000_000:06d}"
+        index_type, params = milvus_index_for(index_kind, len(products))
+        index_params = client.prepare_index_params()
+        index_params.add_index(
+            field_name="vector", index_type=index_type, metric_type="IP", params=params
+        )
+        dim = int(np.asarray(vectors).shape[1])
+        client.create_collection(
+            name,
+            schema=_schema(client, dim),
+            index_params=index_params,
+            properties={SHOP_PROPERTY: shop},
+        )
+        rows = _rows(products, vectors, neighbors)
+        for start in range(0, len(rows), _BATCH):
+            client.insert(name, rows[start : start + _BATCH])
+        client.flush(name)
+        if _alias_exists(client, base):
+            client.alter_alias(name, base)
+        else:
+            client.create_alias(name, base)
+        _drop_old(client, base, shop, keep=name)
+        return {
+            **spec.to_dict(),
+            "alias": base,
+            "name": name,
+            "index_type": index_type,
+            "count": len(rows),
+        }
+    finally:
+        client.close()
+
+
+def _alias_exists(client: Any, alias: str) -> bool:
+    try:
+        client.describe_alias(alias)
+    except Exception:  # pymilvus: MilvusException "alias not found"
+        return False
+    return True
+
+
+def _check_alias_owner(client: Any, base: str, shop: str) -> None:
+    if not _alias_exists(client, base):
+        if client.has_collection(base):
+            raise ConfigError(f"Milvus already has a collection named {base!r}: pick another")
+        return
+    current = client.describe_alias(base)["collection_name"]
+    owner = (client.describe_collection(current).get("properties") or {}).get(SHOP_PROPERTY)
+    if owner != shop:
+        raise ConfigError(
+            f"Milvus collection {base!r} belongs to shop {owner!r}, not {shop!r}: "
+            "each shop needs its own collection"
+        )
+
+
+def _drop_old(client: Any, base: str, shop: str, *, keep: str) -> None:
+    """Drop this shop's generations of ``base`` beyond the newest ``_KEEP_GENERATIONS``."""
+    prefix = f"{base}_g"
+    mine = []
+    for name in client.list_collections():
+        if not name.startswith(prefix) or name == keep:
+            continue
+        props = client.describe_collection(name).get("properties") or {}
+        if props.get(SHOP_PROPERTY) == shop:
+            mine.append(name)
+    for name in sorted(mine)[: max(0, len(mine) - (_KEEP_GENERATIONS - 1))]:
+        client.drop_collection(name)
