@@ -81,7 +81,11 @@ def ray_session(settings: RaySettings, *, progress: bool = False) -> Iterator[An
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+        }
         if settings.address:
             kwargs["address"] = settings.address
         else:
@@ -92,6 +96,8 @@ def ray_session(settings: RaySettings, *, progress: bool = False) -> Iterator[An
             raise ConfigError(f"cannot reach the Ray cluster {settings.address!r}: {exc}") from exc
         started = True
     ray.data.DataContext.get_current().enable_progress_bars = progress
+    if not progress:  # Ray Data logs every execution plan at INFO
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         yield ray
     finally:
