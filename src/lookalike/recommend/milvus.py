@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,9 +249,8 @@ class MilvusShopStore:
         neighbors: dict[str, list[tuple[str, float]]] | None = None,
     ) -> None:
         """Insert or replace products (vector + scalar fields + their top-K, when given)."""
-        rows = _rows(products, vectors, neighbors or {})
-        for start in range(0, len(rows), _BATCH):
-            self.client.upsert(self.collection, rows[start : start + _BATCH])
+        for rows in _row_batches(products, vectors, neighbors or {}):
+            self.client.upsert(self.collection, rows)
 
     def delete(self, ids: Iterable[str]) -> None:
         """Remove products; unknown ids are ignored."""
@@ -260,14 +259,25 @@ class MilvusShopStore:
             self.client.delete(self.collection, ids=ids)
 
 
+def _row_batches(
+    products: Sequence[Product],
+    vectors: np.ndarray,
+    neighbors: dict[str, list[tuple[str, float]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """Rows for Milvus, ``_BATCH`` at a time (Python lists of floats cost ~30 bytes a value:
+    converting everything at once would need many times the vectors' memory)."""
+    if len(products) != len(vectors):
+        raise VectorIndexError(f"{len(products)} products for {len(vectors)} vectors")
+    for start in range(0, len(products), _BATCH):
+        stop = start + _BATCH
+        yield _rows(products[start:stop], np.asarray(vectors[start:stop], np.float32), neighbors)
+
+
 def _rows(
     products: Sequence[Product],
     vectors: np.ndarray,
     neighbors: dict[str, list[tuple[str, float]]],
 ) -> list[dict[str, Any]]:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if len(products) != len(vectors):
-        raise VectorIndexError(f"{len(products)} products for {len(vectors)} vectors")
     rows = []
     for product, vector in zip(products, vectors, strict=True):
         table = neighbors.get(product.id, [])
@@ -331,9 +341,8 @@ def publish_shop(
             index_params=index_params,
             properties={SHOP_PROPERTY: shop},
         )
-        rows = _rows(products, vectors, neighbors)
-        for start in range(0, len(rows), _BATCH):
-            client.insert(name, rows[start : start + _BATCH])
+        for rows in _row_batches(products, vectors, neighbors):
+            client.insert(name, rows)
         client.flush(name)
         if _alias_exists(client, base):
             client.alter_alias(name, base)
@@ -345,7 +354,7 @@ def publish_shop(
             "alias": base,
             "name": name,
             "index_type": index_type,
-            "count": len(rows),
+            "count": len(products),
         }
     finally:
         client.close()
