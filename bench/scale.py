@@ -107,7 +107,7 @@ def embed_worker(photos: int) -> dict:
     todo = {f"{f.parent.name}/{f.stem}": f for f in files}
     embedder = get_embedder("lite0")
     t0 = time.perf_counter()
-    local = embed_images([file_loader(f) for f in files], embedder, progress=False)
+    local = embed_images([file_loader(f) for f in files], embedder)
     local_s = time.perf_counter() - t0
     resize, crop = input_geometry(embedder)
     out: dict = {"photos": len(files), "local_s": local_s, "ray": []}

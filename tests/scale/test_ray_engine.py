@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lookalike.index.vectors import VectorSet
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.workspace import Workspace
 
@@ -53,8 +52,8 @@ def test_ray_engine_embeds_like_the_local_engine(
         == [(f["reason"], f["products"]) for f in local["failures"]]
         == [("not_an_image", ["broken"])]
     )
-    a = VectorSet.load(local_ws.root, "product_vectors")
-    b = VectorSet.load(ray_ws.root, "product_vectors")
+    a = local_ws.product_vectors.load()
+    b = ray_ws.product_vectors.load()
     assert sorted(a.ids) == sorted(b.ids) and len(a) == 40
     cosines = np.einsum("ij,ij->i", a.vectors, b.take(a.ids).vectors)
     assert cosines.min() > 0.9999
@@ -86,8 +85,8 @@ def test_ray_engine_fetches_urls_through_ray_tasks(
     assert report["downloads"]["fetched"] == 6 and report["downloads"]["failed"] == 1
     assert [(f["reason"], f["http_status"]) for f in report["failures"]] == [("http_404", 404)]
     local_ws, _ = built(tmp_path / "local-urls", photo_folder)
-    a = VectorSet.load(ws.root, "product_vectors")
-    b = VectorSet.load(local_ws.root, "product_vectors")
+    a = ws.product_vectors.load()
+    b = local_ws.product_vectors.load()
     by_stem = {pid.rsplit("/", 1)[-1]: pid for pid in b.ids}
     for pid in a.ids:
         assert float(a.get(pid) @ b.get(by_stem[pid])) > 0.9999

@@ -31,6 +31,7 @@ import numpy as np
 
 from lookalike.errors import ConfigError, EmbedError
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress, task
 
 if TYPE_CHECKING:
     from lookalike.catalog.fetch import FetchResult
@@ -75,7 +76,7 @@ def _import_ray() -> Any:
 
 
 @contextmanager
-def ray_session(settings: RaySettings, *, progress: bool = False) -> Iterator[Any]:
+def ray_session(settings: RaySettings) -> Iterator[Any]:
     """The ``ray`` module, connected: reuses a running session, else connects to
     ``settings.address`` (or starts a local instance) and shuts down afterwards."""
     ray = _import_ray()
@@ -95,9 +96,9 @@ def ray_session(settings: RaySettings, *, progress: bool = False) -> Iterator[An
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"cannot reach the Ray cluster {settings.address!r}: {exc}") from exc
         started = True
-    ray.data.DataContext.get_current().enable_progress_bars = progress
-    if not progress:  # Ray Data logs every execution plan at INFO
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # progress goes through the project's callback; Ray Data logs every plan at INFO
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         yield ray
     finally:
@@ -115,9 +116,7 @@ def _fetch_batch(
     from lookalike.catalog.fetch import ImageFetcher
 
     urls = [str(u) for u in batch["url"]]
-    results = ImageFetcher(Path(cache_dir), settings).fetch_many(
-        urls, progress=False, revalidate=revalidate
-    )
+    results = ImageFetcher(Path(cache_dir), settings).fetch_many(urls, revalidate=revalidate)
     fields = ("status", "path", "sha256", "http_status", "reason", "error", "attempts")
     out: dict[str, list[Any]] = {"url": urls, **{f: [] for f in fields}}
     for url in urls:
@@ -135,7 +134,7 @@ def ray_fetch(
     settings: RaySettings,
     *,
     revalidate: bool = True,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, FetchResult]:
     """``ImageFetcher.fetch_many`` spread over Ray tasks; same results, keyed by URL."""
     from lookalike.catalog.fetch import FetchResult
@@ -143,7 +142,8 @@ def ray_fetch(
     unique = list(dict.fromkeys(urls))
     if not unique:
         return {}
-    with ray_session(settings, progress=progress) as ray:
+    advance = task(progress, "fetching images (ray)", total=len(unique))
+    with ray_session(settings) as ray:
         rows = (
             ray.data.from_items([{"url": u} for u in unique])
             .map_batches(
@@ -158,6 +158,7 @@ def ray_fetch(
             )
             .take_all()
         )
+    advance(len(rows))
     out: dict[str, FetchResult] = {}
     for row in rows:
         path = row.get("path")
@@ -253,7 +254,7 @@ def ray_embed(
     dim: int,
     out_dir: Path,
     settings: RaySettings,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[VectorSet, dict[str, str]]:
     """Embed ``{sha256: image file}`` on Ray; returns the vectors by sha256 and the errors
     (``{sha256: "reason: message"}``). Shards go to ``out_dir`` (shared storage), removed after
@@ -261,7 +262,9 @@ def ray_embed(
     if not todo:
         return VectorSet.empty(dim), {}
     run_dir = out_dir / uuid.uuid4().hex
-    with ray_session(settings, progress=progress) as ray:
+    # Ray's own dashboard shows live progress; here: start, then done when the shards are read
+    advance = task(progress, "embedding images (ray)", total=len(todo))
+    with ray_session(settings) as ray:
         items = [{"key": key, "path": str(path)} for key, path in todo.items()]
         blocks = max(1, min(len(items) // settings.batch_size, 64))
         ds = ray.data.from_items(items, override_num_blocks=blocks)
@@ -284,9 +287,11 @@ def ray_embed(
         )
         ds.write_parquet(str(run_dir))
         try:
-            return read_shards(run_dir, dim)
+            vectors, errors = read_shards(run_dir, dim)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
+    advance(len(vectors) + len(errors))
+    return vectors, errors
 
 
 def read_shards(folder: Path, dim: int) -> tuple[VectorSet, dict[str, str]]:

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from lookalike.pipeline.state import BuildState
 
-from lookalike.catalog.models import Product
-from lookalike.index.vectors import VectorSet
-from lookalike.pipeline.options import BuildOptions
-from lookalike.recommend.milvus import StoreSpec, publish_shop
-from lookalike.recommend.topk import Neighbors
-
-__all__ = ["publish_to_store"]
+__all__ = ["store_stage"]
 
 
-def publish_to_store(
-    store: str,
-    shop: str,
-    products: Sequence[Product],
-    vectors: VectorSet,
-    neighbors: Neighbors,
-    options: BuildOptions,
-) -> dict[str, Any]:
-    """Write every product with a vector (its fields and top-K) to a new generation of the
-    shop's collection and move the alias onto it; returns the manifest's ``store`` record."""
-    by_id = {p.id: p for p in products}
-    ids = [pid for pid in vectors.ids if pid in by_id]
-    table = {pid: neighbors.lookup(pid) for pid in ids}
-    return publish_shop(
-        StoreSpec.parse(store),
-        shop,
-        [by_id[pid] for pid in ids],
-        vectors.take(ids).vectors,
-        table,
-        index_kind=options.index,
-    )
+def store_stage(state: BuildState) -> None:
+    """With ``--store``: write every product with a vector (its filter fields and top-K) to a
+    new generation of the shop's collection and move the alias onto it (``state.published``)."""
+    if not state.options.store:
+        return
+    from lookalike.recommend.milvus import StoreSpec, publish_shop
+
+    assert state.vectors is not None and state.neighbors is not None, "the table stage runs first"
+    with state.timed("store"):
+        by_id = {p.id: p for p in state.products}
+        ids = [pid for pid in state.vectors.ids if pid in by_id]
+        state.published = publish_shop(
+            StoreSpec.parse(state.options.store),
+            state.ws.shop,
+            [by_id[pid] for pid in ids],
+            state.vectors.take(ids).vectors,
+            {pid: state.neighbors.lookup(pid) for pid in ids},
+            index_kind=state.options.index,
+        )

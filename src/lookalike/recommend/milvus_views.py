@@ -122,6 +122,11 @@ class MilvusNeighbors:
         """Neighbours stored per product."""
         return self._k
 
+    @property
+    def ids(self) -> list[str]:
+        """Every product with a stored table (a scan of the collection's ids)."""
+        return self.store.all_ids()
+
     def __contains__(self, product_id: object) -> bool:
         return isinstance(product_id, str) and self.store.neighbors(product_id) is not None
 
