@@ -24,12 +24,19 @@ def ray_cluster() -> Iterator[Any]:
     require("ray")
     import ray
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        object_store_memory=256 * 1024**2,
-    )
+    for attempt in range(3):
+        try:
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                object_store_memory=256 * 1024**2,
+            )
+            break
+        except Exception:  # Ray gives the raylet a fixed 30 s to register: a loaded machine
+            ray.shutdown()  # can miss it, so try again before failing the tests
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()
 

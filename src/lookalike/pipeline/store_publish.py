@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from lookalike.pipeline.state import BuildState
 
 __all__ = ["store_stage"]
+
+log = logging.getLogger(__name__)
 
 
 def store_stage(state: BuildState) -> None:
@@ -15,6 +19,9 @@ def store_stage(state: BuildState) -> None:
     from lookalike.recommend.milvus import StoreSpec, publish_shop
 
     assert state.vectors is not None and state.neighbors is not None, "the table stage runs first"
+    if not len(state.vectors):  # a failed build: the shop's published collection stays served
+        log.warning("no product has a vector: %s is not published to Milvus", state.ws.shop)
+        return
     with state.timed("store"):
         by_id = {p.id: p for p in state.products}
         ids = [pid for pid in state.vectors.ids if pid in by_id]
