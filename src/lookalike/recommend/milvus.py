@@ -137,6 +137,9 @@ class MilvusShopStore:
         self.client = connect(spec)
         self.collection = collection or self._resolve_alias(spec.base_name(shop))
         self._check_owner()
+        # a collection is searchable only once loaded; after a restart Milvus may hold it
+        # released (milvus-lite always does in a new process). Loading a loaded one is a no-op.
+        self.client.load_collection(self.collection)
         info = self.client.describe_collection(self.collection)
         vector = next(f for f in info["fields"] if f["name"] == "vector")
         self.dim = int(vector["params"]["dim"])
