@@ -78,7 +78,8 @@ def store_worker(n: int, kind: str) -> dict:
 def _milvus(path: Path, ids: list[str], base: np.ndarray, index_type: str):
     """A milvus-lite collection of ``base`` (the project's store class); its search function."""
     from lookalike.catalog.models import Product
-    from lookalike.recommend.milvus import MILVUS_INDEXES, MilvusShopStore, StoreSpec, publish_shop
+    from lookalike.recommend.milvus import MILVUS_INDEXES, MilvusShopStore, StoreSpec
+    from lookalike.recommend.milvus_publish import publish_shop
 
     kind = "hnsw" if index_type == "HNSW" else "flat"
     assert MILVUS_INDEXES[kind][0] == index_type

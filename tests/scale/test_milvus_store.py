@@ -4,6 +4,7 @@ and two shops in one database never see each other's products."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.filters import Filters
-from lookalike.recommend.milvus import MilvusShopStore, StoreSpec, publish_shop
+from lookalike.recommend.milvus import MilvusShopStore, StoreSpec
+from lookalike.recommend.milvus_publish import publish_shop
 from lookalike.recommend.similar import Recommender
 from lookalike.workspace import Workspace
 
@@ -201,3 +203,31 @@ def test_upsert_and_delete_are_served_at_once(built: Built, tmp_path: Path) -> N
         assert "a-new" in reopened.vectors(["a-new"]) and not reopened.vectors([gone])
     finally:
         reopened.close()
+
+
+def test_catalog_sync_api_upserts_and_deletes_go_to_milvus(
+    built: Built, client: TestClient
+) -> None:
+    from tests.serve.conftest import ADMIN_KEY
+
+    admin = {"X-API-Key": ADMIN_KEY}
+    photo = Path(built.products[12].images[0]).read_bytes()  # a pants photo
+    product = {"title": "synced pants", "category": "pants", "price": 30.0}
+    put = client.put(
+        "/v1/shops/alpha/products/a-synced",
+        headers=admin,
+        files={"image": ("p.jpg", photo, "image/jpeg")},
+        data={"product": json.dumps(product)},
+    )
+    assert put.status_code == 200, put.text
+    store = MilvusShopStore(StoreSpec.parse(built.spec), "alpha")
+    try:
+        assert "a-synced" in store.vectors(["a-synced"])  # in Milvus, not only the overlay
+        found = client.post("/v1/shops/alpha/search?k=3", files={"image": ("p.jpg", photo)})
+        assert set(ids(found.json())[:2]) == {"a-synced", built.products[12].id}
+        assert client.delete("/v1/shops/alpha/products/a-synced", headers=admin).status_code == 200
+        assert not store.vectors(["a-synced"])
+        found = client.post("/v1/shops/alpha/search?k=3", files={"image": ("p.jpg", photo)})
+        assert "a-synced" not in ids(found.json())
+    finally:
+        store.close()

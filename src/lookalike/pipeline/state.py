@@ -63,6 +63,8 @@ class BuildState:
     titles: TitleReport | None = None
     # publish to a serving store (--store milvus...): what the manifest records of it
     published: dict[str, Any] | None = None
+    # catalog sync: the last journal change folded into this build's catalog
+    sync_seq: int = 0
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

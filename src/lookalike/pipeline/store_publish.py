@@ -16,7 +16,8 @@ def store_stage(state: BuildState) -> None:
     new generation of the shop's collection and move the alias onto it (``state.published``)."""
     if not state.options.store:
         return
-    from lookalike.recommend.milvus import StoreSpec, publish_shop
+    from lookalike.recommend.milvus import StoreSpec
+    from lookalike.recommend.milvus_publish import publish_shop
 
     assert state.vectors is not None and state.neighbors is not None, "the table stage runs first"
     if not len(state.vectors):  # a failed build: the shop's published collection stays served

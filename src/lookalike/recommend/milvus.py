@@ -13,7 +13,7 @@ without the ``scale`` extra.
 from __future__ import annotations
 
 import re
-import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +25,21 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.store import normalize_title
 from lookalike.errors import ConfigError, VectorIndexError, WorkspaceError
 
-__all__ = ["StoreSpec", "MilvusShopStore", "MILVUS_INDEXES", "milvus_index_for", "SEARCH_CAP"]
+__all__ = [
+    "StoreSpec",
+    "MilvusShopStore",
+    "MILVUS_INDEXES",
+    "milvus_index_for",
+    "SEARCH_CAP",
+    "SHOP_PROPERTY",
+    "connect",
+    "row_batches",
+]
 
 SHOP_PROPERTY = "lookalike.shop"
 SEARCH_CAP = 16384  # Milvus refuses a larger limit (topk) in one search
+_CACHE = 50_000  # vectors of recent search hits kept in memory (~250 MB at 1280-d)
 _BATCH = 2000  # rows per insert call (keeps each gRPC message well under its 64 MB cap)
-_KEEP_GENERATIONS = 2
 # index kind of the build (--index) -> Milvus index type and build parameters
 MILVUS_INDEXES: dict[str, tuple[str, dict[str, Any]]] = {
     "exact": ("FLAT", {}),
@@ -134,6 +143,7 @@ class MilvusShopStore:
 
     def __init__(self, spec: StoreSpec, shop: str, collection: str | None = None) -> None:
         self.spec, self.shop = spec, shop
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()  # id -> vector, bounded
         self.client = connect(spec)
         self.collection = collection or self._resolve_alias(spec.base_name(shop))
         self._check_owner()
@@ -198,14 +208,22 @@ class MilvusShopStore:
             limit=k,
             filter=expr or "",
             search_params=_search_params(self.index_type, k),
-            output_fields=["id"],
+            output_fields=["vector"],  # the Recommender reads the hits' vectors next
         )
         scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         ids = [[""] * k for _ in range(len(queries))]
         for q, hits in enumerate(found):
             for j, hit in enumerate(hits[:k]):
                 scores[q, j], ids[q][j] = float(hit["distance"]), str(hit["id"])
+                vector = (hit.get("entity") or {}).get("vector")
+                if vector is not None:
+                    self._remember(ids[q][j], np.asarray(vector, dtype=np.float32))
         return scores, ids
+
+    def _remember(self, key: str, vector: np.ndarray) -> None:
+        self._cache[key] = vector
+        if len(self._cache) > _CACHE:
+            self._cache.popitem(last=False)
 
     def fetch(self, ids: Sequence[str], fields: Sequence[str] = ("vector",)) -> dict[str, Any]:
         """``{id: row}`` for the ids that exist (rows hold ``fields``)."""
@@ -217,10 +235,12 @@ class MilvusShopStore:
         return out
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """``{id: float32 vector}`` for the ids that exist."""
-        return {
-            pid: np.asarray(row["vector"], dtype=np.float32) for pid, row in self.fetch(ids).items()
-        }
+        """``{id: float32 vector}`` for the ids that exist. The hits of this store's recent
+        searches come from memory (they were just returned by Milvus); others are queried."""
+        found = {i: self._cache[i] for i in ids if i in self._cache}
+        for pid, row in self.fetch([i for i in ids if i not in found]).items():
+            found[pid] = np.asarray(row["vector"], dtype=np.float32)
+        return {i: found[i] for i in ids if i in found}
 
     def all_ids(self) -> list[str]:
         """Every product id in the collection (iterated in pages)."""
@@ -252,17 +272,21 @@ class MilvusShopStore:
         neighbors: dict[str, list[tuple[str, float]]] | None = None,
     ) -> None:
         """Insert or replace products (vector + scalar fields + their top-K, when given)."""
-        for rows in _row_batches(products, vectors, neighbors or {}):
+        for product in products:
+            self._cache.pop(product.id, None)
+        for rows in row_batches(products, vectors, neighbors or {}):
             self.client.upsert(self.collection, rows)
 
     def delete(self, ids: Iterable[str]) -> None:
         """Remove products; unknown ids are ignored."""
         ids = list(ids)
+        for pid in ids:
+            self._cache.pop(pid, None)
         if ids:
             self.client.delete(self.collection, ids=ids)
 
 
-def _row_batches(
+def row_batches(
     products: Sequence[Product],
     vectors: np.ndarray,
     neighbors: dict[str, list[tuple[str, float]]],
@@ -296,104 +320,3 @@ def _rows(
             }
         )
     return rows
-
-
-def _schema(client: Any, dim: int) -> Any:
-    from pymilvus import DataType, MilvusClient
-
-    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=1024)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-    schema.add_field("category", DataType.VARCHAR, max_length=1024)
-    schema.add_field("price", DataType.DOUBLE, nullable=True)
-    schema.add_field("in_stock", DataType.BOOL)
-    schema.add_field("group_id", DataType.VARCHAR, max_length=1024)
-    schema.add_field("attrs", DataType.JSON)
-    schema.add_field("neighbors", DataType.JSON)
-    return schema
-
-
-def publish_shop(
-    spec: StoreSpec,
-    shop: str,
-    products: Sequence[Product],
-    vectors: np.ndarray,
-    neighbors: dict[str, list[tuple[str, float]]],
-    *,
-    index_kind: str = "auto",
-) -> dict[str, Any]:
-    """Write a new generation collection for ``shop``, then move its alias onto it.
-
-    Refuses (``ConfigError``) when the alias already points at another shop's collection.
-    Returns what the manifest records: the spec, the collection written, index type, count.
-    """
-    client = connect(spec)
-    try:
-        base = spec.base_name(shop)
-        _check_alias_owner(client, base, shop)
-        name = f"{base}_g{time.strftime('%Y%m%d%H%M%S')}{time.time_ns() % 1_000_000:06d}"
-        index_type, params = milvus_index_for(index_kind, len(products))
-        index_params = client.prepare_index_params()
-        index_params.add_index(
-            field_name="vector", index_type=index_type, metric_type="IP", params=params
-        )
-        dim = int(np.asarray(vectors).shape[1])
-        client.create_collection(
-            name,
-            schema=_schema(client, dim),
-            index_params=index_params,
-            properties={SHOP_PROPERTY: shop},
-        )
-        for rows in _row_batches(products, vectors, neighbors):
-            client.insert(name, rows)
-        client.flush(name)
-        if _alias_exists(client, base):
-            client.alter_alias(name, base)
-        else:
-            client.create_alias(name, base)
-        _drop_old(client, base, shop, keep=name)
-        return {
-            **spec.to_dict(),
-            "alias": base,
-            "name": name,
-            "index_type": index_type,
-            "count": len(products),
-        }
-    finally:
-        client.close()
-
-
-def _alias_exists(client: Any, alias: str) -> bool:
-    try:
-        client.describe_alias(alias)
-    except Exception:  # pymilvus: MilvusException "alias not found"
-        return False
-    return True
-
-
-def _check_alias_owner(client: Any, base: str, shop: str) -> None:
-    if not _alias_exists(client, base):
-        if client.has_collection(base):
-            raise ConfigError(f"Milvus already has a collection named {base!r}: pick another")
-        return
-    current = client.describe_alias(base)["collection_name"]
-    owner = (client.describe_collection(current).get("properties") or {}).get(SHOP_PROPERTY)
-    if owner != shop:
-        raise ConfigError(
-            f"Milvus collection {base!r} belongs to shop {owner!r}, not {shop!r}: "
-            "each shop needs its own collection"
-        )
-
-
-def _drop_old(client: Any, base: str, shop: str, *, keep: str) -> None:
-    """Drop this shop's generations of ``base`` beyond the newest ``_KEEP_GENERATIONS``."""
-    prefix = f"{base}_g"
-    mine = []
-    for name in client.list_collections():
-        if not name.startswith(prefix) or name == keep:
-            continue
-        props = client.describe_collection(name).get("properties") or {}
-        if props.get(SHOP_PROPERTY) == shop:
-            mine.append(name)
-    for name in sorted(mine)[: max(0, len(mine) - (_KEEP_GENERATIONS - 1))]:
-        client.drop_collection(name)

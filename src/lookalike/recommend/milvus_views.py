@@ -24,6 +24,7 @@ from lookalike.index.base import SearchResult, VectorIndex
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.filters import Filters, attr_value
 from lookalike.recommend.milvus import MilvusShopStore, StoreSpec
+from lookalike.recommend.overlay import Overlay
 
 __all__ = [
     "MilvusVectors",
@@ -31,6 +32,7 @@ __all__ = [
     "MilvusNeighbors",
     "open_milvus_parts",
     "filter_expression",
+    "mirror_changes",
 ]
 
 
@@ -49,7 +51,7 @@ class MilvusVectors:
         return len(self.store)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(self.store.fetch([key], ("id",)))
+        return isinstance(key, str) and bool(self.store.vectors([key]))
 
     def get(self, key: str) -> np.ndarray | None:
         """The vector of ``key`` or ``None``."""
@@ -180,3 +182,18 @@ def filter_expression(filters: Filters, query: Product | None) -> str | None:
         elif value:
             parts.append(f"category == {_quote(value)}")
     return " and ".join(parts) or None
+
+
+def mirror_changes(store: MilvusShopStore, overlay: Overlay, entries: list[dict[str, Any]]) -> None:
+    """Catalog-sync changes (journal ``entries``, already laid over ``overlay``) into Milvus:
+    an upsert with a vector replaces the product's row, a delete or a product without an image
+    removes it. The overlay keeps answering first; Milvus holds them for the next reader."""
+    gone: list[str] = []
+    for entry in entries:
+        pid = str(entry.get("id") or (entry.get("product") or {}).get("id", ""))
+        product, vector = overlay.product(pid), overlay.vector(pid)
+        if entry.get("op") == "upsert" and product is not None and vector is not None:
+            store.upsert([product], vector[None, :])
+        elif pid:
+            gone.append(pid)
+    store.delete(gone)
