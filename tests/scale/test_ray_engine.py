@@ -3,7 +3,6 @@ catalog of real photos, per-image errors as data, fetching through Ray tasks."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from lookalike.pipeline import BuildOptions, build_workspace
+from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
 
 pytestmark = pytest.mark.slow
@@ -61,9 +61,12 @@ def test_ray_engine_embeds_like_the_local_engine(
     # the Ray shards are read back by id, then removed
     assert not any(ray_ws.ray_shards_dir.glob("*/*.parquet"))
     # the top-K tables agree as well (same vectors, same exact top-K step)
-    table_a = json.loads((local_ws.root / "neighbors.ids.json").read_text())
-    table_b = json.loads((ray_ws.root / "neighbors.ids.json").read_text())
-    assert sorted(table_a) == sorted(table_b)
+    table_a = Neighbors.load(local_ws.neighbors_dir, a.ids)
+    table_b = Neighbors.load(ray_ws.neighbors_dir, b.ids)
+    same = 0
+    for pid in a.ids:
+        same += [n for n, _ in table_a.lookup(pid)] == [n for n, _ in table_b.lookup(pid)]
+    assert same >= len(a.ids) - 2  # only a near-tie (scores ~1e-7 apart) may swap
 
 
 def test_ray_engine_fetches_urls_through_ray_tasks(
