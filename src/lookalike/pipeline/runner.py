@@ -21,6 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lookalike.atomic import write_json_atomic
 from lookalike.catalog.models import Product
 from lookalike.catalog.readers import read_catalog
@@ -36,6 +38,8 @@ from lookalike.pipeline.images import (
     usable_images,
 )
 from lookalike.pipeline.options import DECODE_REASONS, BuildOptions, BuildReport
+from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
+from lookalike.pipeline.titles import titled_products
 from lookalike.pipeline.vectors import aggregate_mean, load_head, neighbor_table
 from lookalike.recommend.similar import PRODUCT_VECTORS
 from lookalike.workspace import Workspace
@@ -57,8 +61,8 @@ def build_workspace(
     Per-image failures are recorded and reported, never raised; a feed that cannot be read
     raises (``FeedError``) and leaves the workspace as it was.
     """
-    from lookalike.embed.pipeline import embed_images
-    from lookalike.embed.registry import get_embedder, model_key
+    from lookalike.embed.pipeline import EmbedResult, embed_images
+    from lookalike.embed.registry import get_embedder
 
     options = options or BuildOptions()
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
@@ -72,10 +76,15 @@ def build_workspace(
         if isinstance(catalog, str | Path)
         else catalog
     )
-    # Load the model before touching the store: a bad --model must not change anything.
-    embedder = get_embedder(options.model)
-    key = model_key(options.model)
-    head = load_head(ws, options, key, embedder.dim)
+    # Check the model before touching the store: a bad --model must not change anything. The
+    # model itself loads only when an image needs embedding (or no cache tells its width).
+    key = embedding_key(options.model, options.precision)
+    has_cache = VectorSet.exists(ws.embeddings_dir, key)
+    if needs_calibration(ws, options.model, options.precision):
+        has_cache = False  # vectors of an earlier int8 calibration: void
+    cache = VectorSet.load(ws.embeddings_dir, key, mmap=False) if has_cache else None
+    dim = cache.dim if cache is not None else get_embedder(options.model).dim
+    head = load_head(ws, options, key, dim)
 
     with ws.open_store() as store:
         diff: CatalogDiff = store.replace_catalog(products_iter)
@@ -97,11 +106,7 @@ def build_workspace(
 
         # 2. embeddings, cached by content hash
         t0 = time.perf_counter()
-        cache = (
-            VectorSet.load(ws.embeddings_dir, key, mmap=False)
-            if VectorSet.exists(ws.embeddings_dir, key)
-            else VectorSet.empty(embedder.dim)
-        )
+        cache = cache if cache is not None else VectorSet.empty(dim)
         known = store.image_records(images)
         todo: dict[str, Path] = {}
         for image in images.values():
@@ -119,13 +124,18 @@ def build_workspace(
             assert image.path is not None
             todo.setdefault(image.sha256, image.path)
         shas = list(todo)
-        result = embed_images(
-            [file_loader(todo[s]) for s in shas],
-            embedder,
-            batch_size=options.batch_size,
-            workers=options.workers,
-            progress=options.progress,
-        )
+        result = EmbedResult(vectors=np.zeros((0, dim), np.float32))
+        if shas:
+            embedder = load_build_embedder(
+                ws, options.model, options.precision, [todo[s] for s in shas]
+            )
+            result = embed_images(
+                [file_loader(todo[s]) for s in shas],
+                embedder,
+                batch_size=options.batch_size,
+                workers=options.workers,
+                progress=options.progress,
+            )
         new = VectorSet([shas[i] for i in result.ok], result.vectors)
         decode_errors = {shas[i]: message for i, message in result.errors.items()}
         for image in images.values():
@@ -173,7 +183,7 @@ def build_workspace(
 
             t0 = time.perf_counter()
             title_report = update_title_vectors(
-                ws.root, ws.embeddings_dir, products, progress=options.progress
+                ws.root, ws.embeddings_dir, titled_products(products), progress=options.progress
             )
             timings["titles"] = time.perf_counter() - t0
 
@@ -225,7 +235,8 @@ def build_workspace(
             "shop": ws.shop,
             "model": options.model,
             "model_key": key,
-            "dim": head.dim if head is not None else embedder.dim,
+            "precision": options.precision,
+            "dim": head.dim if head is not None else dim,
             "head": head.record() if head is not None else None,
             "count": len(vectors),
             "products": len(products),
@@ -246,3 +257,4 @@ def build_workspace(
     )
     log.info("built %s: %d products, %d vectors", ws.root, len(products), len(vectors))
     return report
+

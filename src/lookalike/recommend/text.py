@@ -126,15 +126,20 @@ def update_title_vectors(
 
 
 def _encode(encoder: TitleEncoder, titles: list[str], progress: bool) -> np.ndarray:
+    # Batches of similar lengths pad little: sort once over all titles (the model sorts only
+    # inside one encode call), encode in chunks, put the rows back in input order.
+    order = np.argsort([len(t) for t in titles], kind="stable")
+    ordered = [titles[i] for i in order]
+    rows = np.empty((len(titles), encoder.dim), np.float32)
     if not progress or len(titles) <= _BATCH:
-        return encoder.encode(titles)
+        rows[order] = encoder.encode(ordered)
+        return rows
     from rich.progress import Progress
 
-    parts: list[np.ndarray] = []
     with Progress(transient=True) as bar:
         task = bar.add_task("embedding titles", total=len(titles))
         for start in range(0, len(titles), _BATCH * 4):
-            chunk = titles[start : start + _BATCH * 4]
-            parts.append(encoder.encode(chunk))
+            chunk = ordered[start : start + _BATCH * 4]
+            rows[order[start : start + len(chunk)]] = encoder.encode(chunk)
             bar.advance(task, len(chunk))
-    return np.concatenate(parts)
+    return rows
