@@ -257,4 +257,3 @@ def build_workspace(
     )
     log.info("built %s: %d products, %d vectors", ws.root, len(products), len(vectors))
     return report
-
