@@ -58,7 +58,7 @@ def test_int8_build_uses_the_workspace_model_everywhere(
     photo_folder: Path, tmp_path: Path
 ) -> None:
     ws = Workspace(tmp_path / "ws")
-    report = build_workspace(ws, photo_folder, BuildOptions(progress=False, precision="int8"))
+    report = build_workspace(ws, photo_folder, BuildOptions(precision="int8"))
     assert report.vectors == 40
     model_file = ws.model_file(int8_name("lite0"))
     assert model_file.is_file()
@@ -69,5 +69,5 @@ def test_int8_build_uses_the_workspace_model_everywhere(
         assert Path(rec.embedder.onnx_path) == model_file  # type: ignore[attr-defined]
         hits = rec.similar_to_image(photo.read_bytes(), k=3)
     assert hits[0].product.id == photo.stem  # its own photo comes back first
-    again = build_workspace(ws, photo_folder, BuildOptions(progress=False, precision="int8"))
+    again = build_workspace(ws, photo_folder, BuildOptions(precision="int8"))
     assert again.images["embedded"] == 0  # the int8 cache is kept, nothing recalibrated

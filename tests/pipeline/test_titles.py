@@ -11,8 +11,8 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.readers import read_folder
 from lookalike.embed import registry
 from lookalike.pipeline import BuildOptions, build_workspace
-from lookalike.pipeline.titles import has_real_title, titled_products
-from lookalike.recommend import text
+from lookalike.pipeline import titles as text
+from lookalike.pipeline.titled import has_real_title, titled_products
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_folder_build_skips_titles_and_title_model(
         raise AssertionError("the title model must not load for a folder catalog")
 
     monkeypatch.setattr(text, "load_title_encoder", no_model)
-    report = build_workspace(tmp_path / "ws", photo_folder, BuildOptions(progress=False))
+    report = build_workspace(tmp_path / "ws", photo_folder, BuildOptions())
     assert report.vectors == 40
     assert report.titles == {"titled": 0, "embedded": 0, "cached": 0}
 
@@ -73,7 +73,7 @@ def test_real_titles_are_embedded_and_rebuild_loads_no_model(
         for i, path in enumerate(photos):
             # two made-up titles (the id) among real ones
             writer.writerow([f"p{i}", f"p{i}" if i < 2 else f"Cotton {path.parent.name}", path])
-    report = build_workspace(tmp_path / "ws", catalog, BuildOptions(progress=False))
+    report = build_workspace(tmp_path / "ws", catalog, BuildOptions())
     assert report.titles["titled"] == 4
 
     def no_load(*args: object, **kwargs: object) -> None:
@@ -81,6 +81,6 @@ def test_real_titles_are_embedded_and_rebuild_loads_no_model(
 
     monkeypatch.setattr(text, "load_title_encoder", no_load)
     monkeypatch.setattr(registry, "get_embedder", no_load)
-    again = build_workspace(tmp_path / "ws", catalog, BuildOptions(progress=False))
+    again = build_workspace(tmp_path / "ws", catalog, BuildOptions())
     assert again.images["embedded"] == 0 and again.titles["embedded"] == 0
     assert again.vectors == 6
