@@ -342,10 +342,7 @@ def demo(
     _render_build_report(report, quiet=True)
     if no_serve:
         return
+    from lookalike.cli.serving import announce_url
     from lookalike.serve.app import run_server
 
-    console.print(
-        f"\n[bold green]Open http://{host}:{port}/[/bold green] to browse the demo shop "
-        f"(API docs at http://{host}:{port}/docs). Ctrl+C stops."
-    )
-    run_server([str(ws.root)], host=host, port=port)
+    run_server([str(ws.root)], host=host, port=port, on_ready=announce_url)
