@@ -42,15 +42,19 @@ class EmbedStage:
             cache = VectorSet.empty(self.dim) if self.fresh else cache_file.load_or_empty(self.dim)
             todo = self._todo(state, cache)
             shas = list(todo)
-            result = EmbedResult(vectors=np.zeros((0, self.dim), np.float32))
-            if shas:
+        result = EmbedResult(vectors=np.zeros((0, self.dim), np.float32))
+        if shas:
+            with state.timed("model"):  # load (and, for int8, calibrate once per workspace)
+                embedder = self.load([todo[s] for s in shas])
+            with state.timed("embed"):
                 result = embed_images(
                     [file_loader(todo[s]) for s in shas],
-                    self.load([todo[s] for s in shas]),
+                    embedder,
                     batch_size=state.options.batch_size,
                     workers=state.options.workers,
                     progress=state.options.progress,
                 )
+        with state.timed("embed"):
             errors = {shas[i]: message for i, message in result.errors.items()}
             for image in state.images.values():
                 if image.sha256 in errors and not image.reason:
