@@ -23,7 +23,7 @@ from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
-from tests.catalog.test_feeds import BILLION_LAUGHS
+from tests.catalog.formats.test_feeds import BILLION_LAUGHS
 from tests.test_cli import run
 
 if TYPE_CHECKING:

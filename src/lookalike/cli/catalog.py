@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from lookalike.cli.catalog_check import Format_, checked_format
 from lookalike.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -93,13 +94,14 @@ def build(
             "--catalog",
             "--feed",
             "-c",
-            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
-            "(file or http(s) URL, gzip allowed).",
+            help="Folder of images, CSV/TSV/JSONL file (Shopify, WooCommerce and Meta exports "
+            "recognised), or a YML / Google Merchant feed (file or http(s) URL, gzip allowed).",
         ),
     ],
     columns: Annotated[
         str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
     ] = None,
+    format_: Format_ = None,
     model: Annotated[
         str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
     ] = "lite0",
@@ -150,7 +152,7 @@ def build(
 
     Exit codes: 0 success, 3 partial (some images failed), 1 failure.
     """
-    from lookalike.catalog.readers import ColumnMap
+    from lookalike.catalog.formats import ColumnMap
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.recommend.filters import Weights
@@ -163,6 +165,7 @@ def build(
         batch_size=batch_size,
         workers=workers,
         columns=ColumnMap.parse(columns),
+        catalog_format=checked_format(format_),
         allow_private=allow_private,
         index=index,
         pca=pca,

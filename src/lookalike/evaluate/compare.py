@@ -20,6 +20,7 @@ import numpy as np
 
 from lookalike.errors import ConfigError
 from lookalike.index.vectors import VectorSet
+from lookalike.textutil import split_pair
 
 __all__ = [
     "Setting",
@@ -79,12 +80,13 @@ def parse_compare(options: list[str]) -> dict[str, tuple[str, ...]]:
     """``["model=lite0,lite2", "metric=all"]`` -> ``{"model": ("lite0", "lite2"), ...}``."""
     axes: dict[str, tuple[str, ...]] = {}
     for option in options:
-        name, sep, raw = option.partition("=")
-        name = name.strip()
-        if not sep or name not in AXES:
-            raise ConfigError(
-                f"bad --compare {option!r}: use AXIS=V1,V2 with AXIS one of {', '.join(AXES)}"
-            )
+        usage = f"use AXIS=V1,V2 with AXIS one of {', '.join(AXES)}"
+        try:
+            name, raw = split_pair(option, what="AXIS=V1,V2")
+        except ConfigError:
+            raise ConfigError(f"bad --compare {option!r}: {usage}") from None
+        if name not in AXES:
+            raise ConfigError(f"bad --compare {option!r}: {usage}")
         if name == "weights":
             # weights values contain commas themselves: separate settings with ';'
             values = tuple(v.strip() for v in raw.split(";") if v.strip())

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from lookalike.catalog.formats import read_catalog
+from lookalike.catalog.formats.problems import ProblemSink
 from lookalike.catalog.models import Product
-from lookalike.catalog.readers import read_catalog
 from lookalike.pipeline.options import BuildOptions
 from lookalike.pipeline.state import BuildState
 
@@ -15,11 +16,23 @@ __all__ = ["CatalogSource", "catalog_stage", "open_catalog"]
 CatalogSource = str | Path | Iterable[Product]
 
 
-def open_catalog(catalog: CatalogSource, options: BuildOptions) -> tuple[str, Iterable[Product]]:
+def open_catalog(
+    catalog: CatalogSource, options: BuildOptions, on_problem: ProblemSink | None = None
+) -> tuple[str, Iterable[Product]]:
     """The catalog's name for the report and its products (read lazily, as the store takes
-    them, so a feed that cannot be read fails inside the catalog transaction)."""
+    them, so a feed that cannot be read fails inside the catalog transaction).
+
+    ``on_problem`` receives each per-record problem (``lookalike catalog check`` lists them).
+    """
     if isinstance(catalog, str | Path):
-        return str(catalog), read_catalog(catalog, options.columns, fetch=options.fetch_settings())
+        products = read_catalog(
+            catalog,
+            options.columns,
+            fetch=options.fetch_settings(),
+            format=options.catalog_format,
+            on_problem=on_problem,
+        )
+        return str(catalog), products
     return "<products>", catalog
 
 

@@ -17,12 +17,11 @@ from typing import Any
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import normalize_title
 from lookalike.errors import ConfigError
+from lookalike.textutil import parse_bool, parse_pairs
 
 __all__ = ["Filters", "Weights", "DEFAULT_NEAR_DUPLICATE", "attr_value"]
 
 DEFAULT_NEAR_DUPLICATE = 0.97
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 def attr_value(product: Product, key: str) -> str:
@@ -45,30 +44,17 @@ def _float(name: str, value: Any) -> float | None:
 
 
 def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        return False  # an empty query parameter: the filter is off
+    try:
+        return parse_bool(value)
+    except ConfigError:
+        raise ConfigError(f"{name} must be true or false, got {value!r}") from None
 
 
 def _pairs(name: str, value: Any) -> dict[str, str]:
     """``"brand=acme,color=red"``, a list of ``"k=v"`` or a mapping -> dict."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return {str(k).strip(): str(v).strip() for k, v in value.items()}
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, val = str(item).partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{name} expects key=value, got {item!r}")
-        out[key.strip()] = val.strip()
-    return out
+    return parse_pairs(value, what=f"{name} as key=value")
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from lookalike.textutil import is_url
+
 __all__ = ["templates", "STATIC_DIR", "format_price", "http_url"]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -19,7 +21,7 @@ def format_price(price: float | None) -> str:
 
 def http_url(url: str) -> str:
     """``url`` when it is http(s), else ``""``: a catalog's ``javascript:`` link never renders."""
-    return url if url.strip().lower().startswith(("http://", "https://")) else ""
+    return url if is_url(url) else ""
 
 
 templates = Jinja2Templates(directory=TEMPLATE_DIR)

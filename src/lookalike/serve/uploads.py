@@ -12,6 +12,7 @@ from starlette.types import Message
 from lookalike.catalog.fetch import FetchSettings, fetch_bytes
 from lookalike.errors import ConfigError, ImageError
 from lookalike.serve.settings import ServeSettings
+from lookalike.textutil import is_url
 
 __all__ = ["read_limited", "image_from_request", "IMAGE_FIELD", "URL_FIELD"]
 
@@ -102,6 +103,6 @@ async def image_from_request(request: Request, settings: ServeSettings) -> bytes
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("no image: send a file in field 'image' or an image URL in 'url'")
     url = url.strip()
-    if not url.lower().startswith(("http://", "https://")):
+    if not is_url(url):
         raise ConfigError(f"the image URL must be http(s), got {url[:200]!r}")
     return await run_in_threadpool(_fetch, url, settings)
