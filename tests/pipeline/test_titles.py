@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.catalog.models import Product
 from lookalike.catalog.formats.folder import read_folder
+from lookalike.catalog.models import Product
 from lookalike.embed import registry
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.pipeline import titles as text
