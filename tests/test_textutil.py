@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lookalike.errors import ConfigError
-from lookalike.textutil import is_url, parse_bool, parse_pairs, split_pair
+from lookalike.textutil import error_text, is_url, parse_bool, parse_pairs, split_pair
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,18 @@ def test_split_pair() -> None:
     assert split_pair(" model = lite0,lite2 ") == ("model", "lite0,lite2")
     with pytest.raises(ConfigError, match="expected AXIS=V1,V2"):
         split_pair("model", what="AXIS=V1,V2")
+
+
+def test_error_text_drops_python_reprs() -> None:
+    class Odd(Exception):
+        pass
+
+    assert error_text(ValueError("bad <socket.socket object at 0x7f12ab> here")) == "bad here"
+    assert error_text(Odd()) == "Odd"
+    try:
+        try:
+            raise OSError("refused")
+        except OSError:
+            raise Odd() from None
+    except Odd as exc:
+        assert error_text(exc) == "refused"  # an empty wrapper: the error it wraps

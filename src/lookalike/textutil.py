@@ -115,5 +115,5 @@ def error_text(exc: BaseException) -> str:
     while isinstance(exc.__context__, BaseException) and not text:
         exc = exc.__context__
         text = " ".join(str(exc).split())
-    text = _OBJECT_REPR.sub("", text).strip(" :;,")
+    text = " ".join(_OBJECT_REPR.sub("", text).split()).strip(" :;,")
     return text or type(exc).__name__

@@ -195,6 +195,27 @@ class Workspace:
         """The event log the service writes for this shop (shared by the shops served together)."""
         return default_events_path(self.root)
 
+    # what the shop configures and what the service appends (beside the builds) --------------
+    @property
+    def shop_config_path(self) -> Path:
+        """Per-shop defaults and display settings (``shop.toml``, written by hand)."""
+        return self.root / "shop.toml"
+
+    @property
+    def rules_path(self) -> Path:
+        """Merchandising rules (``rules.json``: by hand or through the admin API)."""
+        return self.root / "rules.json"
+
+    @property
+    def sync_journal(self) -> Path:
+        """The catalog-sync journal: upserts/deletes over HTTP, append-only, applied on load."""
+        return self.root / "sync" / "journal.jsonl"
+
+    @property
+    def sync_images_dir(self) -> Path:
+        """Images uploaded with catalog-sync upserts (their bytes, by sha256)."""
+        return self.root / "sync" / "images"
+
     @property
     def manifest_path(self) -> Path:
         return self.root / "manifest.json"

@@ -175,3 +175,21 @@ def test_check_counts_what_the_store_keeps(tmp_path: Path) -> None:
         assert (store.count(), diff.duplicates) == (report.products, len(report.duplicates))
         assert store.get("a").title == ""  # the first record
     assert [str(p) for p in report.problems] == ["row 9: odd"]
+
+
+def test_unreachable_feed_message_has_no_python_reprs(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, _, err = check(f"http://127.0.0.1:{port}/feed.xml", "--allow-private", capsys=capsys)
+    message = " ".join(err.split())
+    assert code == 1 and "cannot download the feed" in message
+    assert "Error(" not in message and " at 0x" not in message and "<" not in message
+
+
+def test_build_takes_format_too(tmp_path: Path) -> None:
+    result = run("build", str(tmp_path / "ws"), "--catalog", str(tmp_path), "--format", "magento")
+    assert result.returncode == 2 and "unknown catalog format 'magento'" in result.stderr
+    assert not (tmp_path / "ws").exists()

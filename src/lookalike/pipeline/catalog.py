@@ -10,6 +10,7 @@ from lookalike.catalog.formats.problems import ProblemSink
 from lookalike.catalog.models import Product
 from lookalike.pipeline.options import BuildOptions
 from lookalike.pipeline.state import BuildState
+from lookalike.recommend.overlay import SyncJournal, fold_products
 
 __all__ = ["CatalogSource", "catalog_stage", "open_catalog"]
 
@@ -39,5 +40,8 @@ def open_catalog(
 def catalog_stage(state: BuildState, products: Iterable[Product]) -> None:
     """Replace the stored catalog with ``products``; the diff and the products go on ``state``."""
     with state.timed("catalog"):
+        journal = SyncJournal(state.ws.sync_journal)
+        if journal.path.exists():  # changes synced over HTTP since: folded into this build
+            products, state.sync_seq = fold_products(products, journal)
         state.diff = state.store.replace_catalog(products)
         state.products = list(state.store.iter_products())

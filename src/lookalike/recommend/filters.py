@@ -17,11 +17,11 @@ from typing import Any
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import normalize_title
 from lookalike.errors import ConfigError
+from lookalike.recommend.exclusions import DEFAULT_NEAR_DUPLICATE, Exclusions
 from lookalike.textutil import parse_bool, parse_pairs
 
 __all__ = ["Filters", "Weights", "DEFAULT_NEAR_DUPLICATE", "attr_value"]
 
-DEFAULT_NEAR_DUPLICATE = 0.97
 
 
 def attr_value(product: Product, key: str) -> str:
@@ -109,8 +109,7 @@ class Filters:
             if not 0 <= lo <= hi:
                 raise ConfigError(f"relative_price needs 0 <= low <= high, got {lo}, {hi}")
             object.__setattr__(self, "relative_price", (lo, hi))
-        if self.near_duplicate is not None and not -1.0 <= self.near_duplicate <= 1.0:
-            raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
+        self.exclusions  # noqa: B018 - validates near_duplicate
         if self.diversity is not None and not 0.0 < self.diversity <= 1.0:
             raise ConfigError(f"diversity (MMR lambda) must be in (0, 1], got {self.diversity}")
 
@@ -170,6 +169,11 @@ class Filters:
         if "diversity" in params:
             out["diversity"] = _float("diversity", params["diversity"])
         return cls(**out)
+
+    @property
+    def exclusions(self) -> Exclusions:
+        """The group / near-duplicate part of these filters (see ``exclusions.py``)."""
+        return Exclusions(exclude_group=self.exclude_group, near_duplicate=self.near_duplicate)
 
     @property
     def needs_query_product(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from lookalike.catalog.formats.values import parse_price, split_images
 from lookalike.catalog.models import Product
@@ -72,7 +72,7 @@ class ColumnMap:
         for key, column in values.items():
             if not column or key not in _FIELDS:
                 raise CatalogError(f"bad column mapping {key}={column!r}: use FIELD=COLUMN, {hint}")
-        return cls(**values)
+        return cls(**cast(dict[str, Any], values))
 
     def resolve(self, header: list[str]) -> dict[str, str]:
         """Map each product field to the header column that holds it (missing fields left out)."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, cast
 
 from lookalike.catalog.formats.problems import Problem, ProblemSink
 from lookalike.catalog.formats.values import ImageResolver, image_problem
@@ -155,7 +155,7 @@ class CatalogFile:
     def open_binary(self) -> BinaryIO:
         """The content as bytes, decompressed on the fly when gzipped."""
         if self.gzipped:
-            return gzip.open(self.path, "rb")
+            return cast(BinaryIO, gzip.open(self.path, "rb"))
         return self.path.open("rb")
 
     def open_text(self) -> TextIO:
