@@ -31,7 +31,7 @@ def ray_settings(options: BuildOptions) -> RaySettings:
     return RaySettings(
         address=options.ray_address,
         actors=options.ray_actors,
-        batch_size=options.batch_size,
+        batch_size=options.batch_size or 32,  # no auto-calibration across a cluster
         gpus_per_actor=options.ray_gpus,
     )
 
