@@ -15,21 +15,24 @@ its cached copy for ``stale_grace_days`` ("stale" in the report).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
-from lookalike.errors import PublishError, WorkspaceError
+from lookalike.errors import PublishError, VectorIndexError, WorkspaceError
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
-from lookalike.pipeline.embed import EmbedStage
+from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
 from lookalike.pipeline.options import BuildOptions, BuildReport
+from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.publish import build_lock, check_publish, new_generation_id, publish, sweep
 from lookalike.pipeline.report import build_manifest, build_report
 from lookalike.pipeline.snapshot import snapshot_stage
 from lookalike.pipeline.state import BuildState
+from lookalike.pipeline.store_publish import store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
 from lookalike.pipeline.vectors import load_head, vectors_stage
@@ -43,14 +46,29 @@ log = logging.getLogger(__name__)
 EmbedderFactory = Callable[[str], Embedder]
 
 
-def _embedder(options: BuildOptions, factory: EmbedderFactory | None) -> tuple[Embedder, str, str]:
-    """The embedder, its embedding-cache key and the model name the manifest records."""
-    if factory is None:
-        from lookalike.embed.registry import get_embedder, model_key
+def _embedder(
+    ws: Workspace, options: BuildOptions, factory: EmbedderFactory | None
+) -> tuple[EmbedderLoader, str, str, int]:
+    """How to get the embedder (called only when an image needs embedding), its
+    embedding-cache key, the model name the manifest records and the vector width."""
+    if factory is not None:
+        embedder = factory(options.model)
+        return (lambda files: embedder), f"custom-{embedder.name}", embedder.name, embedder.dim
+    from lookalike.embed.registry import get_embedder
 
-        return get_embedder(options.model), model_key(options.model), options.model
-    embedder = factory(options.model)
-    return embedder, f"custom-{embedder.name}", embedder.name
+    key = embedding_key(options.model, options.precision)  # checks the model name
+    cache = ws.embeddings(key)
+    # The vector width comes from the cache when there is one, so a rebuild with nothing new
+    # loads no model at all; the first build loads it here (it is needed anyway).
+    try:
+        dim = cache.load().dim if cache.exists() else get_embedder(options.model).dim
+    except VectorIndexError:  # a damaged cache is rebuilt, not trusted
+        dim = get_embedder(options.model).dim
+
+    def load(files: Sequence[Path]) -> Embedder:
+        return load_build_embedder(ws, options.model, options.precision, files)
+
+    return load, key, options.model, dim
 
 
 def build_workspace(
@@ -73,9 +91,10 @@ def build_workspace(
     options = options or BuildOptions()
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
     source_name, products = open_catalog(catalog, options)
-    # Load the model before touching anything: a bad --model must not change anything.
-    embedder, key, model = _embedder(options, embedder_factory)
-    head = load_head(ws, options, key, embedder.dim)
+    # Check the model before touching anything: a bad --model must not change anything.
+    fresh = embedder_factory is None and needs_calibration(ws, options.model, options.precision)
+    load, key, model, dim = _embedder(ws, options, embedder_factory)
+    head = load_head(ws, options, key, dim)
     with build_lock(ws):
         sweep(ws)
         previous = _published_manifest(ws)
@@ -87,17 +106,18 @@ def build_workspace(
             state.local_roots, state.remote_catalog = local_policy(catalog, options)
             catalog_stage(state, products)
             images_stage(state)
-            embed = EmbedStage(embedder, key)
+            embed = EmbedStage(load, key, dim, fresh=fresh)
             embed(state)
             vectors_stage(state, head)
             _guard(state, previous, model)
             index_stage(state)
             table_stage(state)
+            store_stage(state)
             titles_stage(state)
             snapshot_stage(state, head)
         report = build_report(state, model)
         report.generation = generation
-        manifest = build_manifest(state, model, key, embedder.dim, head)
+        manifest = build_manifest(state, model, key, dim, head)
         staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
         publish(ws, generation)
         sweep(ws)  # the new generation and the one it replaced stay
