@@ -73,7 +73,8 @@ def test_real_titles_are_embedded_and_rebuild_loads_no_model(
         for i, path in enumerate(photos):
             # two made-up titles (the id) among real ones
             writer.writerow([f"p{i}", f"p{i}" if i < 2 else f"Cotton {path.parent.name}", path])
-    report = build_workspace(tmp_path / "ws", catalog, BuildOptions())
+    options = BuildOptions(allow_local_paths=photo_folder)  # the photos are not beside it
+    report = build_workspace(tmp_path / "ws", catalog, options)
     assert report.titles["titled"] == 4
 
     def no_load(*args: object, **kwargs: object) -> None:
@@ -81,6 +82,6 @@ def test_real_titles_are_embedded_and_rebuild_loads_no_model(
 
     monkeypatch.setattr(text, "load_title_encoder", no_load)
     monkeypatch.setattr(registry, "get_embedder", no_load)
-    again = build_workspace(tmp_path / "ws", catalog, BuildOptions())
+    again = build_workspace(tmp_path / "ws", catalog, options)
     assert again.images["embedded"] == 0 and again.titles["embedded"] == 0
     assert again.vectors == 6
