@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lookalike.workspace import Workspace
 from tests.test_cli import run
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def test_build_into_milvus_lite_and_query_from_the_cli(
         "build", str(served), "--catalog", str(catalog), "--quiet", "--store", f"milvus-lite:{db}"
     )
     assert built.returncode == 0, built.stderr
-    manifest = json.loads((served / "manifest.json").read_text())
+    manifest = Workspace(served).manifest()
     assert manifest["store"]["kind"] == "milvus-lite" and manifest["store"]["count"] == 16
     pid = sorted(p.stem for p in (catalog / "hat").glob("*.jpg"))[0]
     answers = []
@@ -53,4 +54,4 @@ def test_bad_scale_options_are_one_line_errors(
     result = run("build", str(tmp_path / "shop"), "--catalog", str(photo_folder), *args)
     assert result.returncode != 0 and needle in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "shop" / "manifest.json").exists()
+    assert not Workspace(tmp_path / "shop").is_built

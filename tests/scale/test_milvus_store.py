@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from lookalike.catalog.models import Product
+from lookalike.catalog.store import ProductStore
 from lookalike.errors import ConfigError
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.filters import Filters
@@ -187,7 +188,8 @@ def test_upsert_and_delete_are_served_at_once(built: Built, tmp_path: Path) -> N
             price=12.0,
             attrs={"brand": "acme"},
         )
-        with ws.open_store() as db:
+        # written into the served products snapshot (out of band: this test's shortcut)
+        with ProductStore(ws.pinned().served_db) as db:
             db.replace_catalog([*db.iter_products(), new])
         twin = built.products[6].id  # the new product reuses this hat's photo
         vector = rec.vectors.get(twin)

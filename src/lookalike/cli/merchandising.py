@@ -69,7 +69,7 @@ def _html(rec: Recommender, clusters: list[dict[str, Any]], threshold: float) ->
         parts.append(f"<section><h2>{cluster['size']} products</h2><div class='g'>")
         for pid in cluster["ids"]:
             src = ""
-            path = product_image_file(rec.workspace, rec.product(pid))
+            path = product_image_file(rec.workspace, rec.store, rec.product(pid))
             if path is not None:
                 data = base64.b64encode(path.read_bytes()).decode("ascii")
                 src = f"data:{media_type(path)};base64,{data}"
