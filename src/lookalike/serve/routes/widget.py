@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.ab.events import Event
 from lookalike.ab.experiments import HOLDOUT
@@ -81,6 +82,17 @@ def _find_product(rec: Recommender, product_id: str | None, title: str | None) -
         return None
 
 
+class WidgetLook(BaseModel):
+    """How the strip looks (``data-*`` attributes over ``shop.toml [display]``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    headline: str | None = Field(None, max_length=80, description="The strip's title.")
+    currency: str | None = Field(None, max_length=8, description="Shown with prices: EUR.")
+    accent: str | None = Field(None, max_length=20, description="Price colour (#rgb, name).")
+    text: str | None = Field(None, max_length=20, description="Text colour.")
+    background: str | None = Field(None, max_length=20, description="Background colour.")
+
+
 @router.get("/v1/shops/{shop}/widget", response_class=HTMLResponse)
 def widget_page(
     shop: str,
@@ -89,15 +101,11 @@ def widget_page(
     experiments: ExperimentsDep,
     events: EventsDep,
     request: Request,
+    look: Annotated[WidgetLook, Query()],
     product_id: Annotated[str | None, Query(max_length=512)] = None,
     title: Annotated[str | None, Query(max_length=1000)] = None,
     visitor: Annotated[str | None, Query(max_length=128)] = None,
     widget: Annotated[str, Query(max_length=64, description="widget.js's frame id.")] = "",
-    headline: Annotated[str | None, Query(max_length=80)] = None,
-    currency: Annotated[str | None, Query(max_length=8)] = None,
-    accent: Annotated[str | None, Query(max_length=20)] = None,
-    text: Annotated[str | None, Query(max_length=20)] = None,
-    background: Annotated[str | None, Query(max_length=20)] = None,
     lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
 ) -> HTMLResponse:
     """The "Similar products" strip for a product (by id, or by the page title).
@@ -148,9 +156,7 @@ def widget_page(
         "widget": widget,
         "events_url": str(request.url_for("post_event", shop=shop)),
     }
-    display = rec.config.display.overridden(
-        headline=headline, currency=currency, accent=accent, text=text, background=background
-    )
+    display = rec.config.display.overridden(**look.model_dump())
     response = templates.TemplateResponse(
         request,
         "widget.html",
