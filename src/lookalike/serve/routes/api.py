@@ -120,16 +120,17 @@ def similar(
     With a ``visitor`` id while the shop runs an A/B experiment, the visitor's variant picks
     the list (``source`` "variant", ``experiment`` and ``variant`` set; empty for the holdout).
     """
-    plain = options.filters is None and options.metric == "cosine"
-    if plain and (not visitor or experiments.assign(visitor) is None):
+    if queries.plain_query(options) and (not visitor or experiments.assign(visitor) is None):
         # Always the same answer: serialise it once, then send the bytes (no pydantic work).
         def build() -> bytes:
             product = rec.product(product_id)
             results, source = queries.similar_to_product(rec, product_id, options)
-            body = _response(request, shop, product, results, options.metric, source)
+            body = _response(request, shop, product, results, options, source)
             return SimilarResponse.model_validate(body).model_dump_json().encode()
 
-        key = (product_id, options.k, image_url_for(request, shop)(_ANY_IMAGE) or "")
+        # a synced product or a rules change makes a new answer: the version is in the key
+        host = image_url_for(request, shop)(_ANY_IMAGE) or ""
+        key = (product_id, options.size, f"{host}#{rec.version}")
         return Response(_CACHE.get_or_build(rec, key, build), media_type="application/json")
     product = rec.product(product_id)
     results, source, served = _similar(rec, experiments, product_id, options, visitor)
