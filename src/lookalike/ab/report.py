@@ -201,7 +201,8 @@ background:#eef}}</style></head><body>
 <h1>A/B test <code>{esc(report.experiment)}</code> · {esc(report.shop)}</h1>
 <p><span class="status" id="status">{esc(report.status)}</span>
 control <b>{esc(report.control)}</b> · expected traffic {shares}</p>
-<p class="muted">running periods: {esc(periods)} · dropped events: {esc(dropped)}</p>
+<p class="muted">running periods: {esc(periods)}</p>
+<p class="muted" id="rejected">events rejected (not counted above): {esc(dropped)}</p>
 <table id="variants"><thead><tr><th>variant</th><th>visitors</th><th>impressions</th>
 <th>clicks</th><th>CTR</th><th>95% CI</th><th>lift vs control [95% CI]</th><th>p</th>
 <th>P(beat control)</th><th>needed per arm</th></tr></thead><tbody>

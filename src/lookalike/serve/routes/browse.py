@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from starlette.concurrency import run_in_threadpool
 
 from lookalike.errors import NotFoundError
 from lookalike.recommend.similar import Recommender
@@ -137,11 +136,12 @@ def _product_page(request: Request, rec: Recommender, shop: str, product_id: str
 
 
 @router.post("/browse/{shop}/search-image", response_class=HTMLResponse)
-async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: Request) -> Any:
+async def search_image(
+    shop: str, rec: ShopDep, settings: SettingsDep, state: StateDep, request: Request
+) -> Any:
     """Results for an uploaded photo (multipart form, field ``image``)."""
     data = await image_from_request(request, settings)
-    results = await run_in_threadpool(rec.similar_to_image, data, BROWSE_K)
-    thumbnail = await run_in_threadpool(_thumbnail, data)
+    results, thumbnail = await state.decoder.run_image(data, _search, rec, data)
     return _page(
         request,
         rec,
@@ -151,6 +151,11 @@ async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: 
         results=results,
         thumbnail=thumbnail,
     )
+
+
+def _search(rec: Recommender, data: bytes) -> tuple[list[Any], str]:
+    """The results and the thumbnail of an upload: one decode-pool job."""
+    return rec.similar_to_image(data, BROWSE_K), _thumbnail(data)
 
 
 def _thumbnail(data: bytes, side: int = 320) -> str:
