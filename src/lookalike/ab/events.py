@@ -139,9 +139,7 @@ class EventLog:
         self._lock = threading.Lock()
         # A busy timeout lets concurrent writers queue instead of failing with "locked".
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash
-        open_schema(self._db)
+        open_schema(self._db)  # WAL, synchronous=FULL: an acknowledged event survives a crash
         self._day_counts: dict[tuple[str, int], int] = {}
         self._pending: dict[tuple[str, int, str], int] = {}
         self._flushed = time.monotonic()

@@ -57,12 +57,15 @@ def _tables(db: sqlite3.Connection) -> set[str]:
 
 
 def open_schema(db: sqlite3.Connection) -> None:
-    """Create the tables of a new file or migrate an older one (in one transaction)."""
+    """Set the journal up, then create the tables of a new file or migrate an older one (in
+    one transaction)."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])
     tables = _tables(db)
     if not tables:
-        # Only possible before the first table: deleted pages can then be given back.
+        # Only possible before the first table and before WAL: deleted pages can be given back.
         db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    db.execute("PRAGMA journal_mode=WAL")  # concurrent readers and writers of several processes
+    db.execute("PRAGMA synchronous=FULL")
     db.execute(f"PRAGMA journal_size_limit = {JOURNAL_LIMIT_BYTES}")
     with db:
         if "events" in tables and version < 2:
@@ -91,5 +94,5 @@ def prune(db: sqlite3.Connection, before: float) -> int:
         deleted = db.execute("DELETE FROM events WHERE ts < ?", (before,)).rowcount
         db.execute("DELETE FROM rejected WHERE day < ? AND day > 0", (int(before // DAY),))
     if deleted:
-        db.execute("PRAGMA incremental_vacuum")
+        db.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page only
     return int(deleted)
