@@ -21,15 +21,16 @@ from lookalike.serve.docs import install_offline_docs
 from lookalike.serve.errors import install_error_handlers
 from lookalike.serve.metrics import MetricsMiddleware
 from lookalike.serve.paths import EncodedSlashMiddleware
-from lookalike.serve.routes import ab, admin, api, browse, events, widget
+from lookalike.serve.routes import ab, admin, api, browse, discover, events, sync, widget
 from lookalike.serve.settings import ServeSettings, load_settings
 from lookalike.serve.state import ServeState
 from lookalike.serve.uploads import UPLOAD_OVERHEAD
 
 __all__ = ["create_app", "run_server"]
 
-# Routes that take an image upload: their body may be as large as the upload limit.
-UPLOAD_PATHS = ("/search", "/search-image")
+# Routes that take an image upload or a batch: their body may be as large as the upload limit
+# (plus form overhead); every other request body is held to LOOKALIKE_MAX_BODY_BYTES.
+UPLOAD_PATHS = ("/search", "/search-image", "/recommend", "/sync", "/rules")
 
 _DESCRIPTION = """Visually similar products for one or several shops.
 
@@ -66,13 +67,14 @@ def create_app(
     app.state.lookalike = state
     install_error_handlers(app)
     install_offline_docs(app)
-    for module in (api, events, widget, admin, browse, ab):
+    for module in (api, events, widget, admin, browse, ab, sync, discover):
         app.include_router(module.router)
     settings = state.settings
     upload_limit = settings.max_upload_bytes + UPLOAD_OVERHEAD
 
     def body_limit(path: str) -> int:
-        return upload_limit if path.endswith(UPLOAD_PATHS) else settings.max_body_bytes
+        big = path.endswith(UPLOAD_PATHS) or "/products/" in path  # PUT products/{id}: sync
+        return upload_limit if big else settings.max_body_bytes
 
     app.add_middleware(EncodedSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
