@@ -149,11 +149,19 @@ def test_a_flood_is_bounded_and_reported(built: Path, tmp_path: Path) -> None:
     assert sum(statuses.values()) == 1200
     # 12 visitors get through the address limit, each at most 10 events (1 impression +
     # 8 distinct clicks; later clicks are duplicates): at most 12 x 9 = 108, and the cap is 100.
-    assert stored <= 100
-    assert statuses[(429, "rate_ip_visitors")] == 28 * 30
-    assert statuses[(429, "rate_visitor")] == 12 * 20
-    rejected = report["dropped"]
-    assert rejected["rate_ip_visitors"] == 840 and rejected["rate_visitor"] == 240
+    assert stored <= 100  # the daily cap
+    # The limits count in fixed windows (a minute, an hour): a window that turns during the
+    # test lets a few more through, so these are bounds; without a turn they are exact
+    # (28 visitors x 30 refused by address, 12 x 20 by visitor).
+    refused_ip, refused_visitor = (
+        statuses[(429, "rate_ip_visitors")],
+        statuses[(429, "rate_visitor")],
+    )
+    assert 24 * 30 <= refused_ip <= 28 * 30 and 12 * 10 <= refused_visitor <= 12 * 20
+    rejected = report["dropped"]  # the report counts exactly what the clients were told
+    assert rejected["rate_ip_visitors"] == refused_ip
+    assert rejected["rate_visitor"] == refused_visitor
+    assert rejected.get("daily_cap", 0) == statuses[(202, "False")] - rejected.get("duplicate", 0)
     assert sum(rejected.values()) + stored == 1200
     size = sum(p.stat().st_size for p in tmp_path.glob("events.sqlite*"))
     assert size < 1_000_000, size  # not the 60 MB a 20 s flood wrote before
