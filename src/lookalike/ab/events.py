@@ -105,7 +105,7 @@ class Tally:
 def _periods_clause(
     periods: Sequence[tuple[float, float | None]] | None, shop: str | None
 ) -> tuple[str, list[object]]:
-    where, args = ("", []) if shop is None else (" AND shop = ?", [shop])
+    where, args = ("", list[object]()) if shop is None else (" AND shop = ?", list[object]([shop]))
     if periods is None:
         return where, args
     if not periods:
@@ -277,7 +277,7 @@ class EventLog:
 
     def count(self, type: str | None = None, experiment: str | None = None) -> int:
         """Number of stored events, optionally of one type and/or experiment."""
-        query, args = "SELECT COUNT(*) FROM events WHERE 1=1", []
+        query, args = "SELECT COUNT(*) FROM events WHERE 1=1", list[object]()
         if type is not None:
             query, args = query + " AND type = ?", [*args, type]
         if experiment is not None:
@@ -294,7 +294,7 @@ class EventLog:
         """How many events were rejected, by reason (``bot``, ``duplicate``, ``daily_cap``,
         and the service's: rate limits, tokens); of one shop, on the UTC days that overlap
         ``periods`` when given."""
-        query, args = "SELECT reason, SUM(count) FROM rejected WHERE 1=1", []
+        query, args = "SELECT reason, SUM(count) FROM rejected WHERE 1=1", list[object]()
         if shop is not None:
             query, args = query + " AND shop = ?", [shop]
         if periods is not None:
@@ -312,7 +312,7 @@ class EventLog:
         self, *, experiment: str | None = None, type: str | None = None
     ) -> Iterator[Event]:
         """Stored events in arrival order, optionally filtered."""
-        query, args = "SELECT * FROM events WHERE 1=1", []
+        query, args = "SELECT * FROM events WHERE 1=1", list[object]()
         if experiment is not None:
             query, args = query + " AND experiment = ?", [*args, experiment]
         if type is not None:

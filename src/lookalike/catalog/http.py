@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 import httpx
 
@@ -368,6 +368,6 @@ def fetch_to_file(
     if limit <= 0:
         raise ConfigError(f"max_bytes must be > 0, got {limit!r}")
     with atomic_open(dest, "wb") as handle:
-        outcome = run_sync(_one_shot(url, settings, limit, handle))
+        outcome = run_sync(_one_shot(url, settings, limit, cast(BinaryIO, handle)))
         _raise_for(outcome, url)  # raising inside atomic_open discards the temp file
         return handle.tell()

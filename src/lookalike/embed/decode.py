@@ -146,7 +146,7 @@ def decoded_bytes(image: Image.Image) -> int:
     (a 16-bit RGBA PNG opens as 8-bit ``RGBA`` but its raw mode says ``RGBA;16B``)."""
     mode = ImageMode.getmode(image.mode)
     per_band = max(1, int("".join(c for c in mode.typestr if c.isdigit()) or 1))
-    for tile in image.tile:
+    for tile in getattr(image, "tile", None) or []:  # ImageFile: the decoder's raw modes
         args = tile[3]  # the raw mode the decoder reads (a str, or a tuple starting with it)
         raw = args if isinstance(args, str) else str(args[0]) if args else ""
         if "32" in raw or raw.startswith("F"):
