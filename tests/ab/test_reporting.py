@@ -203,6 +203,9 @@ def test_cli_lifecycle_and_report(shop: Path, tmp_path: Path) -> None:
         "10",
     )
     assert "running" in started and "holdout 10%" in started and "image 45%" in started
+    # No event yet (no log file either): an empty report, not an error.
+    empty = invoke("ab", "report", ws, "vis")
+    assert "CTR = clicks / impressions" in empty and "events rejected (not counted): none" in empty
     with EventLog(Workspace(ws).events_path) as log:
         start = ExperimentStore(ws).get("vis").periods[0][0]
         _simulate(log, "image", 120, 30, t0=start, experiment="vis", step=1e-4)
