@@ -8,7 +8,6 @@ patching the classifier, the only stand-in: nothing else on this machine is reac
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import ssl
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from lookalike.catalog import netguard
-from lookalike.catalog.http import FetchSettings, download, fetch_bytes, make_client
+from lookalike.catalog.http import FetchSettings, download, fetch_bytes, make_client, run_sync
 from lookalike.errors import FetchError
 
 PUBLIC, INTERNAL = "127.0.0.1", "127.0.0.2"
@@ -238,7 +237,7 @@ def test_tls_keeps_the_name_for_sni_and_certificate(
         return outcome.body
 
     try:
-        assert asyncio.run(go()) == b"tls bytes"
+        assert run_sync(go()) == b"tls bytes"
     finally:
         server.shutdown()
         server.server_close()
@@ -252,4 +251,4 @@ def test_the_client_uses_the_pinned_backend() -> None:
     client = make_client(GUARDED)
     pool = client._transport._pool  # type: ignore[attr-defined]
     assert isinstance(pool._network_backend, netguard.PinnedBackend)
-    asyncio.run(client.aclose())
+    run_sync(client.aclose())

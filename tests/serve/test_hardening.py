@@ -10,6 +10,7 @@ import io
 import re
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -157,7 +158,9 @@ def test_decode_pool_answers_busy_beyond_its_queue() -> None:
         assert await pool.run(lambda: 4) == 4  # room again
 
     try:
-        asyncio.run(scenario())
+        # A thread of its own: a session-wide browser fixture may hold this thread's loop.
+        with ThreadPoolExecutor(1) as runner:
+            runner.submit(lambda: asyncio.run(scenario())).result(30)
     finally:
         gate.set()
         pool.close()
