@@ -165,6 +165,11 @@ class Workspace:
         """The saved vector index (``lookalike.index.load_index(ws.index_dir)``)."""
         return self.root / "index"
 
+    def model_file(self, name: str) -> Path:
+        """A model made for this shop (``models/<name>.onnx``: the int8 model calibrated on
+        its photos), so image search at serve time runs the model the build ran."""
+        return self.root / "models" / f"{name}.onnx"
+
     @property
     def head_dir(self) -> Path:
         """The trained head (``lookalike train``) and its training log and plots."""

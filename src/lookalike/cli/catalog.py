@@ -106,8 +106,15 @@ def build(
         str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
     ] = "lite0",
     k: Annotated[int, typer.Option("-k", help="Similar products stored per product.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 32,
-    workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 2,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per model batch (default: measured).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads decoding images (default: one per core).")
+    ] = None,
+    precision: Annotated[
+        str, typer.Option(help="fp32, or int8: calibrated on the shop's photos, faster.")
+    ] = "fp32",
     allow_private: Annotated[
         bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
@@ -153,6 +160,7 @@ def build(
     _setup_logging(quiet)
     options = BuildOptions(
         model=model,
+        precision=precision,
         k=k,
         batch_size=batch_size,
         workers=workers,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from lookalike.catalog.store import ImageRecord
 from lookalike.embed.base import Embedder
@@ -11,33 +14,47 @@ from lookalike.pipeline.images import file_loader
 from lookalike.pipeline.options import DECODE_REASONS
 from lookalike.pipeline.state import BuildState
 
-__all__ = ["EmbedStage"]
+__all__ = ["EmbedStage", "EmbedderLoader"]
+
+
+# the files to embed -> the embedder (int8 calibrates on them); called only when there are any
+EmbedderLoader = Callable[[Sequence[Path]], Embedder]
 
 
 class EmbedStage:
-    """Embeds every image content not in the cache of ``key`` with ``embedder``; bytes that
-    failed to decode in an earlier build are not tried again. Records every image's outcome
-    in the store and saves the cache (pruned to the images in use)."""
+    """Embeds every image content not in the cache of ``key`` with the embedder ``load``
+    gives (loaded only when some image is new); bytes that failed to decode in an earlier
+    build are not tried again. Records every image's outcome in the store and saves the
+    cache (pruned to the images in use). ``fresh``: ignore the saved cache (a new int8
+    calibration makes its vectors void)."""
 
-    def __init__(self, embedder: Embedder, key: str):
-        self.embedder = embedder
+    def __init__(self, load: EmbedderLoader, key: str, dim: int, *, fresh: bool = False):
+        self.load = load
         self.key = key
+        self.dim = dim
+        self.fresh = fresh
 
     def __call__(self, state: BuildState) -> None:
-        from lookalike.embed.pipeline import embed_images
+        from lookalike.embed.pipeline import EmbedResult, embed_images
 
         with state.timed("embed"):
             cache_file = state.ws.embeddings(self.key)
-            cache = cache_file.load_or_empty(self.embedder.dim)
+            cache = VectorSet.empty(self.dim) if self.fresh else cache_file.load_or_empty(self.dim)
             todo = self._todo(state, cache)
             shas = list(todo)
-            result = embed_images(
-                [file_loader(todo[s]) for s in shas],
-                self.embedder,
-                batch_size=state.options.batch_size,
-                workers=state.options.workers,
-                progress=state.options.progress,
-            )
+        result = EmbedResult(vectors=np.zeros((0, self.dim), np.float32))
+        if shas:
+            with state.timed("model"):  # load (and, for int8, calibrate once per workspace)
+                embedder = self.load([todo[s] for s in shas])
+            with state.timed("embed"):
+                result = embed_images(
+                    [file_loader(todo[s]) for s in shas],
+                    embedder,
+                    batch_size=state.options.batch_size,
+                    workers=state.options.workers,
+                    progress=state.options.progress,
+                )
+        with state.timed("embed"):
             errors = {shas[i]: message for i, message in result.errors.items()}
             for image in state.images.values():
                 if image.sha256 in errors and not image.reason:

@@ -76,6 +76,7 @@ def build_manifest(
         "shop": state.ws.shop,
         "model": model,
         "model_key": key,
+        "precision": options.precision,
         "dim": head.dim if head is not None else dim,
         "head": head.record() if head is not None else None,
         "count": len(state.vectors),

@@ -93,7 +93,12 @@ class LoadedWorkspace:
         if self._embedder is None:
             from lookalike.embed.registry import get_embedder
 
-            self._embedder = get_embedder(self.manifest["model"])
+            model = self.manifest["model"]
+            if self.manifest.get("precision") == "int8":  # the shop's own calibrated model
+                from lookalike.embed.quantize import int8_name
+
+                model = str(self.workspace.model_file(int8_name(model)))
+            self._embedder = get_embedder(model)
         return self._embedder
 
     @cached_property
