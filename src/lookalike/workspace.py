@@ -161,6 +161,11 @@ class Workspace:
         return self.root
 
     @property
+    def ray_shards_dir(self) -> Path:
+        """Where Ray embedding actors write their Parquet shards (removed once read)."""
+        return self.embeddings_dir / "ray-shards"
+
+    @property
     def index_dir(self) -> Path:
         """The saved vector index (``lookalike.index.load_index(ws.index_dir)``)."""
         return self.root / "index"

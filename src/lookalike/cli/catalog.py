@@ -144,6 +144,18 @@ def build(
             "--no-revalidate reuses cached images without any request."
         ),
     ] = True,
+    engine: Annotated[
+        str, typer.Option(help="Where fetch + embed run: local, or ray (the scale extra).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster (ray://HEAD:10001, auto); none: local Ray.")
+    ] = None,
+    ray_actors: Annotated[int, typer.Option(help="Ray embedding actors (one model each).")] = 1,
+    ray_gpus: Annotated[float, typer.Option(help="GPUs per Ray embedding actor.")] = 0.0,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Serve from Milvus: milvus://HOST:PORT/collection or milvus-lite:PATH."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
@@ -175,6 +187,11 @@ def build(
         weights=Weights.parse(weights),
         aggregate=aggregate,
         revalidate=revalidate,
+        engine=engine,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
+        ray_gpus=ray_gpus,
+        store=store,
     )
     with progress_bars(not quiet) as bar:
         options = replace(options, progress=bar)

@@ -25,7 +25,15 @@ from lookalike.errors import EmbedError, ImageError, LookalikeError
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
 
-__all__ = ["EmbedResult", "ImageSource", "embed_images", "embed_one", "PREFETCH_BATCHES"]
+__all__ = [
+    "EmbedResult",
+    "ImageSource",
+    "embed_images",
+    "embed_one",
+    "input_geometry",
+    "prepare_image",
+    "PREFETCH_BATCHES",
+]
 
 # Raw bytes, or a zero-argument callable returning them (read lazily inside a worker).
 ImageSource = bytes | Callable[[], bytes]
@@ -63,6 +71,20 @@ def _prepare(item: ImageSource, resize: int, crop: int) -> np.ndarray | str:
         return preprocess(image, resize=resize, crop=crop)
     except (LookalikeError, OSError) as exc:
         return _error_text(exc)
+
+
+def input_geometry(embedder: Embedder) -> tuple[int, int]:
+    """``(resize, crop)``: the shorter-side resize and centre crop ``embedder`` expects."""
+    return _resize_size(embedder), embedder.input_size
+
+
+def prepare_image(item: ImageSource, resize: int, crop: int) -> np.ndarray | str:
+    """One image's float32 ``(3, crop, crop)`` model input, or ``"reason: message"``.
+
+    The decode + preprocess step of :func:`embed_images`, for engines that run it elsewhere
+    (a Ray task): the same code, so the same vectors.
+    """
+    return _prepare(item, resize, crop)
 
 
 def embed_one(data: bytes, embedder: Embedder) -> np.ndarray:

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from lookalike.catalog.store import ImageRecord
 from lookalike.embed.base import Embedder
 from lookalike.index.vectors import VectorSet
-from lookalike.pipeline.images import file_loader
 from lookalike.pipeline.options import DECODE_REASONS
 from lookalike.pipeline.state import BuildState
 
@@ -35,34 +32,26 @@ class EmbedStage:
         self.fresh = fresh
 
     def __call__(self, state: BuildState) -> None:
-        from lookalike.embed.pipeline import EmbedResult, embed_images
+        from lookalike.pipeline.engines import embed_files
 
         with state.timed("embed"):
             cache_file = state.ws.embeddings(self.key)
             cache = VectorSet.empty(self.dim) if self.fresh else cache_file.load_or_empty(self.dim)
             todo = self._todo(state, cache)
-            shas = list(todo)
-        result = EmbedResult(vectors=np.zeros((0, self.dim), np.float32))
-        if shas:
+        new, errors = VectorSet.empty(self.dim), dict[str, str]()
+        if todo:
             with state.timed("model"):  # load (and, for int8, calibrate once per workspace)
-                embedder = self.load([todo[s] for s in shas])
+                embedder = self.load(list(todo.values()))
             with state.timed("embed"):
-                result = embed_images(
-                    [file_loader(todo[s]) for s in shas],
-                    embedder,
-                    batch_size=state.options.batch_size,
-                    workers=state.options.workers,
-                    progress=state.options.progress,
-                )
+                # in this process, or on Ray (--engine ray): same inputs, same outputs
+                new, errors = embed_files(todo, embedder, state.options, state.ws)
         with state.timed("embed"):
-            errors = {shas[i]: message for i, message in result.errors.items()}
             for image in state.images.values():
                 if image.sha256 in errors and not image.reason:
                     reason, _, message = errors[image.sha256].partition(": ")
                     image.reason, image.error = reason or "corrupt", message or reason
-            new = VectorSet([shas[i] for i in result.ok], result.vectors)
             state.cache = cache.merged(new, keep=state.used_images())
-            state.embedded = len(result.ok)
+            state.embedded = len(new)
             cache_file.save(state.cache)
             state.store.record_images(
                 ImageRecord(i.source, "failed" if i.reason else "ok", i.sha256, i.reason, i.error)

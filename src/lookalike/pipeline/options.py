@@ -49,6 +49,12 @@ class BuildOptions:
     weights: Weights = field(default_factory=Weights)
     exclude_group: bool = True
     near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
+    # scale-out: where fetch + embed run, and where the serving data is published
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None  # None: a local Ray instance for the build
+    ray_actors: int = 1  # embedding actors, one model session each
+    ray_gpus: float = 0.0  # GPUs per embedding actor (ONNX Runtime CUDA provider)
+    store: str | None = None  # None: local files; milvus://HOST:PORT/collection | milvus-lite:PATH
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
@@ -76,6 +82,18 @@ class BuildOptions:
             raise ConfigError(f"batch size must be between 1 and 4096, got {self.batch_size}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"engine must be local or ray, got {self.engine!r}")
+        if self.engine == "ray" and self.precision != "fp32":
+            raise ConfigError("--engine ray embeds in fp32 (the actors load the plain model)")
+        if self.engine != "ray" and self.ray_address:
+            raise ConfigError("--ray-address needs --engine ray")
+        if self.ray_actors < 1 or self.ray_gpus < 0:
+            raise ConfigError("ray actors must be >= 1 and GPUs per actor >= 0")
+        if self.store is not None:
+            from lookalike.recommend.milvus import StoreSpec
+
+            StoreSpec.parse(self.store)  # a bad --store fails before anything is written
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"

@@ -28,6 +28,7 @@ from lookalike.pipeline.options import BuildOptions, BuildReport
 from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.report import build_manifest, build_report
 from lookalike.pipeline.state import BuildState
+from lookalike.pipeline.store_publish import store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
 from lookalike.pipeline.vectors import load_head, vectors_stage
@@ -95,6 +96,7 @@ def build_workspace(
         vectors_stage(state, head)
         index_stage(state)
         table_stage(state)
+        store_stage(state)
         with state.timed("topk"):
             state.downloads["pruned"] = prune_image_cache(ws, state.url_sources)
         titles_stage(state)
