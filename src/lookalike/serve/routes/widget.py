@@ -8,6 +8,7 @@ the event endpoint and tells widget.js its height through ``postMessage``.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated
 from urllib.parse import quote
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.ab.events import Event
 from lookalike.ab.experiments import HOLDOUT
+from lookalike.ab.tokens import RenderToken, shown_hash
 from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
@@ -25,7 +27,7 @@ from lookalike.recommend.query import SimilarQuery
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.steer import resolve, similar_for_product
 from lookalike.serve import queries
-from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep
+from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep, StateDep
 from lookalike.serve.routes.api import image_url_for
 from lookalike.serve.routes.events import VISITOR_COOKIE
 from lookalike.serve.templating import STATIC_DIR, http_url, templates
@@ -100,6 +102,7 @@ def widget_page(
     settings: SettingsDep,
     experiments: ExperimentsDep,
     events: EventsDep,
+    state: StateDep,
     request: Request,
     look: Annotated[WidgetLook, Query()],
     product_id: Annotated[str | None, Query(max_length=512)] = None,
@@ -147,7 +150,18 @@ def widget_page(
         }
         for r in results
     ]
+    token = RenderToken(
+        shop=shop,
+        visitor=visitor_id,
+        render=uuid.uuid4().hex,
+        shown=shown_hash([r.product.id for r in results]),
+        product_id=product.id if product else "",
+        experiment=served.experiment,
+        variant=served.variant,
+        exp=time.time() + settings.event_token_ttl,
+    )
     config = {
+        "token": token.encode(state.secret),
         "shop": shop,
         "product_id": product.id if product else "",
         "visitor": visitor_id,
