@@ -76,6 +76,7 @@ class LoadedWorkspace:
         self.live = LiveVectors(self.vectors, self.overlay)
         self.config = load_shop_config(self.workspace.shop_config_path)
         self.rules = load_rules(self.workspace.rules_path)
+        self._rules_version = 0
 
     def _load_parts(self) -> None:
         """Vectors, top-K table and index: from Milvus when built with ``--store``, else the
@@ -213,10 +214,17 @@ class LoadedWorkspace:
         merged = synced[offset:] + [p for p in stored if p.id not in changed]
         return merged[:limit]
 
+    @property
+    def version(self) -> str:
+        """Changes since load (synced products, rules): answers cached under another version
+        are stale."""
+        return f"{self.overlay.seq}.{self._rules_version}"
+
     def set_rules(self, rules: Rules) -> None:
         """Replace the shop's merchandising rules (saved to ``rules.json`` first)."""
         save_rules(self.workspace.rules_path, rules)
         self.rules = rules
+        self._rules_version += 1
         self.__dict__.pop("fallback_pool", None)
 
     @cached_property
