@@ -93,8 +93,20 @@ def evaluate(
     ] = None,
     truth: Annotated[
         str,
-        typer.Option(help="What is relevant: category[:DEPTH], identity[:COLUMN], pairs:FILE.csv."),
-    ] = "category",
+        typer.Option(
+            help="What is relevant: category[:DEPTH], identity[:COLUMN], pairs:FILE.csv, "
+            "product (photo queries). auto: category, or product for photo queries with a "
+            "product_id column."
+        ),
+    ] = "auto",
+    queries_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--queries-from",
+            help="CSV of outside photos (image, product_id and/or category) to query the "
+            "catalog with: photo -> catalog evaluation.",
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
     queries: Annotated[
         int, typer.Option(help="Seeded random sample of queries (0: every eligible product).")
@@ -121,6 +133,7 @@ def evaluate(
         compare=parse_compare(compare or []),
         n_boot=bootstrap,
         progress=not quiet,
+        queries_from=queries_from,
     )
     evaluation = run_evaluation(workspace, options)
     path = write_report(evaluation, out)
@@ -128,8 +141,10 @@ def evaluate(
         title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"
     )
     metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
+    if queries_from is not None:  # photo -> catalog: top-1 / top-5 first
+        metrics = ["Recall@1", *(["Hit@5"] if k > 5 else [f"Hit@{k}"]), f"mAP@{k}", f"P@{k}"]
     table.add_column("setting", no_wrap=True)
-    for col in (*metrics, f"P@{k} ±", "coverage", "s"):
+    for col in (*metrics, f"{metrics[0]} ±", "coverage", "s"):
         table.add_column(col, justify="right")
     for r in evaluation.results:
         p = r.overall[metrics[0]]

@@ -169,18 +169,26 @@ def pair_scores(xq: np.ndarray, xb: np.ndarray, metric: str) -> np.ndarray:
 
 
 def search_setting(
-    base: np.ndarray, query_rows: np.ndarray, k: int, setting: Setting, *, seed: int = 0
+    base: np.ndarray,
+    query_rows: np.ndarray,
+    k: int,
+    setting: Setting,
+    *,
+    seed: int = 0,
+    gallery: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
-    """Top-``k + 1`` of ``base[query_rows]`` among ``base`` under ``setting``'s compression,
-    metric and index. Returns ``(D, I, stored, queries, seconds)``: the raw lists (self not yet
-    dropped), the stored and query vectors as searched (for pair-score histograms) and the
-    seconds of each stage."""
+    """Top-``k + 1`` of ``base[query_rows]`` among ``base`` (its first ``gallery`` rows when
+    given: outside queries sit after the catalog) under ``setting``'s compression, metric and
+    index. Returns ``(D, I, stored, queries, seconds)``: the raw lists (self not yet dropped),
+    the stored and query vectors as searched (for pair-score histograms) and the seconds of
+    each stage."""
     if setting.weights:
         raise ConfigError("hybrid weights are ranked by evaluate.hybrid, not by a vector search")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    stored = np.asarray(base, dtype=np.float32)
-    queries = stored[query_rows]
+    everything = np.asarray(base, dtype=np.float32)
+    stored = raw = everything if gallery is None else everything[:gallery]
+    queries = everything[query_rows]
     if setting.pca or setting.quantize:
         codec_class = _require("lookalike.index.compress", "VectorCodec", "pca/quantize")
         codec = codec_class(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
@@ -191,13 +199,13 @@ def search_setting(
     if setting.index == "exact":
         dists, rows = _knn(queries, stored, k + 1, setting.metric)
     else:
-        dists, rows = _ann_search(np.asarray(base, dtype=np.float32), query_rows, k + 1, setting)
+        dists, rows = _ann_search(raw, everything[query_rows], k + 1, setting)
     seconds["search"] = time.perf_counter() - t0
     return dists, np.asarray(rows, dtype=np.int64), stored, queries, seconds
 
 
 def _ann_search(
-    base: np.ndarray, query_rows: np.ndarray, k: int, setting: Setting
+    base: np.ndarray, queries: np.ndarray, k: int, setting: Setting
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` with ``lookalike.index.make_index`` (it fits its own PCA/quantisation and
     projects the queries itself); rows are named by their position."""
@@ -206,9 +214,9 @@ def _ann_search(
     index = make_index(
         setting.index, VectorSet(ids, base), pca=setting.pca, quantize=setting.quantize
     )
-    scores, found = index.search(base[query_rows], k)
-    dists = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
-    rows = np.full((len(query_rows), k), -1, dtype=np.int64)
+    scores, found = index.search(queries, k)
+    dists = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    rows = np.full((len(queries), k), -1, dtype=np.int64)
     for i, (row_scores, row_ids) in enumerate(zip(scores, found, strict=True)):
         hits = [(float(s), int(r)) for s, r in zip(row_scores, row_ids, strict=False) if r != ""]
         for j, (score, row) in enumerate(hits[:k]):

@@ -289,6 +289,13 @@ def write_report(ev: Evaluation, out_dir: Path, *, extra_images: list[Path] | No
     return out_dir / REPORT_HTML
 
 
+def _photo_note(ev: Evaluation) -> str:
+    """`` · N outside photos as queries`` in photo -> catalog mode, else nothing."""
+    if ev.truth.gallery is None:
+        return ""
+    return f" · {len(ev.truth) - ev.truth.searchable} outside photos as queries"
+
+
 def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] | None) -> str:
     """The report page (see module doc)."""
     ref = ev.results[0]
@@ -339,7 +346,8 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
             + _skipped(ev)
             + (
                 f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
-                f"{ev.eligible} products that have a relevant item; seed {ev.options.seed}), "
+                f"{ev.eligible} {'photos' if ev.truth.gallery is not None else 'products'} "
+                f"that have a relevant item; seed {ev.options.seed}), "
                 f"95% percentile bootstrap interval ({ev.options.n_boot} resamples) below each "
                 f"value. Recall@1 and Hit@{k}: share of queries with a relevant product at rank 1 "
                 f"/ in the top {k}. Coverage: share of the catalog in at least one product's "
@@ -385,7 +393,8 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         f"<title>lookalike evaluation · {_esc(Path(ev.workspace).name)}</title>"
         f"<meta name='viewport' content='width=device-width'><style>{_CSS}</style></head><body>"
         f"<header><h1>Evaluation of {_esc(Path(ev.workspace).name)}</h1>"
-        f"<p>{len(ev.truth)} products · relevant = {_esc(ev.truth.description)} · k = {k} · "
+        f"<p>{ev.truth.searchable} products{_photo_note(ev)} · "
+        f"relevant = {_esc(ev.truth.description)} · k = {k} · "
         f"{len(ev.results)} setting(s) · reference: {_esc(ref.label)} · "
         f"{_esc(data['created'])}</p></header><main>{legend}{body}</main></body></html>"
     )
