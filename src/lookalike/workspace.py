@@ -18,9 +18,11 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import WorkspaceError
 
-__all__ = ["Workspace", "resolve_workspace", "DEFAULT_HOME"]
+__all__ = ["Workspace", "resolve_workspace", "DEFAULT_HOME", "TITLE_VECTORS", "TITLE_CACHE"]
 
 DEFAULT_HOME = "lookalike-data"
+TITLE_VECTORS = "title_vectors"  # per-product MiniLM title vectors (a VectorSet)
+TITLE_CACHE = "titles-minilm"  # title vector cache under embeddings/, keyed by title hash
 MANIFEST_VERSION = 1
 
 

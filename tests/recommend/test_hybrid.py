@@ -13,11 +13,11 @@ import pytest
 
 from lookalike.catalog.models import Product
 from lookalike.errors import NotFoundError
+from lookalike.pipeline.titles import update_title_vectors
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, attribute_match
 from lookalike.recommend.similar import Recommender
-from lookalike.recommend.text import TITLE_CACHE, update_title_vectors
-from lookalike.workspace import Workspace
+from lookalike.workspace import TITLE_CACHE, Workspace
 from tests.recommend.conftest import make_workspace
 
 TITLES = [

@@ -172,8 +172,8 @@ def test_head_for_another_model_is_refused(shop: Workspace, photo_folder: Path) 
 
 
 def test_title_positives_reuse_the_builds_title_vectors(shop: Workspace) -> None:
-    from lookalike.recommend.text import TITLE_VECTORS
     from lookalike.train.titles import title_vectors_for
+    from lookalike.workspace import TITLE_VECTORS
 
     stored = VectorSet.load(shop.root, TITLE_VECTORS)
     data, _ = load_workspace_data(shop)

@@ -1,7 +1,7 @@
 """The ``lookalike`` command. Thin: each subcommand parses options and calls one function.
 
 Commands live in small modules by area (``catalog``, ``serving``, ``training``, ``ab``) that
-register on one typer app. Heavy libraries (torch, onnxruntime, faiss) are imported inside the
+register on one typer app. Heavy libraries (onnxruntime, faiss) are imported inside the
 functions that need them so that ``lookalike --help`` starts fast.
 """
 
@@ -11,24 +11,30 @@ import sys
 
 from lookalike.cli import ab, catalog, serving, training  # noqa: F401  (registers commands)
 from lookalike.cli.common import EXIT_FAILED, EXIT_OK, app, err_console
+from lookalike.cli.usage import click_error_types, report_usage_error
 from lookalike.errors import LookalikeError
 
 __all__ = ["app", "main"]
 
 
-def main() -> None:
-    """Console entry point: runs the app and turns project errors into one clear line."""
-    import click
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the app and turns every error into one clear line.
 
+    Usage errors (no command, unknown command or option, a missing or bad value) print an
+    ``error:`` line and the usage hint and exit 2; project errors exit 1. Never a traceback.
+    """
+    errors = click_error_types()
     try:
-        rc = app(standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except LookalikeError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}")
+        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
         sys.exit(EXIT_FAILED)
-    except click.ClickException as exc:
+    except errors.usage as exc:
+        sys.exit(report_usage_error(exc))
+    except errors.click as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+        sys.exit(getattr(exc, "exit_code", EXIT_FAILED))
+    except (*errors.abort, KeyboardInterrupt):
         err_console.print("interrupted")
         sys.exit(130)
     sys.exit(rc if isinstance(rc, int) else EXIT_OK)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 ab_app = typer.Typer(
     help="A/B tests of recommendation variants: start, pause, resume, stop, status, report.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # a missing command is a usage error (exit 2), not the help page
 )
 app.add_typer(ab_app, name="ab")
 Experiment_ = Annotated[str, typer.Argument(help="Experiment name.")]

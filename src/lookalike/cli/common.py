@@ -11,7 +11,7 @@ from rich.console import Console
 app = typer.Typer(
     name="lookalike",
     help="Visually similar product recommendations from your shop's catalog.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # a missing command is a usage error (exit 2), not the help page
     add_completion=False,
     pretty_exceptions_enable=False,
 )
@@ -21,6 +21,30 @@ err_console = Console(stderr=True)
 # Exit codes (cron-friendly): 0 success, 1 failure (nothing changed, or no product got a vector),
 # 2 usage error, 3 partial (built, but some images failed: see report.json).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            console.print(f"lookalike {version('lookalike')}", highlight=False)
+        except PackageNotFoundError:
+            console.print("lookalike (not installed as a package)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Visually similar product recommendations from your shop's catalog."""
+
 
 Workspace_ = Annotated[
     str, typer.Argument(help="Workspace folder, or a shop name under ./lookalike-data.")

@@ -7,22 +7,14 @@ importing this module must stay cheap (``lookalike --help``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib
-import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from lookalike.atomic import atomic_open
 from lookalike.errors import ConfigError, EmbedError
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = [
     "ModelSpec",
@@ -33,7 +25,6 @@ __all__ = [
     "weights_path",
     "file_sha256",
     "onnx_path_for",
-    "load_torch_model",
     "export_onnx",
 ]
 
@@ -141,42 +132,6 @@ def onnx_path_for(model_name: str, *, cache_dir: Path | None = None) -> Path:
     return root / "models" / f"{spec.name}-{sha12}.onnx"
 
 
-def _feature_module(net: Any) -> torch.nn.Module:
-    import torch
-
-    class _PooledFeatures(torch.nn.Module):
-        """Last conv block, mean over H and W: a (B, 1280) descriptor, classifier unused."""
-
-        def __init__(self, backbone: torch.nn.Module) -> None:
-            super().__init__()
-            self.backbone = backbone
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.backbone.extract_features(x).mean(dim=(2, 3))
-
-    return _PooledFeatures(net)
-
-
-def load_torch_model(model_name: str) -> torch.nn.Module:
-    """The pretrained feature extractor for ``model_name`` as a torch module in eval mode (CPU)."""
-    spec = get_spec(model_name)
-    path = weights_path(spec)
-    try:
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
-        raise EmbedError(
-            "efficientnet-lite-pytorch is not installed: pip install efficientnet-lite-pytorch"
-        ) from exc
-    try:
-        # from_pretrained prints "Loaded pretrained weights ..." to stdout; keep stdout clean
-        # for commands that print JSON.
-        with contextlib.redirect_stdout(io.StringIO()):
-            net = EfficientNet.from_pretrained(spec.arch, weights_path=str(path))
-    except (OSError, RuntimeError, AssertionError, KeyError, ValueError) as exc:
-        raise EmbedError(f"cannot load {spec.name} weights from {path}: {exc}") from exc
-    return _feature_module(net).eval()
-
-
 def export_onnx(model_name: str, *, cache_dir: Path | None = None) -> Path:
     """Export ``model_name``'s feature extractor to ONNX once and return the file's path.
 
@@ -188,37 +143,8 @@ def export_onnx(model_name: str, *, cache_dir: Path | None = None) -> Path:
     target = onnx_path_for(model_name, cache_dir=cache_dir)
     if target.is_file():
         return target
+    from lookalike.embed.torch_model import export_torch_onnx, load_torch_model
+
     spec = get_spec(model_name)
-
-    import torch
-
-    module = load_torch_model(model_name)
-    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
-    buffer = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The TorchScript exporter warns about un-foldable Slice ops; harmless noise.
-            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(
-                module,
-                (dummy,),
-                buffer,
-                dynamo=False,
-                opset_version=ONNX_OPSET,
-                input_names=["input"],
-                output_names=["embedding"],
-                dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
-                do_constant_folding=True,
-            )
-    except (RuntimeError, ValueError, TypeError, OSError) as exc:
-        raise EmbedError(f"ONNX export of {spec.name} failed: {exc}") from exc
-    finally:
-        # torch.onnx.export leaves the module in train mode (BatchNorm would then use batch
-        # statistics); put it back in case the caller's module is reused.
-        module.eval()
-    try:
-        with atomic_open(target, "wb") as handle:
-            handle.write(buffer.getvalue())
-    except OSError as exc:
-        raise EmbedError(f"cannot write the ONNX model to {target}: {exc}") from exc
+    export_torch_onnx(load_torch_model(model_name), spec.input_size, target, label=spec.name)
     return target

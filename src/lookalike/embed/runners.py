@@ -128,7 +128,8 @@ class TorchEmbedder:
     def __init__(self, model_name: str = "lite0", *, device: str = "cuda") -> None:
         import torch
 
-        from lookalike.embed.onnx_export import get_spec, load_torch_model
+        from lookalike.embed.onnx_export import get_spec
+        from lookalike.embed.torch_model import load_torch_model
 
         spec = get_spec(model_name)
         if device.startswith("cuda") and not torch.cuda.is_available():

@@ -52,7 +52,7 @@ def hybrid_ranking(
     """The hybrid scorer of ``weights_text`` (``"image=0.7,title=0.3"``) over rows ``ids``."""
     from lookalike.recommend.filters import Weights
     from lookalike.recommend.hybrid import AttributeTable, HybridScorer
-    from lookalike.recommend.text import TITLE_VECTORS
+    from lookalike.workspace import TITLE_VECTORS
 
     weights = Weights.parse(weights_text)
     built_with_titles = (ws.manifest().get("recommend") or {}).get("titles", True)

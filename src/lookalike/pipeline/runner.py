@@ -169,7 +169,7 @@ def build_workspace(
         # 4. title embeddings for hybrid scoring and query-by-title (model loaded only if needed)
         title_report = None
         if options.titles:
-            from lookalike.recommend.text import update_title_vectors
+            from lookalike.pipeline.titles import update_title_vectors
 
             t0 = time.perf_counter()
             title_report = update_title_vectors(

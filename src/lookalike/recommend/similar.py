@@ -23,6 +23,7 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import HEAD_DIR, Head
+from lookalike.embed.titles import load_title_encoder
 from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
 from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.metrics import METRICS, check_metric, knn_metric
@@ -38,9 +39,8 @@ from lookalike.recommend.search import (
     image_ranker,
     metric_ranker,
 )
-from lookalike.recommend.text import TITLE_VECTORS, load_title_encoder
 from lookalike.recommend.topk import Neighbors
-from lookalike.workspace import Workspace
+from lookalike.workspace import TITLE_VECTORS, Workspace
 
 __all__ = ["Recommendation", "Recommender", "PRODUCT_VECTORS", "METRICS", "table_filters"]
 

@@ -8,16 +8,14 @@ head: held-out products / categories embedded with the pretrained and the fine-t
 
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lookalike.atomic import atomic_open, write_json_atomic
-from lookalike.errors import ConfigError, EmbedError
+from lookalike.atomic import write_json_atomic
+from lookalike.errors import ConfigError
 from lookalike.train.config import TrainOptions
 from lookalike.train.data import Splits, TrainData
 from lookalike.train.evaluation import retrieval_metrics
@@ -83,7 +81,8 @@ def finetune_backbone(
     training rows' categories; returns the feature module and the per-epoch losses."""
     import torch
 
-    from lookalike.embed.onnx_export import get_spec, load_torch_model
+    from lookalike.embed.onnx_export import get_spec
+    from lookalike.embed.torch_model import load_torch_model
 
     spec = get_spec(model_name)
     classes = train.categories
@@ -133,34 +132,6 @@ def finetune_backbone(
     return model.eval(), history
 
 
-def _export(model: torch.nn.Module, spec: Any, target: Any) -> None:
-    import torch
-
-    from lookalike.embed.onnx_export import ONNX_OPSET
-
-    model = model.float().cpu().eval()
-    buffer = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-            torch.onnx.export(
-                model,
-                (torch.zeros(1, 3, spec.input_size, spec.input_size),),
-                buffer,
-                dynamo=False,
-                opset_version=ONNX_OPSET,
-                input_names=["input"],
-                output_names=["embedding"],
-                dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
-            )
-    except (RuntimeError, ValueError, TypeError, OSError) as exc:
-        raise EmbedError(f"ONNX export of the fine-tuned backbone failed: {exc}") from exc
-    finally:
-        model.eval()
-    with atomic_open(target, "wb") as handle:
-        handle.write(buffer.getvalue())
-
-
 def finetune_workspace(
     ws: Workspace,
     data: TrainData,
@@ -172,6 +143,7 @@ def finetune_workspace(
 ) -> TrainReport:
     """Fine-tune, evaluate on held-out rows, export ONNX to ``<workspace>/finetune/``."""
     from lookalike.embed.onnx_export import get_spec
+    from lookalike.embed.torch_model import export_torch_onnx
     from lookalike.train.api import TrainReport
 
     started = time.perf_counter()
@@ -193,7 +165,7 @@ def finetune_workspace(
     folder = ws.root / FINETUNE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-finetuned.onnx"
-    _export(model, spec, target)
+    export_torch_onnx(model, spec.input_size, target, label="the fine-tuned backbone")
     report = TrainReport(
         workspace=str(ws.root),
         options=options.to_dict(),

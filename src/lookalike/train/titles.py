@@ -1,6 +1,6 @@
 """Title embeddings for "near-identical title" positives (MiniLM, offline).
 
-The build stores per-product title vectors (``title_vectors``, from ``lookalike.recommend.text``);
+The build stores per-product title vectors (``title_vectors``, from ``lookalike.pipeline.titles``);
 they are reused when present, and only missing titles are run through the model.
 """
 
@@ -19,7 +19,7 @@ _DIM = 384
 
 def embed_titles(titles: list[str]) -> np.ndarray:
     """float32 ``(N, 384)`` unit vectors of ``titles``; an empty title gets a zero row."""
-    from lookalike.recommend.text import load_title_encoder
+    from lookalike.embed.titles import load_title_encoder
 
     out = np.zeros((len(titles), _DIM), dtype=np.float32)
     present = [i for i, t in enumerate(titles) if t and t.strip()]
@@ -31,7 +31,7 @@ def embed_titles(titles: list[str]) -> np.ndarray:
 def title_vectors_for(product_ids: list[str], titles: list[str], root: Path | None) -> np.ndarray:
     """Rows aligned with ``product_ids``: the build's stored title vectors where it has them
     (``<root>/title_vectors``), MiniLM for the rest; zero rows for empty titles."""
-    from lookalike.recommend.text import TITLE_VECTORS
+    from lookalike.workspace import TITLE_VECTORS
 
     stored = (
         VectorSet.load(root, TITLE_VECTORS)
