@@ -24,7 +24,6 @@ from lookalike.embed.onnx_export import (
     default_cache_dir,
     file_sha256,
     get_spec,
-    load_torch_model,
     weights_path,
 )
 from lookalike.errors import EmbedError
@@ -59,6 +58,8 @@ def _mid_block(backbone: Any, size: int) -> int:
 
 def _maps_module(model_name: str) -> Any:
     import torch
+
+    from lookalike.embed.torch_model import load_torch_model
 
     backbone = load_torch_model(model_name).backbone
     mid = _mid_block(backbone, get_spec(model_name).input_size)
