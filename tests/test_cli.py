@@ -31,6 +31,9 @@ def shop(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run("build", str(ws), "--catalog", str(photo_folder), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "ok: 40 products, 40 with vectors" in result.stdout
+    # --quiet: the summary line and nothing else, no third-party progress bar on stderr.
+    assert len(result.stdout.strip().splitlines()) == 1, result.stdout
+    assert result.stderr.strip() == "", result.stderr
     return ws
 
 

@@ -92,7 +92,7 @@ def test_fetch_many_deduplicates_and_keeps_order(
     fetcher: ImageFetcher, http_server: LocalServer
 ) -> None:
     urls = [http_server.url(f"/img/{name}.jpg") for name in "bab"] + [http_server.url("/html")]
-    results = fetcher.fetch_many(urls, progress=True)
+    results = fetcher.fetch_many(urls)
     assert list(results) == [urls[0], urls[1], urls[3]]
     assert http_server.state.hits["/img/b.jpg"] == 1
     assert [r.status for r in results.values()] == ["fetched", "fetched", "failed"]

@@ -9,7 +9,6 @@ import numpy as np
 
 from lookalike.catalog.models import Product
 from lookalike.index.vectors import VectorSet
-from lookalike.recommend.similar import PRODUCT_VECTORS
 from lookalike.recommend.topk import compute_neighbors
 from lookalike.workspace import Workspace
 
@@ -35,9 +34,9 @@ def make_workspace(
     with ws.open_store() as store:
         store.replace_catalog(products)
     vset = VectorSet([p.id for p in products], unit(vectors))
-    vset.save(ws.root, PRODUCT_VECTORS)
+    ws.product_vectors.save(vset)
     groups = {p.id: p.group_id for p in products} if exclude_group else None
-    compute_neighbors(vset, k, groups=groups, near_duplicate=near_duplicate).save(ws.root)
+    compute_neighbors(vset, k, groups=groups, near_duplicate=near_duplicate).save(ws.neighbors_dir)
     ws.write_manifest(
         {
             "model": "synthetic",

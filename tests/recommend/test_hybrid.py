@@ -17,7 +17,7 @@ from lookalike.pipeline.titles import update_title_vectors
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, attribute_match
 from lookalike.recommend.similar import Recommender
-from lookalike.workspace import TITLE_CACHE, Workspace
+from lookalike.workspace import Workspace
 from tests.recommend.conftest import make_workspace
 
 TITLES = [
@@ -67,7 +67,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     manifest = ws.manifest()
     manifest["recommend"]["titles"] = True
     ws.write_manifest(manifest)
-    report = update_title_vectors(ws.root, ws.embeddings_dir, catalog())
+    report = update_title_vectors(ws.title_cache, ws.title_vectors, catalog())
     assert (report.titled, report.embedded, report.cached) == (20, 20, 0)
     return ws
 
@@ -155,13 +155,13 @@ def test_query_by_title_exact_normalised_and_paraphrased(shop: Workspace) -> Non
 @pytest.mark.slow
 def test_title_vectors_are_cached_by_title_text(shop: Workspace, tmp_path: Path) -> None:
     # same titles again: nothing embedded (the model is not even needed)
-    again = update_title_vectors(shop.root, shop.embeddings_dir, catalog())
+    again = update_title_vectors(shop.title_cache, shop.title_vectors, catalog())
     assert (again.embedded, again.cached) == (0, 20)
     changed = catalog()
     changed[0].title = "Men's white organic cotton T-shirt"
-    report = update_title_vectors(tmp_path, shop.embeddings_dir, changed)
+    report = update_title_vectors(shop.title_cache, Workspace(tmp_path).title_vectors, changed)
     assert (report.embedded, report.cached) == (1, 19)
-    assert (shop.embeddings_dir / f"{TITLE_CACHE}.npy").exists()
+    assert shop.title_cache.npy.exists()
 
 
 def test_empty_catalog_title_lookup(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.embed.head import HEAD_DIR, Head
+from lookalike.embed.head import Head
 from lookalike.embed.pipeline import embed_one
 from lookalike.errors import ConfigError, VectorIndexError
 from lookalike.index.vectors import VectorSet
@@ -45,7 +45,7 @@ def _options(**kw: object) -> TrainOptions:
 
 def test_classifier_run_is_reproducible_and_improves(shop: Workspace) -> None:
     report = train_workspace(shop, _options())
-    folder = shop.root / HEAD_DIR
+    folder = shop.head_dir
     first = Head.load(folder)
     assert report.objective_after < report.objective_before
     assert report.splits["holdout_categories"] == 8  # one of the 5 categories, 8 photos
@@ -71,7 +71,7 @@ def test_classifier_run_is_reproducible_and_improves(shop: Workspace) -> None:
 def test_triplet_method_losses_train(shop: Workspace, loss: str) -> None:
     report = train_workspace(shop, _options(method="triplet", loss=loss, use_titles=False))
     assert report.objective_after < report.objective_before
-    assert Head.load(shop.root / HEAD_DIR).meta["loss"] == loss
+    assert Head.load(shop.head_dir).meta["loss"] == loss
     assert "held_out_products" in report.evaluation
     if loss != "proxy":
         assert report.mining["triplets"] > 0
@@ -86,7 +86,7 @@ def test_mining_on_real_embeddings(shop: Workspace) -> None:
 
 def test_build_applies_the_head_and_head_none_restores(shop: Workspace, photo_folder: Path):
     train_workspace(shop, _options())
-    head = Head.load(shop.root / HEAD_DIR)
+    head = Head.load(shop.head_dir)
     build_workspace(shop, photo_folder, QUIET)
     manifest = shop.manifest()
     assert manifest["dim"] == 256 and manifest["head"]["hash"] == head.hash
@@ -127,7 +127,7 @@ def test_cli_train_then_build_head_none(shop: Workspace, photo_folder: Path) -> 
     result = run("train", str(shop.root), "--epochs", "3", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "held out products" in result.stdout and "mAP@10" in result.stdout
-    assert (shop.root / HEAD_DIR / "learning_curve.png").is_file()
+    assert (shop.head_dir / "learning_curve.png").is_file()
     built = run("build", str(shop.root), "--catalog", str(photo_folder), "--quiet")
     assert built.returncode == 0 and json.loads(shop.manifest_path.read_text())["dim"] == 256
     none = run("build", str(shop.root), "--catalog", str(photo_folder), "--head", "none", "-q")
@@ -173,12 +173,11 @@ def test_head_for_another_model_is_refused(shop: Workspace, photo_folder: Path) 
 
 def test_title_positives_reuse_the_builds_title_vectors(shop: Workspace) -> None:
     from lookalike.train.titles import title_vectors_for
-    from lookalike.workspace import TITLE_VECTORS
 
-    stored = VectorSet.load(shop.root, TITLE_VECTORS)
+    stored = shop.title_vectors.load()
     data, _ = load_workspace_data(shop)
     ids, titles = [str(p) for p in data.product[:5]], [str(t) for t in data.title[:5]]
-    rows = title_vectors_for(ids, titles, shop.root)
+    rows = title_vectors_for(ids, titles, shop.title_vectors)
     np.testing.assert_array_equal(rows, np.stack([stored.get(i) for i in ids]))
     # without stored vectors the same titles are embedded by MiniLM: the same vectors
     np.testing.assert_allclose(title_vectors_for(ids, titles, None), rows, atol=1e-5)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from lookalike.errors import ConfigError
+from lookalike.workspace import EVENTS_FILE, default_events_path
 
 __all__ = [
     "Event",
@@ -32,7 +32,6 @@ __all__ = [
     "EVENTS_FILE",
 ]
 
-EVENTS_FILE = "events.sqlite"
 
 EVENT_TYPES = ("impression", "click")
 
@@ -66,14 +65,6 @@ CREATE INDEX IF NOT EXISTS events_experiment ON events(experiment, variant, type
 CREATE INDEX IF NOT EXISTS events_clicks ON events(shop, type, target_id);
 CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
-
-
-def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
-    """Where the service logs a shop's events: ``$LOOKALIKE_EVENTS_DB``, else
-    ``events.sqlite`` beside the workspace folder (one log for the shops served together;
-    every event carries its shop)."""
-    env = os.environ.get("LOOKALIKE_EVENTS_DB")
-    return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
 
 
 def is_bot(user_agent: str) -> bool:

@@ -32,7 +32,6 @@ from typing import Any, Literal
 from lookalike.errors import ConfigError, NotFoundError
 
 __all__ = [
-    "EXPERIMENTS_FILE",
     "HOLDOUT",
     "HYBRID_DEFAULT_WEIGHTS",
     "VARIANT_KINDS",
@@ -44,7 +43,6 @@ __all__ = [
     "parse_variant",
 ]
 
-EXPERIMENTS_FILE = "experiments.json"
 FORMAT_VERSION = 1
 HOLDOUT = "holdout"  # the variant name of holdout visitors: they get no recommendations
 # What a variant can serve (see ab/variants.py): image similarity, catalog attributes only,

@@ -9,10 +9,8 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 from lookalike.ab.experiments import (
-    EXPERIMENTS_FILE,
     FORMAT_VERSION,
     Assignment,
     Experiment,
@@ -21,6 +19,7 @@ from lookalike.ab.experiments import (
 )
 from lookalike.atomic import write_json_atomic
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.workspace import Workspace
 
 __all__ = ["ExperimentStore"]
 
@@ -33,7 +32,7 @@ class ExperimentStore:
     """
 
     def __init__(self, root: str | os.PathLike[str]):
-        self.path = Path(root) / EXPERIMENTS_FILE
+        self.path = Workspace(root).experiments_path
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._cache: dict[str, Experiment] = {}

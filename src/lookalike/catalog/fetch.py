@@ -20,7 +20,7 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +49,8 @@ from lookalike.catalog.http import (
     run_sync,
 )
 from lookalike.errors import FetchError
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -127,25 +129,6 @@ def _check_image(data: bytes, url: str) -> None:
 # --------------------------------------------------------------------------- cached fetcher
 
 
-@contextlib.contextmanager
-def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
-    if not enabled:
-        yield lambda _n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("fetching images", total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 class ImageFetcher:
     """Fetch image URLs concurrently into a cache folder keyed by ``sha256(url)``."""
 
@@ -182,10 +165,10 @@ class ImageFetcher:
 
     def fetch(self, url: str) -> FetchResult:
         """Fetch one URL (revalidating a cached copy), without a progress bar."""
-        return self.fetch_many([url], progress=False)[url]
+        return self.fetch_many([url])[url]
 
     def fetch_many(
-        self, urls: Iterable[str], *, progress: bool = True, revalidate: bool = True
+        self, urls: Iterable[str], *, progress: Progress | None = None, revalidate: bool = True
     ) -> dict[str, FetchResult]:
         """Fetch every distinct URL; returns ``{url: FetchResult}`` in first-seen order.
 
@@ -202,7 +185,7 @@ class ImageFetcher:
         return run_sync(self._fetch_all(unique, progress=progress, revalidate=revalidate))
 
     async def _fetch_all(
-        self, urls: list[str], *, progress: bool, revalidate: bool
+        self, urls: list[str], *, progress: Progress | None, revalidate: bool
     ) -> dict[str, FetchResult]:
         results: dict[str, FetchResult] = {}
         todo: list[str] = []
@@ -232,24 +215,24 @@ class ImageFetcher:
 
         pending = iter(todo)
         async with make_client(self.settings) as client:
-            with _progress_bar(progress, len(urls)) as advance:
-                advance(len(results))
+            advance = progress_task(progress, "fetching images", len(urls))
+            advance(len(results))
 
-                async def worker() -> None:
-                    for url in pending:  # shared iterator: each URL goes to one worker
-                        results[url] = await self._fetch_one(client, url, slot_for(url))
-                        advance(1)
+            async def worker() -> None:
+                for url in pending:  # shared iterator: each URL goes to one worker
+                    results[url] = await self._fetch_one(client, url, slot_for(url))
+                    advance(1)
 
-                # A bounded pool of workers instead of one task per URL (catalogs can be huge);
-                # extra workers beyond `concurrency` absorb waits on busy hosts.
-                workers = min(len(todo), self.settings.concurrency * 4)
-                tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-                try:
-                    await asyncio.gather(*tasks)
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            # A bounded pool of workers instead of one task per URL (catalogs can be huge);
+            # extra workers beyond `concurrency` absorb waits on busy hosts.
+            workers = min(len(todo), self.settings.concurrency * 4)
+            tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         return {url: results[url] for url in urls}
 
     async def _fetch_one(self, client: httpx.AsyncClient, url: str, slot: Slot) -> FetchResult:

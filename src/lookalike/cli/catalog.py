@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -143,6 +144,7 @@ def build(
     Exit codes: 0 success, 3 partial (some images failed), 1 failure.
     """
     from lookalike.catalog.readers import ColumnMap
+    from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.recommend.filters import Weights
 
@@ -152,7 +154,6 @@ def build(
         k=k,
         batch_size=batch_size,
         workers=workers,
-        progress=not quiet,
         columns=ColumnMap.parse(columns),
         allow_private=allow_private,
         index=index,
@@ -164,7 +165,9 @@ def build(
         aggregate=aggregate,
         revalidate=revalidate,
     )
-    report = build_workspace(workspace, catalog, options).to_dict()
+    with progress_bars(not quiet) as bar:
+        options = replace(options, progress=bar)
+        report = build_workspace(workspace, catalog, options).to_dict()
     _render_build_report(report, quiet)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report["status"], EXIT_FAILED))
 
@@ -319,20 +322,19 @@ def demo(
 ) -> None:
     """Build the demo shop from the CC0 clothing photos and serve it."""
     from lookalike.catalog.demo import prepare_demo_catalog
+    from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.workspace import Workspace
 
     _setup_logging(quiet=False)
     ws = Workspace(workspace).create()
     catalog = prepare_demo_catalog(ws.root / "source", limit=limit)
-    report = build_workspace(ws, catalog, BuildOptions()).to_dict()
+    with progress_bars() as bar:
+        report = build_workspace(ws, catalog, BuildOptions(progress=bar)).to_dict()
     _render_build_report(report, quiet=True)
     if no_serve:
         return
+    from lookalike.cli.serving import announce_url
     from lookalike.serve.app import run_server
 
-    console.print(
-        f"\n[bold green]Open http://{host}:{port}/[/bold green] to browse the demo shop "
-        f"(API docs at http://{host}:{port}/docs). Ctrl+C stops."
-    )
-    run_server([str(ws.root)], host=host, port=port)
+    run_server([str(ws.root)], host=host, port=port, on_ready=announce_url)

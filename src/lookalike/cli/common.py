@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -63,3 +64,9 @@ def _setup_logging(quiet: bool, verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "httpcore", "hpack", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if quiet:
+        # Third-party progress bars (tqdm, e.g. an optional torch-based reference model) print
+        # to stderr on their own; --quiet means the summary line only.
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

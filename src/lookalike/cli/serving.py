@@ -9,6 +9,7 @@ import typer
 from lookalike.cli.common import (
     _setup_logging,
     app,
+    console,
 )
 
 
@@ -35,4 +36,13 @@ def serve(
     settings = load_settings()
     if api_key:
         settings = settings.model_copy(update={"admin_key": api_key})
-    run_server(workspaces, host=host, port=port, settings=settings)
+    run_server(workspaces, host=host, port=port, settings=settings, on_ready=announce_url)
+
+
+def announce_url(url: str) -> None:
+    """Print where the service listens; called only once the socket accepts connections."""
+    console.print(
+        f"\n[bold green]Open {url}[/bold green] to browse (API docs at {url}docs). Ctrl+C stops.",
+        highlight=False,
+    )
+    console.file.flush()

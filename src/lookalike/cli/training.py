@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from lookalike.cli.common import (
     app,
     console,
 )
+from lookalike.cli.progressbar import progress_bars
 
 
 def _fmt(value: object) -> str:
@@ -67,9 +69,9 @@ def train(
         dim=dim,
         seed=seed,
         finetune=finetune,
-        progress=not quiet,
     )
-    report = train_workspace(workspace, options).to_dict()
+    with progress_bars(not quiet) as bar:
+        report = train_workspace(workspace, replace(options, progress=bar)).to_dict()
     _render_train_report(report)
     if not finetune:
         console.print(
@@ -132,10 +134,10 @@ def evaluate(
         truth=TruthSpec.parse(truth),
         compare=parse_compare(compare or []),
         n_boot=bootstrap,
-        progress=not quiet,
         queries_from=queries_from,
     )
-    evaluation = run_evaluation(workspace, options)
+    with progress_bars(not quiet) as bar:
+        evaluation = run_evaluation(workspace, replace(options, progress=bar))
     path = write_report(evaluation, out)
     table = Table(
         title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"

@@ -8,11 +8,9 @@ it never stops the run.
 
 from __future__ import annotations
 
-import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,8 @@ from lookalike.embed.base import Embedder
 from lookalike.embed.decode import load_image
 from lookalike.embed.preprocess import preprocess, resize_for_input
 from lookalike.errors import EmbedError, ImageError, LookalikeError
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
 
 __all__ = ["EmbedResult", "ImageSource", "embed_images", "embed_one", "PREFETCH_BATCHES"]
 
@@ -76,15 +76,15 @@ def embed_images(
     *,
     batch_size: int = 32,
     workers: int = 2,
-    progress: bool = True,
+    progress: Progress | None = None,
     description: str = "embedding",
 ) -> EmbedResult:
     """Embed many images; bad ones are recorded in ``errors`` and skipped.
 
     ``datas``: image bytes, or zero-argument callables returning bytes (called in a worker;
     a ``LookalikeError`` or ``OSError`` from one is recorded like a bad image). Vectors come
-    back in input order for the indices in ``ok``. ``progress`` shows a rich progress bar on
-    stderr. Empty input gives a ``(0, dim)`` array.
+    back in input order for the indices in ``ok``. ``progress`` is told how many images are
+    done. Empty input gives a ``(0, dim)`` array.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -98,10 +98,8 @@ def embed_images(
     resize, crop = _resize_size(embedder), embedder.input_size
     starts = iter(range(0, total, batch_size))
 
-    with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-decode") as pool,
-        _progress_bar(total, description, enabled=progress) as advance,
-    ):
+    advance = progress_task(progress, description, total)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed-decode") as pool:
 
         def submit_next(pending: deque[tuple[int, list[Future[Any]]]]) -> None:
             start = next(starts, None)
@@ -138,41 +136,3 @@ def embed_images(
     if vectors:
         result.vectors = np.concatenate(vectors)
     return result
-
-
-@contextmanager
-def _progress_bar(
-    total: int, description: str, *, enabled: bool
-) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``; a rich bar (images/s, ETA) on stderr, or a no-op."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.text import Text
-
-    class _RateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(f"{speed:.1f} img/s" if speed else "- img/s", style="progress.data.speed")
-
-    bar = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeRemainingColumn(),
-        console=Console(file=sys.stderr),
-    )
-    with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)

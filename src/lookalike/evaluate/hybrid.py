@@ -52,13 +52,12 @@ def hybrid_ranking(
     """The hybrid scorer of ``weights_text`` (``"image=0.7,title=0.3"``) over rows ``ids``."""
     from lookalike.recommend.filters import Weights
     from lookalike.recommend.hybrid import AttributeTable, HybridScorer
-    from lookalike.workspace import TITLE_VECTORS
 
     weights = Weights.parse(weights_text)
     built_with_titles = (ws.manifest().get("recommend") or {}).get("titles", True)
     titles = (
-        VectorSet.load(ws.root, TITLE_VECTORS, mmap=False)
-        if built_with_titles and VectorSet.exists(ws.root, TITLE_VECTORS)
+        ws.title_vectors.load(mmap=False)
+        if built_with_titles and ws.title_vectors.exists()
         else None
     )
     if weights.title and titles is None:

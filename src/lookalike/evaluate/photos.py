@@ -24,6 +24,7 @@ from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, ImageError
 from lookalike.evaluate.truth import GroundTruth, TruthSpec, _codes, category_prefix
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress
 from lookalike.workspace import Workspace
 
 __all__ = ["PhotoQuery", "PhotoSet", "read_photo_queries", "photo_truth", "embed_photos"]
@@ -160,7 +161,12 @@ def _reader(path: Path) -> Callable[[], bytes]:
 
 
 def embed_photos(
-    ws: Workspace, model: str, queries: list[PhotoQuery], *, served: bool, progress: bool
+    ws: Workspace,
+    model: str,
+    queries: list[PhotoQuery],
+    *,
+    served: bool,
+    progress: Progress | None,
 ) -> tuple[np.ndarray, int]:
     """``(vectors, embedded now)`` of the photos under ``model``, through the workspace's head
     when ``served``; cached in the workspace's embedding cache (keyed by the bytes' hash).

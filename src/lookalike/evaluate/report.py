@@ -236,10 +236,10 @@ def _heatmap(ev: Evaluation, ref: SettingResult) -> str:
 
 
 def _train_images(workspace: str, extra: list[Path]) -> list[tuple[str, str]]:
-    from lookalike.embed.head import HEAD_DIR
+    from lookalike.workspace import Workspace
 
-    root = Path(workspace)
-    found = sorted((root / "train").glob("*.png")) + sorted((root / HEAD_DIR).glob("*.png"))
+    ws = Workspace(workspace)
+    found = sorted(ws.train_dir.glob("*.png")) + sorted(ws.head_dir.glob("*.png"))
     found += list(extra)
     return [(p.stem, _b64(p.read_bytes(), "image/png")) for p in found if p.is_file()]
 

@@ -27,6 +27,8 @@ from lookalike.evaluate.scoring import SettingResult, drop_self, score_results, 
 from lookalike.evaluate.stats import DEFAULT_BOOTSTRAP
 from lookalike.evaluate.truth import GroundTruth, TruthSpec, build_truth, sample_queries
 from lookalike.evaluate.vectors import workspace_vectors
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
 from lookalike.workspace import Workspace
 
 __all__ = [
@@ -54,7 +56,7 @@ class EvaluateOptions:
     truth: TruthSpec = field(default_factory=TruthSpec)
     compare: dict[str, tuple[str, ...]] = field(default_factory=dict)
     n_boot: int = DEFAULT_BOOTSTRAP
-    progress: bool = True
+    progress: Progress | None = field(default=None, compare=False, repr=False)
     # outside photos as queries against the catalog (see lookalike.evaluate.photos)
     queries_from: Path | None = None
 
@@ -310,21 +312,12 @@ def _photo_setup(
     return truth, vectors, {q.qid: str(q.path) for q in kept}
 
 
-def _progress(settings: list[Setting], enabled: bool) -> Iterator[Setting]:
-    """The settings, with a rich progress bar on stderr when ``enabled``."""
-    if not enabled:
-        yield from settings
-        return
-    import sys
-
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("evaluating settings", total=len(settings))
-        for setting in settings:
-            yield setting
-            bar.advance(task)
+def _progress(settings: list[Setting], progress: Progress | None) -> Iterator[Setting]:
+    """The settings, reported to ``progress`` as they finish."""
+    advance = progress_task(progress, "evaluating settings", len(settings))
+    for setting in settings:
+        yield setting
+        advance(1)
 
 
 def _image_paths(ws: Workspace, first: dict[str, str]) -> dict[str, str]:

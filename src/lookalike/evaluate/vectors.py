@@ -20,6 +20,7 @@ from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import ImageError, WorkspaceError
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress
 from lookalike.workspace import Workspace
 
 __all__ = ["ModelVectors", "workspace_vectors", "random_vectors", "image_path"]
@@ -47,11 +48,7 @@ def random_vectors(ids: list[str], seed: int, dim: int = RANDOM_DIM) -> VectorSe
 
 def image_path(source: str, ws: Workspace) -> Path:
     """Where the bytes of an image source are on disk (the source itself, or the fetch cache)."""
-    if source.lower().startswith(("http://", "https://")):
-        from lookalike.catalog.fetch import ImageFetcher
-
-        return ImageFetcher(ws.images_dir).cache_paths(source)[0]
-    return Path(source)
+    return ws.image_file(source)
 
 
 def _reader(path: Path) -> Callable[[], bytes]:
@@ -70,7 +67,7 @@ def workspace_vectors(
     products: dict[str, Product],
     store: ProductStore,
     *,
-    progress: bool = False,
+    progress: Progress | None = None,
     seed: int = 0,
 ) -> ModelVectors:
     """Product vectors of ``ws`` under ``model`` (a registry name, a ``.onnx`` path or
@@ -78,7 +75,7 @@ def workspace_vectors(
     ``model=""`` is the workspace's own vectors as served (its model, plus its trained head
     when it has one); naming the model gives the plain backbone."""
     started = time.perf_counter()
-    own = VectorSet.load(ws.root, "product_vectors", mmap=False)
+    own = ws.product_vectors.load(mmap=False)
     if model == "random":
         return ModelVectors(model, random_vectors(own.ids, seed), time.perf_counter() - started, 0)
     from lookalike.embed.pipeline import embed_images
@@ -95,8 +92,8 @@ def workspace_vectors(
     records = store.image_records()
     embedder = get_embedder(model)
     cache = (
-        VectorSet.load(ws.embeddings_dir, key, mmap=False)
-        if VectorSet.exists(ws.embeddings_dir, key)
+        ws.embeddings(key).load(mmap=False)
+        if ws.embeddings(key).exists()
         else VectorSet.empty(embedder.dim)
     )
     todo: dict[str, Path] = {}
@@ -109,7 +106,7 @@ def workspace_vectors(
     )
     if result.ok:
         cache = cache.merged(VectorSet([shas[i] for i in result.ok], result.vectors))
-        cache.save(ws.embeddings_dir, key)
+        ws.embeddings(key).save(cache)
 
     ids: list[str] = []
     rows: list[np.ndarray] = []

@@ -18,6 +18,8 @@ from lookalike.index.compress import VectorCodec
 from lookalike.index.exact import knn_exact
 from lookalike.index.persist import read_generation
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
 
 __all__ = [
     "ANN_THRESHOLD",
@@ -52,7 +54,7 @@ def make_index(
     *,
     pca: int | None = None,
     quantize: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     **params: Any,
 ) -> VectorIndex:
     """An index of ``kind`` (``auto``/``exact``/``flat``/``hnsw``/``ivfpq``) holding ``vectors``.
@@ -86,25 +88,16 @@ def make_index(
     return index
 
 
-def _add_all(index: VectorIndex, vectors: VectorSet, progress: bool) -> None:
+def _add_all(index: VectorIndex, vectors: VectorSet, progress: Progress | None) -> None:
     if len(vectors) and getattr(index, "kind", "") == "ivfpq":
         # IVF-PQ trains on its first batch: give it everything at once.
         index.add(vectors.ids, np.asarray(vectors.vectors, np.float32))
         return
-    chunks = range(0, len(vectors), _ADD_CHUNK)
-    if not progress:
-        for start in chunks:
-            end = start + _ADD_CHUNK
-            index.add(vectors.ids[start:end], np.asarray(vectors.vectors[start:end], np.float32))
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"building the {index.kind} index", total=len(vectors))
-        for start in chunks:
-            end = start + _ADD_CHUNK
-            index.add(vectors.ids[start:end], np.asarray(vectors.vectors[start:end], np.float32))
-            bar.advance(task, min(_ADD_CHUNK, len(vectors) - start))
+    advance = progress_task(progress, f"building the {index.kind} index", len(vectors))
+    for start in range(0, len(vectors), _ADD_CHUNK):
+        end = start + _ADD_CHUNK
+        index.add(vectors.ids[start:end], np.asarray(vectors.vectors[start:end], np.float32))
+        advance(min(_ADD_CHUNK, len(vectors) - start))
 
 
 def load_index(folder: Path) -> VectorIndex:
@@ -162,7 +155,7 @@ def index_neighbors(
     k: int,
     *,
     batch: int = 1024,
-    progress: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` of every vector through ``index``, itself excluded: ``(rows int32, scores)``.
 
@@ -184,15 +177,8 @@ def index_neighbors(
             for j, (i, s) in enumerate(hits):
                 rows[start + r, j], scores[start + r, j] = i, s
 
-    if not progress:
-        for start in starts:
-            run(start)
-        return rows, scores
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"top-K for every product ({index.kind})", total=n)
-        for start in starts:
-            run(start)
-            bar.advance(task, min(batch, n - start))
+    advance = progress_task(progress, f"top-K for every product ({index.kind})", n)
+    for start in starts:
+        run(start)
+        advance(min(batch, n - start))
     return rows, scores

@@ -14,6 +14,7 @@ from typing import Any
 from lookalike.index.base import VectorIndex
 from lookalike.index.factory import index_bytes, make_index, recall_at_k
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress
 
 __all__ = ["IndexBuild", "build_saved_index", "RECALL_SAMPLE"]
 
@@ -40,7 +41,7 @@ def build_saved_index(
     kind: str = "auto",
     pca: int | None = None,
     quantize: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     **params: Any,
 ) -> IndexBuild:
     """Build the index over ``vectors``, save it in ``folder`` and measure it.

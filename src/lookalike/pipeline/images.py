@@ -5,19 +5,20 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from lookalike.catalog.models import Product
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.options import BuildOptions
+from lookalike.pipeline.state import BuildState, ImageState
 from lookalike.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "ImageState",
+    "images_stage",
     "read_limited",
     "resolve_local",
     "resolve_urls",
@@ -27,17 +28,28 @@ __all__ = [
 ]
 
 
-@dataclass
-class ImageState:
-    source: str
-    sha256: str | None = None
-    path: Path | None = None
-    reason: str | None = None
-    error: str | None = None
-    http_status: int | None = None
+def is_remote(source: str) -> bool:
+    """Whether an image source is fetched over HTTP(S) (else it is a local file)."""
+    return source.lower().startswith(("http://", "https://"))
+
+
+def images_stage(state: BuildState) -> None:
+    """Resolve every distinct image of the catalog: local files read and hashed, URLs fetched
+    into the image cache (revalidated, stale copies kept on transient failures)."""
+    with state.timed("images"):
+        state.images = {s: ImageState(s) for p in state.products for s in p.images}
+        urls = [i for i in state.images.values() if is_remote(i.source)]
+        state.url_sources = {i.source for i in urls}
+        for image in state.images.values():
+            if image.source not in state.url_sources:
+                resolve_local(image)
+        state.downloads = {"local": len(state.images) - len(urls)}
+        if urls:
+            state.downloads |= resolve_urls(urls, state.ws, state.options)
 
 
 def read_limited(path: Path) -> bytes:
+    """The bytes of a local image file (``ImageError`` ``too_large`` above the decode cap)."""
     from lookalike.embed.decode import MAX_IMAGE_BYTES
 
     size = path.stat().st_size
@@ -49,6 +61,7 @@ def read_limited(path: Path) -> bytes:
 
 
 def resolve_local(image: ImageState) -> None:
+    """Read and hash a local image file, or record why it cannot be."""
     path = Path(image.source)
     try:
         data = read_limited(path)
@@ -103,6 +116,7 @@ def prune_image_cache(ws: Workspace, keep: set[str]) -> int:
 
 
 def file_loader(path: Path) -> Callable[[], bytes]:
+    """A zero-argument reader of ``path`` for the embed workers."""
     return lambda: read_limited(path)
 
 

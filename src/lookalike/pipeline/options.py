@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from lookalike.catalog.readers import ColumnMap
 from lookalike.index.compress import QUANTIZE_KINDS
 from lookalike.index.factory import INDEX_KINDS
+from lookalike.progress import Progress
 from lookalike.recommend.aggregate import AGGREGATES
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
 
@@ -30,7 +31,7 @@ class BuildOptions:
     k: int = DEFAULT_K
     batch_size: int = 32
     workers: int = 2
-    progress: bool = True
+    progress: Progress | None = field(default=None, compare=False, repr=False)
     columns: ColumnMap | None = None
     allow_private: bool = False
     index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)

@@ -1,19 +1,34 @@
-"""Product vectors from image vectors (mean, optional head) and the top-K table."""
+"""The vectors stage: product vectors from image vectors (mean, optional trained head)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lookalike.embed.head import HEAD_DIR, Head
-from lookalike.index.factory import ANN_THRESHOLD, index_neighbors
-from lookalike.index.report import IndexBuild
+from lookalike.embed.head import Head
 from lookalike.index.vectors import VectorSet
+from lookalike.pipeline.images import usable_images
 from lookalike.pipeline.options import BuildOptions
-from lookalike.recommend.aggregate import ProductImages, compute_neighbors_max
-from lookalike.recommend.topk import Neighbors, compute_neighbors, exclude_from_table
+from lookalike.pipeline.state import BuildState
 from lookalike.workspace import Workspace
 
-__all__ = ["aggregate_mean", "load_head", "neighbor_table"]
+__all__ = ["aggregate_mean", "load_head", "vectors_stage"]
+
+
+def vectors_stage(state: BuildState, head: Head | None) -> None:
+    """One vector per product with a usable image, saved as the workspace's product vectors.
+
+    With a ``head`` the products get the head's space; the embedding cache stays backbone-only.
+    """
+    assert state.cache is not None, "the embed stage runs first"
+    with state.timed("index"):
+        space = state.cache
+        if head is not None:
+            space = VectorSet(space.ids, head.apply(space.vectors))
+        state.space = space
+        state.owned = usable_images(state.products, state.images, space)
+        # the mean is also kept for --aggregate max: query by image searches it
+        state.vectors = aggregate_mean(state.owned, space)
+        state.ws.product_vectors.save(state.vectors)
 
 
 def aggregate_mean(owned: dict[str, list[str]], cache: VectorSet) -> VectorSet:
@@ -35,7 +50,7 @@ def load_head(ws: Workspace, options: BuildOptions, key: str, dim: int) -> Head 
     """The trained head to apply, or None; a head trained for another model is an error."""
     from lookalike.errors import ConfigError
 
-    folder = ws.root / HEAD_DIR
+    folder = ws.head_dir
     if options.head == "none" or not Head.exists(folder):
         return None
     head = Head.load(folder)
@@ -45,51 +60,3 @@ def load_head(ws: Workspace, options: BuildOptions, key: str, dim: int) -> Head 
             f"({head.input_dim}-d), not {key} ({dim}-d): train it again or use --head none"
         )
     return head
-
-
-def neighbor_table(
-    vectors: VectorSet,
-    owned: dict[str, list[str]],
-    cache: VectorSet,
-    options: BuildOptions,
-    groups: dict[str, str] | None = None,
-    built: IndexBuild | None = None,
-) -> Neighbors:
-    """The top-K table: by product vector (mean) or by best image pair (max), with the default
-    exclusions (same ``groups`` variants, near-duplicates) applied. Exact below the ANN
-    threshold; above it, through an approximate ``built`` index (no N^2 work)."""
-    ann = built is not None and built.approximate and len(vectors) >= ANN_THRESHOLD
-    if options.aggregate == "mean" and ann:
-        assert built is not None
-        # like max below: over-fetch 3x through the index, then drop the excluded entries
-        rows, scores = index_neighbors(
-            built.index, vectors, 3 * options.k, progress=options.progress
-        )
-        return exclude_from_table(
-            Neighbors(list(vectors.ids), rows, scores),
-            options.k,
-            groups=groups,
-            near_duplicate=options.near_duplicate,
-            vectors=np.asarray(vectors.vectors),
-        )
-    if options.aggregate == "mean":
-        return compute_neighbors(
-            vectors,
-            options.k,
-            progress=options.progress,
-            groups=groups,
-            near_duplicate=options.near_duplicate,
-        )
-    row_of = cache.row_of()
-    images = ProductImages.from_lists(
-        vectors.ids, [[row_of[s] for s in owned[pid]] for pid in vectors.ids], cache.vectors
-    )
-    # max has no deepening search: over-fetch 3x, then drop the excluded entries
-    wide = compute_neighbors_max(images, 3 * options.k)
-    return exclude_from_table(
-        wide,
-        options.k,
-        groups=groups,
-        near_duplicate=options.near_duplicate,
-        vectors=np.asarray(vectors.vectors),  # duplicates by product vector, not by one picture
-    )

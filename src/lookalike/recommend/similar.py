@@ -22,7 +22,7 @@ import numpy as np
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import ProductStore
 from lookalike.embed.base import Embedder
-from lookalike.embed.head import HEAD_DIR, Head
+from lookalike.embed.head import Head
 from lookalike.embed.titles import load_title_encoder
 from lookalike.errors import ConfigError, NotFoundError, VectorIndexError
 from lookalike.index.base import ExactIndex, VectorIndex
@@ -40,11 +40,10 @@ from lookalike.recommend.search import (
     metric_ranker,
 )
 from lookalike.recommend.topk import Neighbors
-from lookalike.workspace import TITLE_VECTORS, Workspace
+from lookalike.workspace import Workspace
 
-__all__ = ["Recommendation", "Recommender", "PRODUCT_VECTORS", "METRICS", "table_filters"]
+__all__ = ["Recommendation", "Recommender", "METRICS", "table_filters"]
 
-PRODUCT_VECTORS = "product_vectors"
 _MMR_POOL = 4  # MMR picks k out of the best 4k eligible products
 
 
@@ -100,8 +99,8 @@ class Recommender:
         self.workspace.require_built()
         self.manifest = self.workspace.manifest()
         self.store: ProductStore = self.workspace.open_store()
-        self.vectors = VectorSet.load(self.workspace.root, PRODUCT_VECTORS)
-        self.neighbors = Neighbors.load(self.workspace.root)
+        self.vectors = self.workspace.product_vectors.load()
+        self.neighbors = Neighbors.load(self.workspace.neighbors_dir)
         # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
         # with a newer index
         self.index = self._load_index()
@@ -146,9 +145,9 @@ class Recommender:
     def title_vectors(self) -> VectorSet | None:
         """Per-product title vectors saved by the build (``None`` when built without them)."""
         built_with = (self.manifest.get("recommend") or {}).get("titles", True)
-        if not built_with or not VectorSet.exists(self.workspace.root, TITLE_VECTORS):
+        if not built_with or not self.workspace.title_vectors.exists():
             return None  # never trust title vectors a later build did not refresh
-        return VectorSet.load(self.workspace.root, TITLE_VECTORS)
+        return self.workspace.title_vectors.load()
 
     @cached_property
     def hybrid(self) -> HybridScorer:
@@ -164,10 +163,10 @@ class Recommender:
         record = self.manifest.get("head")
         if not record:
             return None
-        head = Head.load(self.workspace.root / HEAD_DIR)
+        head = Head.load(self.workspace.head_dir)
         if head.hash != record.get("hash"):
             raise VectorIndexError(
-                f"the head in {self.workspace.root / HEAD_DIR} changed since the last build: "
+                f"the head in {self.workspace.head_dir} changed since the last build: "
                 "run `lookalike build` again to apply it"
             )
         return head

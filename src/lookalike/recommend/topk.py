@@ -17,6 +17,8 @@ from lookalike.atomic import save_npy_atomic, write_json_atomic
 from lookalike.errors import VectorIndexError
 from lookalike.index.exact import DEFAULT_BLOCK, knn_exact
 from lookalike.index.vectors import VectorSet
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
 
 __all__ = ["Neighbors", "compute_neighbors", "exclude_from_table"]
 
@@ -85,7 +87,7 @@ def compute_neighbors(
     k: int,
     *,
     block: int = DEFAULT_BLOCK,
-    progress: bool = False,
+    progress: Progress | None = None,
     groups: Mapping[str, str] | None = None,
     near_duplicate: float | None = None,
 ) -> Neighbors:
@@ -127,17 +129,11 @@ def compute_neighbors(
         return short
 
     todo = np.arange(n)
-    if progress:
-        from rich.progress import Progress
-
-        with Progress(transient=True) as bar:
-            task = bar.add_task("top-K for every product", total=n)
-            short: list[int] = []
-            for start in range(0, n, block):
-                short += fill(todo[start : start + block], fetch)
-                bar.advance(task, min(block, n - start))
-    else:
-        short = fill(todo, fetch)
+    advance = progress_task(progress, "top-K for every product", n)
+    short: list[int] = []
+    for start in range(0, n, block):
+        short += fill(todo[start : start + block], fetch)
+        advance(min(block, n - start))
     while short:
         fetch = min(n, fetch * 4)
         short = fill(np.asarray(short), fetch)

@@ -7,7 +7,8 @@ that turns project errors into JSON).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from lookalike import __version__
 from lookalike.serve.cors import ShopCORSMiddleware
+from lookalike.serve.docs import install_offline_docs
 from lookalike.serve.errors import install_error_handlers
 from lookalike.serve.metrics import MetricsMiddleware
 from lookalike.serve.routes import ab, admin, api, browse, events, widget
@@ -52,9 +54,12 @@ def create_app(
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_offline_docs
+        redoc_url=None,
     )
     app.state.lookalike = state
     install_error_handlers(app)
+    install_offline_docs(app)
     for module in (api, events, widget, admin, browse, ab):
         app.include_router(module.router)
     # Added last = outermost: metrics time everything, CORS headers go on every response.
@@ -69,8 +74,25 @@ def run_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     settings: ServeSettings | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve with uvicorn until interrupted."""
+    """Serve with uvicorn until interrupted.
+
+    ``on_ready(url)`` runs once the socket is listening, so a URL printed from it can be opened
+    at once. A port already in use ends with uvicorn's one-line error and exit code 1.
+    """
     import uvicorn
 
-    uvicorn.run(create_app(workspaces, settings=settings), host=host, port=port, log_level="info")
+    app = create_app(workspaces, settings=settings)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if on_ready is not None and not self.should_exit:
+                on_ready(f"http://{_url_host(host)}:{port}/")
+
+    _Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lookalike.catalog.fetch import ImageFetcher
 from lookalike.catalog.models import Product
 from lookalike.workspace import Workspace
 
@@ -22,10 +21,7 @@ _SIGNATURES = (
 
 def image_file(ws: Workspace, source: str) -> Path | None:
     """The file holding ``source``'s bytes, or ``None`` when it is not available locally."""
-    if source.lower().startswith(("http://", "https://")):
-        path, _ = ImageFetcher(ws.images_dir).cache_paths(source)
-        return path if path.exists() else None
-    path = Path(source)
+    path = ws.image_file(source)
     return path if path.is_file() else None
 
 

@@ -10,10 +10,9 @@ from lookalike.ab.variants import ShopExperiments
 from lookalike.serve.metrics import RequestMetrics
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.shops import ShopRegistry
+from lookalike.workspace import default_events_path
 
-__all__ = ["ServeState", "EVENTS_FILE"]
-
-EVENTS_FILE = "events.sqlite"
+__all__ = ["ServeState"]
 
 
 class ServeState:
@@ -24,7 +23,7 @@ class ServeState:
         self.registry = ShopRegistry(workspaces)
         self.metrics = RequestMetrics()
         first = self.registry.info(self.registry.names[0]).root
-        path = settings.events_db or first.parent / EVENTS_FILE
+        path = settings.events_db or default_events_path(first)
         self.events = EventLog(path)
         # A/B experiments per shop: <workspace>/experiments.json, re-read when it changes.
         self.experiments = {

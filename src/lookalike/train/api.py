@@ -8,10 +8,8 @@ runtime), ``training.json`` (config, splits, history, evaluation) and ``learning
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from lookalike.atomic import write_json_atomic
-from lookalike.embed.head import HEAD_DIR
 from lookalike.errors import ConfigError
+from lookalike.progress import Progress
+from lookalike.progress import task as progress_task
 from lookalike.train.config import TrainOptions
 from lookalike.train.data import TrainData, load_workspace_data, make_splits
 from lookalike.train.evaluation import retrieval_metrics
@@ -117,7 +116,7 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
             from lookalike.train.titles import title_vectors_for
 
             title_vectors = title_vectors_for(
-                [str(p) for p in train.product], [str(t) for t in train.title], ws.root
+                [str(p) for p in train.product], [str(t) for t in train.title], ws.title_vectors
             )
         else:
             notes.append("titles are only product ids: no title positives")
@@ -128,10 +127,8 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
         "epochs": options.epochs,
         "hidden": options.hidden,
     }
-    with _epoch_bar(options.epochs, enabled=options.progress) as advance:
-        fit = fit_head(
-            train, val, options, meta=meta, title_vectors=title_vectors, on_epoch=advance
-        )
+    advance = _epoch_reporter(options.epochs, options.progress)
+    fit = fit_head(train, val, options, meta=meta, title_vectors=title_vectors, on_epoch=advance)
     evaluation: dict[str, dict[str, Any]] = {}
     for name, rows in (
         ("held_out_products", splits.holdout_products),
@@ -139,7 +136,7 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
     ):
         if len(rows) >= 2:
             evaluation[name] = evaluate_before_after(data.subset(rows), fit.head.apply)
-    folder = ws.root / HEAD_DIR
+    folder = ws.head_dir
     digest = fit.head.save(folder)
     curve = plot_learning_curve(
         fit.history,
@@ -170,31 +167,15 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
     return report
 
 
-@contextlib.contextmanager
-def _epoch_bar(total: int, *, enabled: bool) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """Yields a per-epoch callback: a rich bar with the last losses on stderr, or a no-op."""
-    if not enabled:
-        yield lambda record: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def _epoch_reporter(total: int, progress: Progress | None) -> Callable[[dict[str, Any]], None]:
+    """A per-epoch callback that reports the epoch and its latest losses to ``progress``."""
+    advance = progress_task(progress, "training", total)
 
-    with Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        console=Console(file=sys.stderr),
-    ) as bar:
-        task = bar.add_task("", total=total)
+    def on_epoch(record: dict[str, Any]) -> None:
+        shown = {k: v for k, v in record.items() if k != "epoch" and isinstance(v, float)}
+        advance(1, " ".join(f"{k} {v:.4f}" for k, v in shown.items()))
 
-        def advance(record: dict[str, Any]) -> None:
-            shown = {k: v for k, v in record.items() if k != "epoch" and isinstance(v, float)}
-            bar.update(
-                task, advance=1, description=" ".join(f"{k} {v:.4f}" for k, v in shown.items())
-            )
-
-        yield advance
+    return on_epoch
 
 
 def _json_safe(value: Any) -> Any:

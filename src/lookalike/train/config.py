@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lookalike.errors import ConfigError
+from lookalike.progress import Progress
 
 __all__ = ["TrainOptions", "METHODS", "LOSSES"]
 
@@ -44,7 +45,7 @@ class TrainOptions:
     holdout_categories: float = 0.2
     finetune: bool = False
     finetune_blocks: int = 2
-    progress: bool = True
+    progress: Progress | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -77,4 +78,4 @@ class TrainOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "progress"}

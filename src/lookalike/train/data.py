@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lookalike.errors import ConfigError, WorkspaceError
-from lookalike.index.vectors import VectorSet
 from lookalike.workspace import Workspace
 
 __all__ = ["TrainData", "Splits", "load_workspace_data", "make_splits"]
@@ -101,12 +100,9 @@ def load_workspace_data(ws: Workspace) -> tuple[TrainData, str]:
     """The rows of a built workspace and the model key of its embeddings."""
     manifest = ws.manifest()
     key = str(manifest.get("model_key") or manifest["model"])
-    if not VectorSet.exists(ws.embeddings_dir, key):
+    if not ws.embeddings(key).exists():
         raise WorkspaceError(f"no {key} embeddings in {ws.embeddings_dir}: build the workspace")
-    cache = VectorSet.load(ws.embeddings_dir, key, mmap=False)
-    from lookalike.catalog.fetch import ImageFetcher
-
-    fetcher = ImageFetcher(ws.images_dir)
+    cache = ws.embeddings(key).load(mmap=False)
     rows: list[int] = []
     product, category, group, title, paths = [], [], [], [], []
     with ws.open_store() as store:
@@ -119,8 +115,7 @@ def load_workspace_data(ws: Workspace) -> tuple[TrainData, str]:
                 if s in records and records[s].status == "ok" and records[s].sha256 in row_of
             }
             for sha, source in reversed(shas.items()):
-                remote = source.lower().startswith(("http://", "https://"))
-                paths.append(str(fetcher.cache_paths(source)[0]) if remote else source)
+                paths.append(str(ws.image_file(source)))
                 rows.append(row_of[sha])
                 product.append(p.id)
                 category.append(p.category)

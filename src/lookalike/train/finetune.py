@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 
     from lookalike.train.api import TrainReport
 
-__all__ = ["FINETUNE_DIR", "finetune_backbone", "finetune_workspace", "embed_paths"]
-
-FINETUNE_DIR = "finetune"
+__all__ = ["finetune_backbone", "finetune_workspace", "embed_paths"]
 
 
 def _model_name(key: str) -> str:
@@ -162,7 +160,7 @@ def finetune_workspace(
                 "before": retrieval_metrics(part.vectors, part.category, part.product),
                 "after": retrieval_metrics(after, part.category, part.product),
             }
-    folder = ws.root / FINETUNE_DIR
+    folder = ws.finetune_dir
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-finetuned.onnx"
     export_torch_onnx(model, spec.input_size, target, label="the fine-tuned backbone")

@@ -6,11 +6,9 @@ they are reused when present, and only missing titles are run through the model.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from lookalike.index.vectors import VectorSet
+from lookalike.workspace import VectorFile
 
 __all__ = ["embed_titles", "title_vectors_for"]
 
@@ -28,16 +26,12 @@ def embed_titles(titles: list[str]) -> np.ndarray:
     return out
 
 
-def title_vectors_for(product_ids: list[str], titles: list[str], root: Path | None) -> np.ndarray:
+def title_vectors_for(
+    product_ids: list[str], titles: list[str], stored_file: VectorFile | None
+) -> np.ndarray:
     """Rows aligned with ``product_ids``: the build's stored title vectors where it has them
-    (``<root>/title_vectors``), MiniLM for the rest; zero rows for empty titles."""
-    from lookalike.workspace import TITLE_VECTORS
-
-    stored = (
-        VectorSet.load(root, TITLE_VECTORS)
-        if root is not None and VectorSet.exists(root, TITLE_VECTORS)
-        else None
-    )
+    (``Workspace.title_vectors``), MiniLM for the rest; zero rows for empty titles."""
+    stored = stored_file.load() if stored_file is not None and stored_file.exists() else None
     out = np.zeros((len(product_ids), _DIM), dtype=np.float32)
     missing: list[int] = []
     for i, pid in enumerate(product_ids):

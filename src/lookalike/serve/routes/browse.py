@@ -48,10 +48,12 @@ def _page(
     )
 
 
-@router.get("/")
-def home(state: StateDep) -> RedirectResponse:
-    """The first shop's browse page."""
-    return RedirectResponse(f"/browse/{quote(state.registry.names[0])}", status_code=303)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def home(state: StateDep, request: Request) -> Any:
+    """The first shop's catalog page, served here (200, HEAD too) so ``curl -I /`` checks it."""
+    shop = state.registry.names[0]
+    with state.registry.borrow(shop) as rec:
+        return _catalog_page(request, rec, shop, query="", page=1)
 
 
 @router.get("/browse/{shop}/random")
@@ -64,7 +66,7 @@ def random_product(shop: str, rec: ShopDep) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-@router.get("/browse/{shop}", response_class=HTMLResponse)
+@router.api_route("/browse/{shop}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def browse(
     shop: str,
     rec: ShopDep,
@@ -92,6 +94,12 @@ def browse(
             return RedirectResponse(
                 f"/browse/{quote(shop)}?id={quote(exact[0].id, safe='')}", status_code=303
             )
+    return _catalog_page(request, rec, shop, query=query, page=page)
+
+
+def _catalog_page(
+    request: Request, rec: Recommender, shop: str, *, query: str, page: int
+) -> HTMLResponse:
     found = rec.store.search(query, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     return _page(
         request,

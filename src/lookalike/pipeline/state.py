@@ -1,0 +1,75 @@
+"""What passes between the build stages: one ``BuildState``, filled in stage by stage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lookalike.catalog.models import Product
+from lookalike.catalog.store import CatalogDiff, ProductStore
+from lookalike.index.report import IndexBuild
+from lookalike.index.vectors import VectorSet
+from lookalike.pipeline.options import BuildOptions
+from lookalike.pipeline.titles import TitleReport
+from lookalike.recommend.topk import Neighbors
+from lookalike.workspace import Workspace
+
+__all__ = ["BuildState", "ImageState"]
+
+
+@dataclass
+class ImageState:
+    """One distinct image source: where its bytes are and their hash, or why it failed."""
+
+    source: str
+    sha256: str | None = None
+    path: Path | None = None
+    reason: str | None = None
+    error: str | None = None
+    http_status: int | None = None
+
+
+@dataclass
+class BuildState:
+    """The workspace, options and open store of one build, and each stage's output."""
+
+    ws: Workspace
+    options: BuildOptions
+    store: ProductStore
+    source_name: str
+    started: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    # catalog
+    diff: CatalogDiff | None = None
+    products: list[Product] = field(default_factory=list)
+    # images: every distinct source, resolved to bytes on disk and a content hash
+    images: dict[str, ImageState] = field(default_factory=dict)
+    url_sources: set[str] = field(default_factory=set)
+    downloads: dict[str, int] = field(default_factory=dict)
+    # embed: the embedding cache (backbone space) after this build, and how many were new
+    cache: VectorSet | None = None
+    embedded: int = 0
+    # vectors: image vectors in the product space (through the head), product -> its images
+    space: VectorSet | None = None
+    owned: dict[str, list[str]] = field(default_factory=dict)
+    vectors: VectorSet | None = None
+    # index, table, titles
+    index: IndexBuild | None = None
+    neighbors: Neighbors | None = None
+    titles: TitleReport | None = None
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent inside the block to ``timings[stage]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+
+    def used_images(self) -> list[str]:
+        """The content hashes of every image that resolved and embedded."""
+        return [i.sha256 for i in self.images.values() if i.sha256 and not i.reason]
