@@ -3,7 +3,7 @@
 Sets (``--full`` uses every clothing split; default validation+test, 713 photos):
 
 - clothing-small: each photo queries all the others, relevant = same category: P@10.
-- grocery (val photos + a seeded third of the train photos): category P@10 (coarse class,
+- grocery (val photos + a seeded sixth of the train photos): category P@10 (coarse class,
   each photo against the others); product R@1 (val photo -> train photos, same fine class at
   rank 1); photo -> iconic top-1 / top-5 (val photo -> the 81 catalog images).
 
@@ -68,9 +68,9 @@ def grocery_sets(root: Path, seed: int = 0) -> tuple[LabeledPhotos, LabeledPhoto
             if len(parts) >= 3:
                 rows.append((split, parts[0], parts[1], parts[2]))
     rng = np.random.default_rng(seed)
-    keep = [r for r in rows if r[0] == "val" or rng.random() < 1 / 3]
+    keep = [r for r in rows if r[0] == "val" or rng.random() < 1 / 6]
     photos = LabeledPhotos(
-        f"grocery-val+train3s{seed}",
+        f"grocery-val+train6s{seed}",
         root,
         [root / r[1] for r in keep],
         [f"c{r[3]}" for r in keep],

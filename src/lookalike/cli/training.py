@@ -40,6 +40,15 @@ def _render_train_report(report: dict) -> None:
     )
     for note in report["notes"]:
         console.print(f"note: {note}")
+    if report.get("held_out_categories"):
+        names = ", ".join(report["held_out_categories"])
+        console.print(f"held-out categories (the hardest before training): {names}")
+    decision = report.get("decision") or {}
+    if report.get("refit"):
+        refit = report["refit"]
+        console.print(f"refitted on all {refit['rows']} images for {refit['epochs']} epochs")
+    verdict = "adopted" if report.get("adopted") else "kept off"
+    console.print(f"head {verdict}: {decision.get('reason', '')}", soft_wrap=True)
     console.print(f"saved in {report['head_dir']}")
 
 
@@ -56,6 +65,14 @@ def train(
     finetune: Annotated[
         bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Adopt the head even when it loses on the held-out check."),
+    ] = False,
+    refit: Annotated[
+        bool,
+        typer.Option(help="After an adopted check, refit on every product (both runs logged)."),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a projection head on the shop's catalog and report held-out quality."""
@@ -69,11 +86,13 @@ def train(
         dim=dim,
         seed=seed,
         finetune=finetune,
+        force=force,
+        refit=refit,
     )
     with progress_bars(not quiet) as bar:
         report = train_workspace(workspace, replace(options, progress=bar)).to_dict()
     _render_train_report(report)
-    if not finetune:
+    if not finetune and report.get("adopted"):
         console.print(
             "run `lookalike build` on this workspace again to apply the head "
             "(no image is re-embedded)"
