@@ -25,7 +25,7 @@ out=requirements/constraints.txt
     echo "# scripts/lock.sh (make lock) with $("$scratch/venv/bin/python" --version) on $(uname -m); do not edit by hand."
     echo "# torch is recorded without a local build tag (+cpu) so any index's 2.13.0 matches."
     "${pip[@]}" freeze --exclude-editable --all \
-        | grep -v -E '^(lookalike|pip|setuptools|wheel)==' \
+        | grep -v -E '^(lookalike|pip|setuptools|wheel)( @|==)' \
         | sed -E 's/^(torch==[0-9.]+)\+[a-z0-9]+$/\1/' \
         | LC_ALL=C sort -f
 } > "$out.tmp"

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from lookalike.ab.events import EVENTS_FILE, Event, EventLog, default_events_path
+from lookalike.ab.events import Event, EventLog
 from lookalike.ab.experiments import Variant
 from lookalike.ab.report import pick_bucket_seconds, render_html
 from lookalike.ab.reporting import collect_report, write_report
@@ -23,6 +23,7 @@ from lookalike.ab.stats import VariantCounts, compare_variants
 from lookalike.ab.store import ExperimentStore
 from lookalike.cli import app
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.workspace import EVENTS_FILE, Workspace
 from tests.conftest import REPO
 from tests.serve.abshop import build_ab_shop
 
@@ -152,7 +153,7 @@ def test_report_defaults_to_active_or_latest_and_html_without_plot(tmp_path: Pat
     store.start("first", (Variant("image", 1), Variant("attributes", 1)), now=10.0)
     with pytest.raises(ConfigError, match="no event log"):
         collect_report(root)
-    EventLog(default_events_path(root)).close()
+    EventLog(Workspace(root).events_path).close()
     store.set_status("first", "stopped", now=20.0)
     store.start("second", (Variant("image", 1), Variant("popular", 1)), now=30.0)
     assert collect_report(root).experiment == "second"
@@ -196,7 +197,7 @@ def test_cli_lifecycle_and_report(shop: Path, tmp_path: Path) -> None:
         "10",
     )
     assert "running" in started and "holdout 10%" in started and "image 45%" in started
-    with EventLog(default_events_path(ws)) as log:
+    with EventLog(Workspace(ws).events_path) as log:
         start = ExperimentStore(ws).get("vis").periods[0][0]
         _simulate(log, "image", 120, 30, t0=start, experiment="vis", step=1e-4)
         _simulate(log, "attributes", 100, 10, t0=start, experiment="vis", step=1e-4)

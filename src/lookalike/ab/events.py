@@ -20,18 +20,14 @@ from pathlib import Path
 from typing import Literal
 
 from lookalike.errors import ConfigError
-from lookalike.workspace import EVENTS_FILE, default_events_path
 
 __all__ = [
     "Event",
     "EventLog",
     "Tally",
     "is_bot",
-    "default_events_path",
     "EVENT_TYPES",
-    "EVENTS_FILE",
 ]
-
 
 EVENT_TYPES = ("impression", "click")
 

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from lookalike.ab.events import EventLog, default_events_path
+from lookalike.ab.events import EventLog
 from lookalike.ab.experiments import HOLDOUT, Experiment
 from lookalike.ab.report import (
     ABReport,
@@ -19,7 +19,7 @@ from lookalike.ab.stats import VariantCounts, compare_variants
 from lookalike.ab.store import ExperimentStore
 from lookalike.atomic import write_bytes_atomic, write_json_atomic
 from lookalike.errors import ConfigError
-from lookalike.workspace import resolve_workspace
+from lookalike.workspace import Workspace, resolve_workspace
 
 __all__ = ["collect_report", "latest_experiment", "write_report"]
 
@@ -45,7 +45,7 @@ def collect_report(
     """The report of experiment ``name`` (default: the active or latest one).
 
     ``events``: an open log, a path, or None for where the service writes
-    (:func:`~lookalike.ab.events.default_events_path`).
+    (:attr:`~lookalike.workspace.Workspace.events_path`).
     """
     root = resolve_workspace(workspace)
     shop = root.name
@@ -54,7 +54,7 @@ def collect_report(
     if isinstance(events, EventLog):
         log = events
     else:
-        path = Path(events) if events is not None else default_events_path(root)
+        path = Path(events) if events is not None else Workspace(root).events_path
         if not path.exists():  # a report must not create an empty log in the wrong place
             raise ConfigError(
                 f"no event log at {path}: give the one the service writes (--events PATH)"

