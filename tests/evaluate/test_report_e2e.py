@@ -255,7 +255,7 @@ def test_trained_head_is_compared_with_its_backbone_and_its_curve_shown(
     from lookalike.train import TrainOptions, train_workspace
 
     ws = Workspace(shutil.copytree(shop.root, tmp_path / "shop"))  # keep the shared shop clean
-    train_workspace(ws, TrainOptions(epochs=4, progress=False))
+    train_workspace(ws, TrainOptions(epochs=4, progress=False, force=True))
     build_workspace(ws, photo_folder, BuildOptions(progress=False))  # applies the head
     options = EvaluateOptions(
         k=5, queries=None, compare={"model": ("served", "lite0")}, n_boot=20, progress=False
