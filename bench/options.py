@@ -8,12 +8,13 @@ Sets (``--full`` uses every clothing split; default validation+test, 713 photos)
   rank 1); photo -> iconic top-1 / top-5 (val photo -> the 81 catalog images).
 
 Feature options are model names (``lite0+gem+flip``, see ``lookalike.embed.features``); the
-fitted ones are applied after: ``|white`` (PCA-whitening with shrinkage, fitted on the
-gallery = the catalog), ``|dba`` (database-side augmentation of the gallery) and ``|aqe``
-(alpha query expansion). Embeddings are computed once per option set, in one forward pass per
-image for all options of the same input size, and cached (bench/datasets.py). Cost: seconds of
-``embed_images`` (decode + model) on the same 48 photos relative to plain Lite0, measured in
-this run, plus the fitted steps' seconds on the clothing set.
+fitted ones are applied after: ``|whiteS`` (PCA-whitening with shrinkage S, default 1,
+fitted on the gallery = the catalog), ``|dba+aqe`` (database-side augmentation of the
+gallery and alpha query expansion). Embeddings are computed once per option set, in one
+forward pass per image for all options of the same input size, and cached
+(bench/datasets.py). Cost: seconds of ``embed_images`` (decode + model) on the same 48
+photos relative to plain Lite0, measured in this run, plus the fitted steps' seconds on the
+clothing set.
 
     .venv/bin/python bench/options.py [--full] [--variants A,B] [--post ,|white,...] [--out F]
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -55,7 +57,7 @@ VARIANTS = (
     "lite0+lite1",
     "lite0+lite2",
 )
-POSTS = ("", "|white", "|dba+aqe", "|white|dba+aqe")
+POSTS = ("", "|white", "|white64", "|white256", "|dba+aqe", "|white256|dba+aqe")
 N_BOOT = 500
 
 
@@ -167,8 +169,9 @@ def post(xq: np.ndarray, xb: np.ndarray, spec: str, same: bool) -> tuple[np.ndar
         database_augmentation,
     )
 
-    if "white" in spec:
-        w = Whitening.fit(xb)
+    match = re.search(r"white(\d+(?:\.\d+)?)?", spec)
+    if match:
+        w = Whitening.fit(xb, float(match.group(1) or 1.0))
         xb = w.apply(xb)
         xq = xb if same else w.apply(xq)
     if "dba" in spec:
@@ -227,7 +230,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="every clothing split (3,781)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--post", default=";".join(POSTS), help="';'-separated fitted steps")
-    parser.add_argument("--post-on", default="lite0,lite0+gem", help="variants to post-process")
+    parser.add_argument(
+        "--post-on", default="lite0,lite0+flip,lite0+ms", help="variants to post-process"
+    )
     parser.add_argument("--no-cost", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

@@ -119,3 +119,25 @@ def test_bad_photo_file_is_a_clear_error(shop: tuple[Workspace, Path], tmp_path:
         run_evaluation(ws, _options(bad))
     with pytest.raises(ConfigError, match="cannot read photo queries"):
         run_evaluation(ws, _options(tmp_path / "none.csv"))
+
+
+def test_whiten_and_expand_axes(shop: tuple[Workspace, Path]) -> None:
+    from lookalike.evaluate.compare import parse_compare
+
+    ws, photos = shop
+    compare = parse_compare(["whiten=none,64", "expand=none,dba"])
+    ev = run_evaluation(ws, _options(photos, compare=compare))
+    labels = [r.label for r in ev.results]
+    assert labels == [
+        "histogram",
+        "histogram · dba",
+        "histogram · whiten64",
+        "histogram · whiten64 · dba",
+    ]
+    scores = [r.scores for r in ev.results]
+    assert not np.allclose(scores[0], scores[1]) and not np.allclose(scores[0], scores[2])
+    again = run_evaluation(ws, _options(photos, compare=compare))  # deterministic
+    for a, b in zip(ev.results, again.results, strict=True):
+        np.testing.assert_array_equal(a.scores, b.scores)
+    with pytest.raises(ConfigError, match="expand must be"):
+        run_evaluation(ws, _options(photos, compare=parse_compare(["expand=sideways"])))
