@@ -18,7 +18,7 @@ import numpy as np
 from lookalike.embed.decode import load_image
 from lookalike.embed.preprocess import preprocess
 from lookalike.embed.registry import get_embedder
-from lookalike.index.metrics import METRICS, knn_metric
+from lookalike.index.exact import METRICS, knn_exact
 
 DATA = Path(
     os.environ.get("LOOKALIKE_SHARED_DATASETS", Path(__file__).parents[2] / "shared" / "datasets")
@@ -41,7 +41,7 @@ def raw_features(paths: list[Path]) -> np.ndarray:
 
 
 def precision_at_10(x: np.ndarray, labels: np.ndarray, metric: str) -> float:
-    _, idx = knn_metric(x, x, 11, metric)
+    _, idx = knn_exact(x, x, 11, metric)
     hits = []
     for i, row in enumerate(idx):
         row = [j for j in row if j != i][:10]

@@ -22,6 +22,7 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import WorkspaceError
 from lookalike.index.vectors import VectorSet
+from lookalike.textutil import is_url
 
 __all__ = [
     "Workspace",
@@ -59,10 +60,6 @@ def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
     every event carries its shop)."""
     env = os.environ.get("LOOKALIKE_EVENTS_DB")
     return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
-
-
-def _is_remote(source: str) -> bool:
-    return source.lower().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
@@ -131,7 +128,7 @@ class Workspace:
     def image_file(self, source: str) -> Path:
         """Where the bytes of an image source are on disk: the cache file of a URL, or the
         local file itself (either may not exist)."""
-        return self.image_cache_file(source) if _is_remote(source) else Path(source)
+        return self.image_cache_file(source) if is_url(source) else Path(source)
 
     @property
     def embeddings_dir(self) -> Path:
@@ -192,6 +189,27 @@ class Workspace:
     def events_path(self) -> Path:
         """The event log the service writes for this shop (shared by the shops served together)."""
         return default_events_path(self.root)
+
+    # what the shop configures and what the service appends (beside the builds) --------------
+    @property
+    def shop_config_path(self) -> Path:
+        """Per-shop defaults and display settings (``shop.toml``, written by hand)."""
+        return self.root / "shop.toml"
+
+    @property
+    def rules_path(self) -> Path:
+        """Merchandising rules (``rules.json``: by hand or through the admin API)."""
+        return self.root / "rules.json"
+
+    @property
+    def sync_journal(self) -> Path:
+        """The catalog-sync journal: upserts/deletes over HTTP, append-only, applied on load."""
+        return self.root / "sync" / "journal.jsonl"
+
+    @property
+    def sync_images_dir(self) -> Path:
+        """Images uploaded with catalog-sync upserts (their bytes, by sha256)."""
+        return self.root / "sync" / "images"
 
     @property
     def manifest_path(self) -> Path:

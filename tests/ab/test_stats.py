@@ -146,3 +146,14 @@ def test_compare_variants_rows() -> None:
     assert math.isnan(popular.ctr) and popular.to_dict()["ctr"] is None
     with pytest.raises(ConfigError):
         compare_variants(counts, control="hybrid")
+
+
+def test_normal_tails_match_scipy_without_scipy_at_run_time() -> None:
+    """The standard-library normal (no scipy in the core install) equals scipy's to 1e-12."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from lookalike.ab.stats import _normal_sf, _z
+
+    z = np.array([0.0, 0.3, 1.0, 1.96, 3.5, 8.0, 20.0])
+    np.testing.assert_allclose(_normal_sf(z), scipy_stats.norm.sf(z), rtol=1e-12)
+    for confidence in (0.8, 0.9, 0.95, 0.99):
+        assert _z(confidence) == pytest.approx(scipy_stats.norm.ppf(0.5 + confidence / 2), 1e-12)

@@ -23,7 +23,7 @@ from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
-from tests.catalog.test_feeds import BILLION_LAUGHS
+from tests.catalog.formats.test_feeds import BILLION_LAUGHS
 from tests.test_cli import run
 
 if TYPE_CHECKING:
@@ -237,7 +237,8 @@ def test_incremental_refresh_equals_a_clean_build(
         a, b = VectorSet.load(refreshed.root, name), VectorSet.load(clean.root, name)
         assert a.ids == b.ids
         np.testing.assert_allclose(a.vectors, b.vectors, rtol=0, atol=1e-6)
-    got, want = Neighbors.load(refreshed.root), Neighbors.load(clean.root)
+    got = Neighbors.load(refreshed.root, a.ids)
+    want = Neighbors.load(clean.root, b.ids)
     assert got.ids == want.ids == ["a", "c", "d", "f", "g", "h"]
     np.testing.assert_array_equal(got.rows, want.rows)
     np.testing.assert_allclose(got.scores, want.scores, rtol=0, atol=1e-6)

@@ -42,7 +42,7 @@ def test_build_with_hnsw_saves_index_and_recall(hnsw_shop: Workspace) -> None:
     _, ids = index.search(np.asarray(vectors.vectors[:3]), 1)
     assert [row[0] for row in ids] == vectors.ids[:3]
     # 40 products is far below the ANN threshold: the stored table stays exact
-    table = Neighbors.load(hnsw_shop.root)
+    table = Neighbors.load(hnsw_shop.root, vectors.ids)
     exact = compute_neighbors(vectors, 10, near_duplicate=DEFAULT_NEAR_DUPLICATE)
     np.testing.assert_array_equal(np.asarray(table.rows), exact.rows)
 

@@ -89,3 +89,22 @@ def test_block_rows_bounds_memory_for_large_catalogs() -> None:
     assert block_rows(100_000) == 160
     assert block_rows(10**9) == 1
     assert block_rows(0) == 2048
+
+
+def test_shared_exact_index_saves_no_copy_and_old_copies_still_load(tmp_path) -> None:
+    """A build's exact index keeps no second copy of the product vectors (nor of the ids);
+    an index saved with its own copy (older workspaces) still loads, with or without them."""
+    from lookalike.index import load_index
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((30, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    vectors = VectorSet([f"p{i}" for i in range(30)], x)
+    ExactIndex(vectors, shared=True).save(tmp_path / "new")
+    gen = [p for p in (tmp_path / "new").iterdir() if p.is_dir()]
+    assert len(gen) == 1 and list(gen[0].iterdir()) == []
+    new = load_index(tmp_path / "new", vectors)
+    ExactIndex(vectors).save(tmp_path / "old")  # the layout before: vectors.npy + ids
+    for old in (load_index(tmp_path / "old"), load_index(tmp_path / "old", vectors)):
+        assert old.search(x[:3], 4)[1] == new.search(x[:3], 4)[1]
+    assert new.search(x[:1], 1)[1] == [["p0"]]

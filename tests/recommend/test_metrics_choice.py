@@ -1,4 +1,4 @@
-"""Metrics: ``knn_metric`` agrees with scipy's cdist ranking; the Recommender uses the choice."""
+"""Metrics: ``knn_exact`` agrees with scipy's cdist ranking; the Recommender uses the choice."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError
-from lookalike.index.metrics import METRICS, knn_metric, pair_scores
+from lookalike.index.exact import METRICS, knn_exact, pair_scores
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.similar import Recommender
 from tests.recommend.conftest import make_workspace, unit
@@ -30,7 +30,7 @@ def test_knn_metric_matches_cdist_ranking(metric: str) -> None:
     # raw (un-normalised) vectors of varied norms, and blocks smaller than the data
     xb = (rng.standard_normal((500, 24)) * rng.uniform(0.2, 3, (500, 1))).astype(np.float32)
     xq = (rng.standard_normal((37, 24)) * rng.uniform(0.2, 3, (37, 1))).astype(np.float32)
-    d, i = knn_metric(xq, xb, 10, metric, query_block=8, base_block=64)
+    d, i = knn_exact(xq, xb, 10, metric, block=8, base_block=64)
     order, dist = reference(xq, xb, 10, metric)
     np.testing.assert_array_equal(i, order)
     expected = 1 - dist if metric == "cosine" else -dist
@@ -42,11 +42,11 @@ def test_metrics_differ_on_raw_vectors_but_euclidean_ranks_like_cosine_on_unit_o
     rng = np.random.default_rng(2)
     xb = (rng.standard_normal((300, 16)) * rng.uniform(0.1, 5, (300, 1))).astype(np.float32)
     xq = rng.standard_normal((20, 16)).astype(np.float32)
-    raw = {m: knn_metric(xq, xb, 10, m)[1] for m in METRICS}
+    raw = {m: knn_exact(xq, xb, 10, m)[1] for m in METRICS}
     assert (raw["cosine"] != raw["euclidean"]).any()
     assert (raw["euclidean"] != raw["manhattan"]).any()
     ub, uq = unit(xb), unit(xq)
-    normed = {m: knn_metric(uq, ub, 10, m) for m in METRICS}
+    normed = {m: knn_exact(uq, ub, 10, m) for m in METRICS}
     np.testing.assert_array_equal(normed["euclidean"][1], normed["cosine"][1])
     # |a-b| = sqrt(2 - 2cos) on unit vectors
     np.testing.assert_allclose(
@@ -57,10 +57,10 @@ def test_metrics_differ_on_raw_vectors_but_euclidean_ranks_like_cosine_on_unit_o
 
 def test_edge_cases() -> None:
     xb = np.eye(3, dtype=np.float32)
-    d, i = knn_metric(xb[:1], xb, 5, "manhattan")
+    d, i = knn_exact(xb[:1], xb, 5, "manhattan")
     np.testing.assert_array_equal(i, [[0, 1, 2, -1, -1]])
     assert np.isneginf(d[0, 3:]).all()
-    d, i = knn_metric(xb[:1], np.zeros((0, 3), np.float32), 2, "euclidean")
+    d, i = knn_exact(xb[:1], np.zeros((0, 3), np.float32), 2, "euclidean")
     assert (i == -1).all()
     with pytest.raises(ConfigError, match="unknown metric"):
         pair_scores(xb, xb, "hamming")

@@ -203,6 +203,7 @@ def test_product_and_its_image(client: TestClient, shops: Shops) -> None:
         "price": 25.0,
         "category": "shoes",
         "in_stock": True,
+        "attributes": {},
     }
     image = client.get("/v1/shops/beta/products/b-shoes-2/image")
     assert image.status_code == 200

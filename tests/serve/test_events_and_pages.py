@@ -116,8 +116,9 @@ def test_widget_page_renders_k_cards_and_a_visitor_cookie(client: TestClient) ->
     assert html.count('class="card"') == 4
     assert html.count('target="_blank"') == 4
     ids = re.findall(r'data-id="([^"]+)"', html)
-    direct = client.get("/v1/shops/alpha/products/a-hat-1/similar?k=4").json()["results"]
-    assert ids == [r["id"] for r in direct]
+    # the widget hides out-of-stock products by default: the API with in_stock=true agrees
+    direct = client.get("/v1/shops/alpha/products/a-hat-1/similar?k=4&in_stock=true")
+    assert ids == [r["id"] for r in direct.json()["results"]]
     assert 'href="https://alpha.example/p/' in html  # the catalog's product pages
     config = json.loads(re.search(r'id="lk-config"[^>]*>(.*?)</script>', html, re.S).group(1))
     assert config["events_url"] == "http://testserver/v1/shops/alpha/events"

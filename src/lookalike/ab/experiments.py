@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.textutil import split_pair
 
 __all__ = [
     "HOLDOUT",
@@ -130,7 +131,7 @@ def _positive(value: object) -> bool:
 
 def parse_variant(text: str) -> Variant:
     """``image=50``, ``attributes`` (weight 1) or ``cheap=30:attributes`` (name=weight:kind)."""
-    name, _, rest = text.partition("=")
+    name, rest = split_pair(text, what="NAME=WEIGHT") if "=" in text else (text, "")
     weight_text, _, kind = rest.partition(":")
     try:
         weight = float(weight_text) if weight_text else 1.0

@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from lookalike.errors import ConfigError
 
@@ -38,11 +38,20 @@ __all__ = [
 
 ArrayLike = float | int | np.ndarray
 
+_NORMAL = NormalDist()  # the standard normal, from the standard library (no scipy at run time)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _normal_sf(z: np.ndarray) -> np.ndarray:
+    """P(Z > z) for the standard normal, element-wise; erfc keeps the tail accurate."""
+    return np.asarray(0.5 * _erfc(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)),
+                      dtype=np.float64)
+
 
 def _z(confidence: float) -> float:
     if not 0.0 < confidence < 1.0:
         raise ConfigError(f"confidence must be in (0, 1), not {confidence}")
-    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+    return _NORMAL.inv_cdf(0.5 + confidence / 2.0)
 
 
 def wilson_interval(
@@ -77,7 +86,7 @@ def two_proportion_ztest(
         se = np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
         z = (c_b / n_b - c_a / n_a) / se
     z = np.where(np.isfinite(z), z, 0.0)
-    return z, 2.0 * stats.norm.sf(np.abs(z))
+    return z, 2.0 * _normal_sf(np.abs(z))
 
 
 def lift_interval(
@@ -127,8 +136,8 @@ def sample_size_per_arm(
     ``p_b`` with probability ``power`` (None when the rates are equal or degenerate)."""
     if not (0.0 < p_a < 1.0 and 0.0 < p_b < 1.0) or p_a == p_b:
         return None
-    z_a = stats.norm.ppf(1.0 - alpha / 2.0)
-    z_b = stats.norm.ppf(power)
+    z_a = _NORMAL.inv_cdf(1.0 - alpha / 2.0)
+    z_b = _NORMAL.inv_cdf(power)
     p_bar = (p_a + p_b) / 2.0
     numerator = z_a * math.sqrt(2.0 * p_bar * (1.0 - p_bar)) + z_b * math.sqrt(
         p_a * (1.0 - p_a) + p_b * (1.0 - p_b)

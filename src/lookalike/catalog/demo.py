@@ -254,8 +254,8 @@ def prepare_demo_catalog(
         raise ConfigError(f"splits must be some of {ALL_SPLITS}, got {tuple(splits)}")
     cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     root = Path(source) if source is not None else find_shared_clothing()
-    if source is not None and not _has_splits(root, splits):
-        raise CatalogError(f"{root} has no {'/'.join(splits)} folders of clothing photos")
+    if source is not None and not _has_splits(Path(source), splits):
+        raise CatalogError(f"{source} has no {'/'.join(splits)} folders of clothing photos")
     if root is None and _has_splits(cache / _EXTRACTED_NAME, splits):
         root = cache / _EXTRACTED_NAME
     if root is None:

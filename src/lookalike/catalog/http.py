@@ -26,6 +26,7 @@ from lookalike import __version__
 from lookalike.atomic import atomic_open
 from lookalike.catalog.netguard import check_url
 from lookalike.errors import ConfigError, FetchError
+from lookalike.textutil import error_text
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -161,13 +162,17 @@ def _translate_httpx(url: str) -> Iterator[None]:
         yield
     except httpx.TimeoutException as exc:
         raise _Retryable(
-            FetchError(f"timed out fetching {url}: {exc!r}", reason="timeout")
+            FetchError(f"timed out fetching {url}: {error_text(exc)}", reason="timeout")
         ) from exc
     except httpx.TransportError as exc:
-        error = FetchError(f"connection error fetching {url}: {exc!r}", reason="connection")
+        error = FetchError(
+            f"connection error fetching {url}: {error_text(exc)}", reason="connection"
+        )
         raise _Retryable(error) from exc
     except httpx.RequestError as exc:  # e.g. DecodingError: a broken gzip body, not worth a retry
-        raise FetchError(f"bad response from {url}: {exc!r}", reason="connection") from exc
+        raise FetchError(
+            f"bad response from {url}: {error_text(exc)}", reason="connection"
+        ) from exc
 
 
 async def _read_body(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Product"]
+__all__ = ["Product", "first_of_each_id"]
 
 
 @dataclass
@@ -15,6 +16,7 @@ class Product:
 
     ``images`` are sources as found in the catalog: absolute local paths or http(s) URLs,
     the first one being the main image. ``attrs`` holds every extra column/parameter.
+    ``origin`` says where in the catalog file it was read (for messages only).
     """
 
     id: str
@@ -26,6 +28,8 @@ class Product:
     url: str = ""
     group_id: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    # Where the reader found it ("row 7", "line 31"), for messages; not stored, not compared.
+    origin: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.id = str(self.id).strip()
@@ -47,3 +51,21 @@ class Product:
             "group_id": self.group_id,
             "attrs": dict(self.attrs),
         }
+
+
+def first_of_each_id(
+    products: Iterable[Product], on_duplicate: Callable[[Product, str], None] | None = None
+) -> Iterator[Product]:
+    """The products with an id not seen before: a catalog's later record of an id is dropped.
+
+    ``on_duplicate(dropped, origin of the kept one)`` is told of each one. The store and
+    ``catalog check`` both use this rule, so the check counts what a build keeps.
+    """
+    origins: dict[str, str] = {}  # id -> where its kept record was read
+    for product in products:
+        if product.id in origins:
+            if on_duplicate is not None:
+                on_duplicate(product, origins[product.id])
+            continue
+        origins[product.id] = product.origin
+        yield product

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lookalike.catalog.models import Product
+from lookalike.catalog.models import Product, first_of_each_id
 from lookalike.errors import CatalogError, NotFoundError
 
 __all__ = ["ProductStore", "CatalogDiff", "ImageRecord", "normalize_title"]
@@ -138,10 +138,11 @@ class ProductStore:
                 for row in self._db.execute("SELECT id, record_hash FROM products")
             }
             seen: set[str] = set()
-            for position, product in enumerate(products):
-                if product.id in seen:
-                    diff.duplicates += 1
-                    continue
+
+            def count_duplicate(dropped: Product, kept_origin: str) -> None:
+                diff.duplicates += 1
+
+            for position, product in enumerate(first_of_each_id(products, count_duplicate)):
                 seen.add(product.id)
                 digest = _record_hash(product)
                 previous = old.get(product.id)

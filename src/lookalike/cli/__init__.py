@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from lookalike.cli import ab, catalog, serving, training  # noqa: F401  (registers commands)
+from lookalike.cli import (  # noqa: F401  (registers commands)
+    ab,
+    catalog,
+    catalog_check,
+    merchandising,
+    serving,
+    training,
+)
 from lookalike.cli.common import EXIT_FAILED, EXIT_OK, app, err_console
 from lookalike.cli.usage import click_error_types, report_usage_error
 from lookalike.errors import LookalikeError

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from lookalike.cli.catalog_check import Format_, checked_format
 from lookalike.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -93,13 +94,14 @@ def build(
             "--catalog",
             "--feed",
             "-c",
-            help="Folder of images, CSV/TSV/JSONL file, or a YML / Google Merchant feed "
-            "(file or http(s) URL, gzip allowed).",
+            help="Folder of images, CSV/TSV/JSONL file (Shopify, WooCommerce and Meta exports "
+            "recognised), or a YML / Google Merchant feed (file or http(s) URL, gzip allowed).",
         ),
     ],
     columns: Annotated[
         str | None, typer.Option(help="Column names, e.g. 'id=sku,title=name,image=photo'.")
     ] = None,
+    format_: Format_ = None,
     model: Annotated[
         str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
     ] = "lite0",
@@ -143,7 +145,7 @@ def build(
 
     Exit codes: 0 success, 3 partial (some images failed), 1 failure.
     """
-    from lookalike.catalog.readers import ColumnMap
+    from lookalike.catalog.formats import ColumnMap
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.recommend.filters import Weights
@@ -155,6 +157,7 @@ def build(
         batch_size=batch_size,
         workers=workers,
         columns=ColumnMap.parse(columns),
+        catalog_format=checked_format(format_),
         allow_private=allow_private,
         index=index,
         pca=pca,
@@ -172,6 +175,13 @@ def build(
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report["status"], EXIT_FAILED))
 
 
+def _help(name: str) -> str:
+    """The option's help: the query model's description of the field (one text everywhere)."""
+    from lookalike.recommend.query import SimilarQuery
+
+    return SimilarQuery.model_fields[name].description or ""
+
+
 @app.command()
 def similar(
     workspace: Workspace_,
@@ -182,102 +192,86 @@ def similar(
     title: Annotated[
         str | None, typer.Option("--title", help="Query by product title (exact, else nearest).")
     ] = None,
-    k: Annotated[int, typer.Option("-k", help="How many similar products.")] = 10,
-    category: Annotated[
-        str | None, typer.Option(help="'any', 'same' (as the query) or a list 'a,b'.")
+    k: Annotated[int | None, typer.Option("-k", help=_help("k"))] = None,
+    category: Annotated[str | None, typer.Option(help=_help("category"))] = None,
+    in_stock: Annotated[
+        bool | None, typer.Option("--in-stock/--any-stock", help=_help("in_stock"))
     ] = None,
-    in_stock: Annotated[bool, typer.Option("--in-stock", help="In-stock products only.")] = False,
-    min_price: Annotated[float | None, typer.Option(help="Lowest price.")] = None,
-    max_price: Annotated[float | None, typer.Option(help="Highest price.")] = None,
-    price_within: Annotated[
-        str | None, typer.Option(help="Price relative to the query's, e.g. '0.5,2'.")
-    ] = None,
-    attr: Annotated[
-        list[str] | None, typer.Option(help="Attribute equality, e.g. brand=acme (repeatable).")
-    ] = None,
-    same_attr: Annotated[
-        list[str] | None, typer.Option(help="Attribute equal to the query's (repeatable).")
-    ] = None,
-    near_duplicate: Annotated[
-        str | None, typer.Option(help="Drop products more similar than this; 'off' keeps them.")
-    ] = None,
+    min_price: Annotated[float | None, typer.Option(help=_help("min_price"))] = None,
+    max_price: Annotated[float | None, typer.Option(help=_help("max_price"))] = None,
+    price_within: Annotated[str | None, typer.Option(help=_help("price_within"))] = None,
+    attr: Annotated[list[str] | None, typer.Option(help=_help("attr"))] = None,
+    same_attr: Annotated[list[str] | None, typer.Option(help=_help("same_attr"))] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help=_help("exclude"))] = None,
     keep_group: Annotated[
-        bool, typer.Option("--keep-group", help="Keep variants of the query's group.")
-    ] = False,
-    diversity: Annotated[
-        float | None, typer.Option(help="MMR lambda in (0,1]: lower = more varied.")
+        bool | None, typer.Option("--keep-group", help=_help("keep_group"))
     ] = None,
-    metric: Annotated[str, typer.Option(help="cosine, euclidean or manhattan.")] = "cosine",
-    weights: Annotated[
-        str | None, typer.Option(help="Score weights, e.g. 'image=1,title=0.5,attrs=0.2'.")
-    ] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show score components.")] = False,
+    near_duplicate: Annotated[str | None, typer.Option(help=_help("near_duplicate"))] = None,
+    diversity: Annotated[float | None, typer.Option(help=_help("diversity"))] = None,
+    metric: Annotated[str | None, typer.Option(help=_help("metric"))] = None,
+    weights: Annotated[str | None, typer.Option(help=_help("weights"))] = None,
+    threshold: Annotated[float | None, typer.Option(help=_help("threshold"))] = None,
+    explain: Annotated[bool | None, typer.Option("--explain", help=_help("explain"))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """Show the products most similar to a catalog product, a title or a new photo."""
-    import dataclasses
+    """Show the products most similar to a catalog product, a title or a new photo.
 
-    from lookalike.recommend.filters import Filters, Weights
+    The options are the query model every surface shares (API parameters, widget attributes);
+    unset ones take the shop's ``[cli]`` / ``[defaults]`` from shop.toml.
+    """
+    from lookalike.recommend.query import parse_query
     from lookalike.recommend.similar import Recommender
+    from lookalike.recommend.steer import similar_for_product, similar_for_vector
 
     if sum(x is not None for x in (product_id, image, title)) != 1:
         raise typer.BadParameter("give one of PRODUCT_ID, --image PATH or --title TEXT")
-    if k < 1:
+    if k is not None and k < 1:
         raise typer.BadParameter("-k must be at least 1")
-    filters = Filters.parse(
-        category=category,
-        in_stock=in_stock,
-        min_price=min_price,
-        max_price=max_price,
-        price_within=price_within,
-        attrs=attr,
-        attrs_same=same_attr,
-        near_duplicate=near_duplicate,
-        exclude_group=not keep_group,
-        diversity=diversity,
+    values = dict(locals())
+    query = parse_query(
+        {name: values[name] for name in _QUERY_OPTIONS if values.get(name) is not None}
     )
-    opts = {
-        "filters": filters,
-        "metric": metric,
-        "weights": Weights.parse(weights) if weights else None,
-        "explain": explain,
-    }
     with Recommender(workspace) as rec:
-        if near_duplicate is None:  # the threshold the workspace was built with
-            threshold = rec.default_filters.near_duplicate
-            opts["filters"] = dataclasses.replace(filters, near_duplicate=threshold)
         if image is not None:
             try:
                 data = image.read_bytes()
             except OSError as exc:
                 raise LookalikeError(f"cannot read {image}: {exc.strerror or exc}") from exc
-            results = rec.similar_to_image(data, k, **opts)
+            results = similar_for_vector(rec, rec.embed_image(data), query, "cli")
             heading = f"similar to {image.name}"
         else:
-            query = rec.find_by_title(title) if title is not None else rec.product(product_id or "")
-            results = rec.similar(query.id, k, **opts)
-            heading = f"similar to {query.id} · {query.title}"
+            found = rec.find_by_title(title) if title is not None else rec.product(product_id or "")
+            results = similar_for_product(rec, found.id, query, "cli").results
+            heading = f"similar to {found.id} · {found.title}"
             if not results:
-                err_console.print(f"no similar products for {query.id!r} (no usable image?)")
+                err_console.print(f"no similar products for {found.id!r} (no usable image?)")
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
         return
+    _render_similar(heading, results)
+
+
+_QUERY_OPTIONS = (
+    "k", "category", "in_stock", "min_price", "max_price", "price_within", "attr", "same_attr",
+    "exclude", "keep_group", "near_duplicate", "diversity", "metric", "weights", "threshold",
+    "explain",
+)  # fmt: skip
+
+
+def _render_similar(heading: str, results: list[Any]) -> None:
     parts = sorted({name for r in results for name in (r.components or {})})
+    ruled = any(r.rules for r in results)
     table = Table(title=heading)
-    for col in ("rank", "id", "title", "category", "price", "score", *parts):
-        table.add_column(col, justify="left" if col in ("id", "title", "category") else "right")
+    columns = ("rank", "id", "title", "category", "price", "score", *parts)
+    for col in (*columns, *(("rules",) if ruled else ())):
+        left = col in ("id", "title", "category", "rules")
+        table.add_column(col, justify="left" if left else "right")
     for r in results:
         price = "" if r.product.price is None else f"{r.product.price:g}"
         comps = [f"{(r.components or {}).get(name, 0.0):.4f}" for name in parts]
-        table.add_row(
-            str(r.rank),
-            r.product.id,
-            r.product.title,
-            r.product.category,
-            price,
-            f"{r.score:.4f}",
-            *comps,
-        )
+        row = [str(r.rank), r.product.id, r.product.title, r.product.category, price]
+        row += [f"{r.score:.4f}", *comps, *((" ".join(r.rules),) if ruled else ())]
+        table.add_row(*row)
     console.print(table)
 
 

@@ -47,8 +47,9 @@ def _render_train_report(report: dict) -> None:
     if report.get("refit"):
         refit = report["refit"]
         console.print(f"refitted on all {refit['rows']} images for {refit['epochs']} epochs")
-    verdict = "adopted" if report.get("adopted") else "kept off"
-    console.print(f"head {verdict}: {decision.get('reason', '')}", soft_wrap=True)
+    if decision:
+        verdict = "adopted" if report.get("adopted") else "kept off"
+        console.print(f"head {verdict}: {decision.get('reason', '')}", soft_wrap=True)
     console.print(f"saved in {report['head_dir']}")
 
 

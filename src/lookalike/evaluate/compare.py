@@ -9,17 +9,20 @@ Search, compression and metrics come from their own packages (``lookalike.index`
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lookalike.errors import ConfigError
+from lookalike.index.compress import VectorCodec
+from lookalike.index.exact import knn_exact
+from lookalike.index.exact import pair_scores as exact_pair_scores
+from lookalike.index.factory import make_index
 from lookalike.index.vectors import VectorSet
+from lookalike.textutil import split_pair
 
 __all__ = [
     "Setting",
@@ -89,12 +92,13 @@ def parse_compare(options: list[str]) -> dict[str, tuple[str, ...]]:
     """``["model=lite0,lite2", "metric=all"]`` -> ``{"model": ("lite0", "lite2"), ...}``."""
     axes: dict[str, tuple[str, ...]] = {}
     for option in options:
-        name, sep, raw = option.partition("=")
-        name = name.strip()
-        if not sep or name not in AXES:
-            raise ConfigError(
-                f"bad --compare {option!r}: use AXIS=V1,V2 with AXIS one of {', '.join(AXES)}"
-            )
+        usage = f"use AXIS=V1,V2 with AXIS one of {', '.join(AXES)}"
+        try:
+            name, raw = split_pair(option, what="AXIS=V1,V2")
+        except ConfigError:
+            raise ConfigError(f"bad --compare {option!r}: {usage}") from None
+        if name not in AXES:
+            raise ConfigError(f"bad --compare {option!r}: {usage}")
         if name == "weights":
             # weights values contain commas themselves: separate settings with ';'
             values = tuple(v.strip() for v in raw.split(";") if v.strip())
@@ -171,34 +175,15 @@ def unsupported(setting: Setting, dim: int) -> str | None:
     return None
 
 
-def _require(module: str, name: str, axis: str) -> Any:
-    """``module.name`` for a comparison axis; a clear ConfigError when it is missing."""
-    missing = ConfigError(
-        f"comparing {axis} needs {module}.{name}, which this installation of lookalike lacks"
-    )
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise missing from exc
-    if not hasattr(found, name):
-        raise missing
-    return getattr(found, name)
-
-
 def _knn(xq: np.ndarray, xb: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k under ``metric`` (scores: higher is closer)."""
-    if metric == "cosine":
-        from lookalike.index.exact import knn_exact
-
-        return knn_exact(xq, xb, k)
-    return _require("lookalike.index.metrics", "knn_metric", "metrics")(xq, xb, k, metric)
+    """Exact top-k under ``metric`` (scores: higher is closer); cosine is the inner product
+    here, since compressed vectors are compared as decoded (not re-normalised)."""
+    return knn_exact(xq, xb, k, "ip" if metric == "cosine" else metric)
 
 
 def pair_scores(xq: np.ndarray, xb: np.ndarray, metric: str) -> np.ndarray:
     """``(len(xq), len(xb))`` scores under ``metric`` (higher is closer)."""
-    if metric == "cosine":
-        return np.asarray(xq, dtype=np.float32) @ np.asarray(xb, dtype=np.float32).T
-    return _require("lookalike.index.metrics", "pair_scores", "metrics")(xq, xb, metric)
+    return exact_pair_scores(xq, xb, "ip" if metric == "cosine" else metric)
 
 
 def search_setting(
@@ -225,8 +210,7 @@ def search_setting(
     if setting.whiten is not None or setting.expand:
         stored, queries = _fitted(stored, queries, query_rows, setting, gallery is None)
     if setting.pca or setting.quantize:
-        codec_class = _require("lookalike.index.compress", "VectorCodec", "pca/quantize")
-        codec = codec_class(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
+        codec = VectorCodec(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
         queries = codec.project(queries)
         stored = codec.decode(codec.encode(stored))
     seconds["compress"] = time.perf_counter() - t0
@@ -267,7 +251,6 @@ def _ann_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` with ``lookalike.index.make_index`` (it fits its own PCA/quantisation and
     projects the queries itself); rows are named by their position."""
-    make_index = _require("lookalike.index", "make_index", "index")
     ids = [str(i) for i in range(len(base))]
     index = make_index(
         setting.index, VectorSet(ids, base), pca=setting.pca, quantize=setting.quantize

@@ -118,7 +118,7 @@ def workspace_vectors(
         ]
         if not shas_of:
             continue
-        mean = np.mean([cache.get(sha) for sha in dict.fromkeys(shas_of)], axis=0)
+        mean = np.mean(cache.take([str(sha) for sha in dict.fromkeys(shas_of)]).vectors, axis=0)
         norm = float(np.linalg.norm(mean))
         if norm > 0:
             ids.append(pid)

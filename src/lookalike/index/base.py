@@ -55,18 +55,27 @@ class VectorIndex(abc.ABC):
 
 
 class ExactIndex(VectorIndex):
-    """Brute-force blocked inner product: exact, and fast enough below ~50k products."""
+    """Brute-force blocked inner product: exact, and fast enough below ~50k products.
+
+    ``shared=True`` marks vectors that are saved elsewhere (a workspace's product vectors):
+    ``save`` then records only their count and ``load`` takes them back from the caller, so a
+    build keeps one copy of its vectors and ids. An index saved before that (with its own
+    ``vectors.npy``) still loads, with or without the caller's vectors.
+    """
 
     kind = "exact"
     backend = "exact"
     _NAME = "vectors"
 
-    def __init__(self, vectors: VectorSet | None = None, dim: int | None = None):
+    def __init__(
+        self, vectors: VectorSet | None = None, dim: int | None = None, *, shared: bool = False
+    ):
         if vectors is None:
             if dim is None:
                 raise VectorIndexError("an empty ExactIndex needs its dimension")
             vectors = VectorSet.empty(dim)
         self._set = vectors
+        self.shared = shared
 
     @property
     def dim(self) -> int:
@@ -86,11 +95,13 @@ class ExactIndex(VectorIndex):
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise VectorIndexError(f"expected (n, {self.dim}) vectors, got {vectors.shape}")
         self._set = self._set.merged(VectorSet(list(ids), vectors))
+        self.shared = False  # no longer the caller's vectors
 
     def remove(self, ids: Sequence[str]) -> None:
         gone = set(ids)
         keep = [i for i in self._set.ids if i not in gone]
         self._set = self._set.take(keep) if keep else VectorSet.empty(self.dim)
+        self.shared = False
 
     def search(self, queries: np.ndarray, k: int) -> SearchResult:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
@@ -101,12 +112,31 @@ class ExactIndex(VectorIndex):
         return scores, [[ids[r] if r >= 0 else "" for r in row] for row in rows]
 
     def save(self, folder: Path) -> None:
-        meta = {"kind": self.kind, "backend": self.backend, "dim": self.dim, "count": len(self)}
-        write_generation(folder, meta, lambda gen: self._set.save(gen, self._NAME))
+        meta = {
+            "kind": self.kind,
+            "backend": self.backend,
+            "dim": self.dim,
+            "count": len(self),
+            "vectors": "shared" if self.shared else self._NAME,
+        }
+
+        def write(gen: Path) -> None:
+            if not self.shared:
+                self._set.save(gen, self._NAME)
+
+        write_generation(folder, meta, write)
 
     @classmethod
-    def load(cls, folder: Path) -> ExactIndex:
+    def load(cls, folder: Path, vectors: VectorSet | None = None) -> ExactIndex:
+        """Load what ``save`` wrote; ``vectors`` are the shared vectors it was built over."""
         meta, gen = read_generation(folder)
         if meta.get("backend") != cls.backend:
             raise VectorIndexError(f"{folder} holds a {meta.get('backend')!r} index, not exact")
+        if vectors is not None:
+            return cls(vectors, shared=meta.get("vectors") == "shared")
+        if meta.get("vectors") == "shared":
+            raise VectorIndexError(
+                f"the exact index in {folder} searches the workspace's product vectors: "
+                "load it with them"
+            )
         return cls(VectorSet.load(gen, cls._NAME))

@@ -149,7 +149,7 @@ class VectorCodec:
         folder = Path(folder)
         if self.components is not None:
             with atomic_open(folder / _PCA_NPZ) as handle:
-                np.savez(handle, mean=self.mean, components=self.components)
+                np.savez(handle, mean=np.asarray(self.mean), components=self.components)
         if self.scale is not None:
             with atomic_open(folder / _SCALE_NPY) as handle:
                 np.save(handle, self.scale, allow_pickle=False)

@@ -42,7 +42,7 @@ def choose_index_kind(n: int) -> str:
     return "exact" if n < ANN_THRESHOLD else "hnsw"
 
 
-def _faiss_classes() -> dict[str, type[VectorIndex]]:
+def _faiss_classes() -> dict[str, Any]:
     from lookalike.index.faiss_backends import FlatIndex, HnswIndex, IvfPqIndex
 
     return {"flat": FlatIndex, "hnsw": HnswIndex, "ivfpq": IvfPqIndex}
@@ -55,12 +55,15 @@ def make_index(
     pca: int | None = None,
     quantize: str | None = None,
     progress: Progress | None = None,
+    shared: bool = False,
     **params: Any,
 ) -> VectorIndex:
     """An index of ``kind`` (``auto``/``exact``/``flat``/``hnsw``/``ivfpq``) holding ``vectors``.
 
     ``pca``/``quantize`` fit a ``VectorCodec`` on the vectors and store them compressed;
-    ``params`` go to the backend (``m``, ``ef_search``, ``nlist``, ``nprobe``...).
+    ``params`` go to the backend (``m``, ``ef_search``, ``nlist``, ``nprobe``...). With
+    ``shared`` a plain exact index searches ``vectors`` in place and saves no copy of them
+    (they are saved elsewhere: pass them back to ``load_index``).
     """
     if kind not in INDEX_KINDS:
         raise ConfigError(f"unknown index {kind!r}: choose one of {', '.join(INDEX_KINDS)}")
@@ -74,6 +77,8 @@ def make_index(
     if kind == "exact" and params:
         raise ConfigError(f"the exact index takes no parameters, got {sorted(params)}")
     index: VectorIndex
+    if kind == "exact" and codec is None and shared:
+        return ExactIndex(vectors, shared=True)
     if kind == "exact" and codec is None:
         return ExactIndex(VectorSet(list(vectors.ids), np.array(vectors.vectors, np.float32)))
     if kind == "exact":
@@ -100,11 +105,16 @@ def _add_all(index: VectorIndex, vectors: VectorSet, progress: Progress | None) 
         advance(min(_ADD_CHUNK, len(vectors) - start))
 
 
-def load_index(folder: Path) -> VectorIndex:
-    """Load whichever index ``save`` wrote in ``folder`` (``VectorIndexError`` if none)."""
+def load_index(folder: Path, vectors: VectorSet | None = None) -> VectorIndex:
+    """Load whichever index ``save`` wrote in ``folder`` (``VectorIndexError`` if none).
+
+    ``vectors``: the vectors a shared exact index was built over (other backends keep their own).
+    """
     meta, _ = read_generation(Path(folder))
+    if meta.get("backend") == ExactIndex.backend:
+        return ExactIndex.load(Path(folder), vectors)
     backend = meta.get("backend")
-    classes: dict[str, type[VectorIndex]] = {
+    classes: dict[str, Any] = {
         ExactIndex.backend: ExactIndex,
         CompressedExactIndex.backend: CompressedExactIndex,
     }

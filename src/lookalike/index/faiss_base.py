@@ -48,9 +48,8 @@ def import_faiss() -> Any:
 
 def sq_type(faiss: Any, quantize: str | None) -> Any:
     """The faiss ScalarQuantizer type for ``float16`` / ``int8``."""
-    return {"float16": faiss.ScalarQuantizer.QT_fp16, "int8": faiss.ScalarQuantizer.QT_8bit}[
-        quantize
-    ]
+    types = {"float16": faiss.ScalarQuantizer.QT_fp16, "int8": faiss.ScalarQuantizer.QT_8bit}
+    return types[str(quantize)]
 
 
 def _write_faiss_atomic(faiss: Any, index: Any, path: Path) -> None:

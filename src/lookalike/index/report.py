@@ -52,7 +52,10 @@ def build_saved_index(
     ``index_bytes`` on disk.
     """
     t0 = time.perf_counter()
-    index = make_index(kind, vectors, pca=pca, quantize=quantize, progress=progress, **params)
+    # a plain exact index searches the vectors the build saves beside it: no second copy
+    index = make_index(
+        kind, vectors, pca=pca, quantize=quantize, progress=progress, shared=True, **params
+    )
     index.save(folder)
     seconds = time.perf_counter() - t0
     compressed = pca is not None or quantize is not None
@@ -61,12 +64,14 @@ def build_saved_index(
         recall = round(recall_at_k(index, vectors, 10, sample=RECALL_SAMPLE), 4)
     float32_bytes = len(vectors) * vectors.dim * 4
     codec = getattr(index, "codec", None)
-    params = getattr(index, "params", None)
+    backend_params = getattr(index, "params", None)
     stored = len(vectors) * codec.bytes_per_vector if codec is not None else float32_bytes
-    info = {
+    info: dict[str, Any] = {
         "kind": index.kind,
         "backend": index.backend,
-        "params": asdict(params) if is_dataclass(params) and not isinstance(params, type) else {},
+        "params": asdict(backend_params)
+        if is_dataclass(backend_params) and not isinstance(backend_params, type)
+        else {},
         "pca": pca,
         "quantize": quantize,
         "count": len(index),

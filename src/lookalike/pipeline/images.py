@@ -12,6 +12,7 @@ from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.options import BuildOptions
 from lookalike.pipeline.state import BuildState, ImageState
+from lookalike.textutil import is_url
 from lookalike.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ __all__ = [
 
 def is_remote(source: str) -> bool:
     """Whether an image source is fetched over HTTP(S) (else it is a local file)."""
-    return source.lower().startswith(("http://", "https://"))
+    return is_url(source)
 
 
 def images_stage(state: BuildState) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from lookalike.catalog.readers import ColumnMap
+from lookalike.catalog.formats import ColumnMap
 from lookalike.index.compress import QUANTIZE_KINDS
 from lookalike.index.factory import INDEX_KINDS
 from lookalike.progress import Progress
@@ -33,6 +33,7 @@ class BuildOptions:
     workers: int = 2
     progress: Progress | None = field(default=None, compare=False, repr=False)
     columns: ColumnMap | None = None
+    catalog_format: str | None = None  # --format: a catalog format name, skips detection
     allow_private: bool = False
     index: str = "auto"  # exact | flat | hnsw | ivfpq | auto (exact below 50k products)
     pca: int | None = None  # reduce stored vectors to this many dimensions

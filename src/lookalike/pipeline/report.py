@@ -92,5 +92,6 @@ def build_manifest(
             "titles": options.titles,
         },
         "catalog": state.source_name,
+        "sync_seq": state.sync_seq,  # catalog-sync changes folded in (the service skips them)
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

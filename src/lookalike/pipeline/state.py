@@ -60,6 +60,8 @@ class BuildState:
     index: IndexBuild | None = None
     neighbors: Neighbors | None = None
     titles: TitleReport | None = None
+    # catalog sync: the last journal change folded into this build's catalog
+    sync_seq: int = 0
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:

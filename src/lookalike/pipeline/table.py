@@ -23,7 +23,7 @@ def table_stage(state: BuildState) -> None:
         state.neighbors = neighbor_table(
             state.vectors, state.owned, state.space, state.options, groups, state.index
         )
-        state.neighbors.save(state.ws.neighbors_dir)
+        state.neighbors.save(state.ws.neighbors_dir, shared_ids=True)  # ids: the product vectors'
 
 
 def neighbor_table(

@@ -36,7 +36,7 @@ def aggregate_mean(owned: dict[str, list[str]], cache: VectorSet) -> VectorSet:
     ids: list[str] = []
     rows: list[np.ndarray] = []
     for product_id, shas in owned.items():
-        mean = np.mean([cache.get(sha) for sha in shas], axis=0)
+        mean = np.mean(cache.take(shas).vectors, axis=0)
         norm = float(np.linalg.norm(mean))
         if norm > 0:
             ids.append(product_id)

@@ -17,12 +17,11 @@ from typing import Any
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import normalize_title
 from lookalike.errors import ConfigError
+from lookalike.recommend.exclusions import DEFAULT_NEAR_DUPLICATE, Exclusions
+from lookalike.textutil import parse_bool, parse_pairs
 
 __all__ = ["Filters", "Weights", "DEFAULT_NEAR_DUPLICATE", "attr_value"]
 
-DEFAULT_NEAR_DUPLICATE = 0.97
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 def attr_value(product: Product, key: str) -> str:
@@ -45,30 +44,17 @@ def _float(name: str, value: Any) -> float | None:
 
 
 def _bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        return False  # an empty query parameter: the filter is off
+    try:
+        return parse_bool(value)
+    except ConfigError:
+        raise ConfigError(f"{name} must be true or false, got {value!r}") from None
 
 
 def _pairs(name: str, value: Any) -> dict[str, str]:
     """``"brand=acme,color=red"``, a list of ``"k=v"`` or a mapping -> dict."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return {str(k).strip(): str(v).strip() for k, v in value.items()}
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, val = str(item).partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{name} expects key=value, got {item!r}")
-        out[key.strip()] = val.strip()
-    return out
+    return parse_pairs(value, what=f"{name} as key=value")
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -123,8 +109,7 @@ class Filters:
             if not 0 <= lo <= hi:
                 raise ConfigError(f"relative_price needs 0 <= low <= high, got {lo}, {hi}")
             object.__setattr__(self, "relative_price", (lo, hi))
-        if self.near_duplicate is not None and not -1.0 <= self.near_duplicate <= 1.0:
-            raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
+        self.exclusions  # noqa: B018 - validates near_duplicate
         if self.diversity is not None and not 0.0 < self.diversity <= 1.0:
             raise ConfigError(f"diversity (MMR lambda) must be in (0, 1], got {self.diversity}")
 
@@ -184,6 +169,11 @@ class Filters:
         if "diversity" in params:
             out["diversity"] = _float("diversity", params["diversity"])
         return cls(**out)
+
+    @property
+    def exclusions(self) -> Exclusions:
+        """The group / near-duplicate part of these filters (see ``exclusions.py``)."""
+        return Exclusions(exclude_group=self.exclude_group, near_duplicate=self.near_duplicate)
 
     @property
     def needs_query_product(self) -> bool:

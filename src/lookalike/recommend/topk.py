@@ -1,13 +1,15 @@
 """Precomputed top-K similar products for every product, stored for O(1) lookup.
 
-``neighbors.npy`` holds row numbers into the ids saved beside it (``neighbors.ids.json``), so
-the table is self-contained: it never depends on another file's row order.
+``neighbors.npy`` holds row numbers into its ids: those saved beside it
+(``neighbors.ids.json``), or, for a build, the product vectors' ids, checked by their sha256
+(``neighbors.json``), so the table never silently follows another file's row order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +21,16 @@ from lookalike.index.exact import DEFAULT_BLOCK, knn_exact
 from lookalike.index.vectors import VectorSet
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
+from lookalike.recommend.exclusions import Exclusions
 
 __all__ = ["Neighbors", "compute_neighbors", "exclude_from_table"]
+
+_IDS = "neighbors.ids.json"
+_META = "neighbors.json"
+
+
+def _ids_sha(ids: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps(list(ids)).encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -59,19 +69,38 @@ class Neighbors:
             if r >= 0
         ]
 
-    def save(self, folder: Path) -> None:
-        """Write ``neighbors.npy``, ``neighbor_scores.npy`` and ``neighbors.ids.json``."""
+    def save(self, folder: Path, *, shared_ids: bool = False) -> None:
+        """Write ``neighbors.npy``, ``neighbor_scores.npy`` and the ids.
+
+        With ``shared_ids`` the ids are those of vectors saved beside the table (the product
+        vectors): only their sha256 is written (``neighbors.json``), and ``load`` takes them
+        back from the caller and checks them, so a workspace keeps its ids once.
+        """
         save_npy_atomic(folder / "neighbors.npy", self.rows.astype(np.int32))
         save_npy_atomic(folder / "neighbor_scores.npy", self.scores.astype(np.float32))
-        write_json_atomic(folder / "neighbors.ids.json", self.ids)
+        if shared_ids:
+            meta = {"ids": "shared", "count": len(self.ids), "ids_sha256": _ids_sha(self.ids)}
+            write_json_atomic(folder / _META, meta)
+            (folder / _IDS).unlink(missing_ok=True)
+        else:
+            write_json_atomic(folder / _IDS, self.ids)
+            (folder / _META).unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, folder: Path) -> Neighbors:
-        """Load what ``save`` wrote (memory-mapped)."""
+    def load(cls, folder: Path, ids: Sequence[str] | None = None) -> Neighbors:
+        """Load what ``save`` wrote (memory-mapped); ``ids``: those of the shared vectors."""
         try:
             rows = np.load(folder / "neighbors.npy", mmap_mode="r")
             scores = np.load(folder / "neighbor_scores.npy", mmap_mode="r")
-            ids = json.loads((folder / "neighbors.ids.json").read_text(encoding="utf-8"))
+            if (folder / _IDS).exists():
+                ids = json.loads((folder / _IDS).read_text(encoding="utf-8"))
+            else:
+                meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+                if ids is None or meta.get("ids_sha256") != _ids_sha(ids):
+                    raise VectorIndexError(
+                        f"the neighbour table in {folder} was computed for other product "
+                        "vectors: rebuild the workspace (or reload once the build is done)"
+                    )
         except (OSError, ValueError) as exc:
             raise VectorIndexError(f"cannot read the neighbour table in {folder}: {exc}") from exc
         return cls([str(i) for i in ids], rows, scores)
@@ -106,6 +135,7 @@ def compute_neighbors(
         return Neighbors(list(vectors.ids), rows, scores)
     base = np.asarray(vectors.vectors, dtype=np.float32)
     group_of = np.array([(groups or {}).get(pid, "") for pid in vectors.ids], dtype=object)
+    rule = Exclusions(exclude_group=bool(groups), near_duplicate=near_duplicate)
     excluding = bool(groups) or near_duplicate is not None
     fetch = min(n, k + 1 + (k if excluding else 0))
 
@@ -116,11 +146,12 @@ def compute_neighbors(
             chunk = query_rows[start : start + block]
             d, idx = knn_exact(base[chunk], base, depth, block=block)
             for qi, cand_d, cand_i in zip(chunk, d, idx, strict=True):
-                keep = (cand_i >= 0) & (cand_i != qi)
-                if group_of[qi]:
-                    keep &= group_of[np.maximum(cand_i, 0)] != group_of[qi]
-                if near_duplicate is not None:
-                    keep &= cand_d <= near_duplicate
+                keep = (cand_i >= 0) & rule.keep(
+                    query_group=group_of[qi],
+                    groups=group_of[np.maximum(cand_i, 0)],
+                    cosines=cand_d,
+                    is_self=cand_i == qi,
+                )
                 got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
                 rows[qi, : len(got_i)] = got_i
                 scores[qi, : len(got_d)] = got_d
@@ -158,21 +189,22 @@ def exclude_from_table(
     keeps fewer than ``k`` entries when more than ``table.k - k`` of its candidates went.
     """
     n = len(table.ids)
+    rule = Exclusions(exclude_group=bool(groups), near_duplicate=near_duplicate)
     rows = np.full((n, k), -1, dtype=np.int32)
     scores = np.full((n, k), -np.inf, dtype=np.float32)
     group_of = np.array([(groups or {}).get(pid, "") for pid in table.ids], dtype=object)
     for i in range(n):
         cand_i = np.asarray(table.rows[i])
         cand_d = np.asarray(table.scores[i])
-        keep = cand_i >= 0
-        if group_of[i]:
-            keep &= group_of[np.maximum(cand_i, 0)] != group_of[i]
-        if near_duplicate is not None:
-            if vectors is None:
-                keep &= cand_d <= near_duplicate
-            else:
-                cos = np.asarray(vectors[np.maximum(cand_i, 0)]) @ np.asarray(vectors[i])
-                keep &= cos <= near_duplicate
+        cos = cand_d
+        if near_duplicate is not None and vectors is not None:
+            cos = np.asarray(vectors[np.maximum(cand_i, 0)]) @ np.asarray(vectors[i])
+        keep = (cand_i >= 0) & rule.keep(
+            query_group=group_of[i],
+            groups=group_of[np.maximum(cand_i, 0)],
+            cosines=cos,
+            is_self=cand_i == i,
+        )
         got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
         rows[i, : len(got_i)] = got_i
         scores[i, : len(got_d)] = got_d

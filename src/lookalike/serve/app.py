@@ -19,7 +19,7 @@ from lookalike.serve.cors import ShopCORSMiddleware
 from lookalike.serve.docs import install_offline_docs
 from lookalike.serve.errors import install_error_handlers
 from lookalike.serve.metrics import MetricsMiddleware
-from lookalike.serve.routes import ab, admin, api, browse, events, widget
+from lookalike.serve.routes import ab, admin, api, browse, discover, events, sync, widget
 from lookalike.serve.settings import ServeSettings, load_settings
 from lookalike.serve.state import ServeState
 
@@ -60,7 +60,7 @@ def create_app(
     app.state.lookalike = state
     install_error_handlers(app)
     install_offline_docs(app)
-    for module in (api, events, widget, admin, browse, ab):
+    for module in (api, events, widget, admin, browse, ab, sync, discover):
         app.include_router(module.router)
     # Added last = outermost: metrics time everything, CORS headers go on every response.
     app.add_middleware(ShopCORSMiddleware, origins_for=state.settings.origins_for)

@@ -8,99 +8,64 @@ table (O(1)); a filter, another metric or ``k`` above the stored K makes it sear
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from lookalike.catalog.models import Product
-from lookalike.errors import ConfigError
-from lookalike.index.metrics import check_metric
-from lookalike.recommend.filters import Filters
+from lookalike.errors import ConfigError, NotFoundError
+from lookalike.recommend.query import MAX_K, QUERY_FIELDS, SimilarQuery, parse_query
 from lookalike.recommend.similar import METRICS, Recommendation, Recommender
+from lookalike.recommend.steer import similar_for_product, similar_for_vector
 
 __all__ = [
     "METRICS",
     "MAX_K",
-    "SimilarOptions",
+    "SimilarQuery",
     "find_by_title",
     "find_by_url",
+    "plain_query",
     "product_json",
+    "query_from_params",
     "recommendation_json",
     "similar_to_product",
     "similar_to_image",
 ]
 
-MAX_K = 100
-
 ImageUrl = Callable[[Product], str | None]
 
 # Page titles usually carry the shop's name: "Red summer dress | My Shop", "Dress – My Shop".
 _TITLE_SEPARATORS = re.compile(r"\s+[|\u2013\u2014·:-]\s+")
+_LISTS = {"attr", "same_attr", "exclude"}
 
 
-@dataclass(frozen=True, kw_only=True)
-class SimilarOptions:
-    """Query options of a similar-products request, validated on construction.
-
-    ``filters`` is ``None`` when no filter was given: the shop's defaults apply (and the
-    precomputed table can answer).
-    """
-
-    k: int = 10
-    metric: str = "cosine"
-    filters: Filters | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.k <= MAX_K:
-            raise ConfigError(f"k must be between 1 and {MAX_K}, got {self.k}")
-        check_metric(self.metric)
-
-    @classmethod
-    def parse(
-        cls,
-        *,
-        k: int = 10,
-        metric: str = "cosine",
-        category: str | None = None,
-        in_stock: bool | None = None,
-        min_price: float | None = None,
-        max_price: float | None = None,
-    ) -> SimilarOptions:
-        """From query parameters (``None`` = not given); ``ConfigError`` on a bad value."""
-        given = {
-            "category": category,
-            "in_stock": in_stock,
-            "min_price": min_price,
-            "max_price": max_price,
-        }
-        given = {name: value for name, value in given.items() if value is not None}
-        filters = Filters.parse(**given) if given else None
-        return cls(k=k, metric=metric, filters=filters)
+def query_from_params(params: Mapping[str, Any], multi: Any = None) -> SimilarQuery:
+    """A ``SimilarQuery`` from the query-model keys of a request's parameters (others are
+    the page's own); ``multi(key)`` lists a repeated parameter's values."""
+    values: dict[str, Any] = {}
+    for key in QUERY_FIELDS:
+        if key not in params:
+            continue
+        values[key] = multi(key) if multi is not None and key in _LISTS else params[key]
+    return parse_query(values)
 
 
-def _source(rec: Recommender, options: SimilarOptions) -> str:
-    """Whether the recommender answers from the precomputed table (mirrors its fast path)."""
-    table = (
-        options.k <= rec.neighbors.k
-        and options.metric == "cosine"
-        and rec.weights.image_only
-        and (options.filters or rec.default_filters) == rec.table_filters
-    )
-    return "precomputed" if table else "index"
+def plain_query(query: SimilarQuery) -> bool:
+    """Whether a request asks for nothing but ``k`` (an A/B variant may then answer it)."""
+    return not query.model_dump(exclude_none=True, exclude={"k"})
 
 
 def similar_to_product(
-    rec: Recommender, product_id: str, options: SimilarOptions
+    rec: Recommender, product_id: str, query: SimilarQuery, surface: str = "api"
 ) -> tuple[list[Recommendation], str]:
     """The product's nearest products and where they came from (``precomputed`` or ``index``)."""
-    results = rec.similar(product_id, options.k, filters=options.filters, metric=options.metric)
-    return results, _source(rec, options)
+    return similar_for_product(rec, product_id, query, surface)
 
 
 def similar_to_image(
-    rec: Recommender, data: bytes, options: SimilarOptions
+    rec: Recommender, data: bytes, query: SimilarQuery, surface: str = "api"
 ) -> list[Recommendation]:
     """The products nearest to a new photo, embedded with the shop's model."""
-    return rec.similar_to_image(data, options.k, filters=options.filters, metric=options.metric)
+    return similar_for_vector(rec, rec.embed_image(data), query, surface)
 
 
 def _title_candidates(title: str) -> list[str]:
@@ -109,18 +74,25 @@ def _title_candidates(title: str) -> list[str]:
     return [title, *(p for p in parts if p != title)]
 
 
-def find_by_title(rec: Recommender, title: str) -> Product:
+def find_by_title(rec: Recommender, title: str, min_confidence: float | None = None) -> Product:
     """The product a page title names: an exact (case-, accent-insensitive) title match, also
     with the shop's name around it (``"Dress | My Shop"``), else the recommender's nearest title
-    embedding. ``NotFoundError`` when the shop has no titles to compare with."""
+    embedding, when its cosine is at least ``min_confidence`` (``None``: any). ``NotFoundError``
+    when the shop has no titles to compare with or nothing is close enough."""
     title = title[:1000]
     if not title.strip():
         raise ConfigError("title must not be empty")
     for candidate in _title_candidates(title):
-        found = rec.store.find_by_title(candidate)
+        found = [p for p in rec.store.find_by_title(candidate) if not rec.overlay.is_deleted(p.id)]
         if found:
             return found[0]
-    return rec.find_by_title(title)
+    product, confidence = rec.find_by_title_scored(title)
+    if min_confidence is not None and confidence < min_confidence:
+        raise NotFoundError(
+            f"no product title matches {title!r} closely enough "
+            f"({confidence:.2f} < {min_confidence:.2f})"
+        )
+    return product
 
 
 def find_by_url(rec: Recommender, url: str) -> Product:
@@ -138,6 +110,7 @@ def product_json(product: Product, image_url: ImageUrl) -> dict[str, object]:
         "price": product.price,
         "category": product.category,
         "in_stock": product.in_stock,
+        "attributes": {str(k): v for k, v in product.attrs.items()},
     }
 
 
@@ -147,4 +120,8 @@ def recommendation_json(rec: Recommendation, image_url: ImageUrl) -> dict[str, o
         **product_json(rec.product, image_url),
         "rank": rec.rank,
         "score": round(rec.score, 6),
+        "components": None
+        if rec.components is None
+        else {k: round(v, 6) for k, v in rec.components.items()},
+        "rules": list(rec.rules),
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,9 @@ class ProductOut(BaseModel):
     price: float | None
     category: str
     in_stock: bool
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="Every other catalog attribute (brand, colour, ...)."
+    )
 
 
 class SimilarItem(ProductOut):
@@ -38,6 +41,14 @@ class SimilarItem(ProductOut):
 
     rank: int
     score: float
+    components: dict[str, float] | None = Field(
+        None, description="Weighted image/title/attrs terms of the score (explain=true, hybrid)."
+    )
+    rules: list[str] = Field(
+        default_factory=list,
+        description="The merchandising rules that touched this result: pin:N, boost:..., "
+        "bury:..., sponsored:..., cap:sponsored, fallback:popular|newest.",
+    )
 
 
 class SimilarResponse(BaseModel):

@@ -16,6 +16,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lookalike.textutil import parse_pairs
+
 __all__ = ["ServeSettings", "load_settings", "DEFAULT_MAX_UPLOAD_BYTES"]
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 2**20
@@ -26,13 +28,10 @@ def _pairs(value: object, *, multi: bool) -> object:
     if not isinstance(value, str):
         return value
     out: dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in value.split(","))):
-        shop, sep, rest = item.partition("=")
-        if not sep or not shop.strip() or not rest.strip():
-            raise ValueError(f"expected shop=value, got {item!r}")
-        out[shop.strip()] = (
-            [o.strip().rstrip("/") for o in rest.split("|") if o.strip()] if multi else rest.strip()
-        )
+    for shop, rest in parse_pairs(value, what="shop=value").items():
+        if not rest:
+            raise ValueError(f"expected shop=value, got {shop + '='!r}")
+        out[shop] = [o.strip().rstrip("/") for o in rest.split("|") if o.strip()] if multi else rest
     return out
 
 

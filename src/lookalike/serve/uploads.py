@@ -12,8 +12,9 @@ from starlette.types import Message
 from lookalike.catalog.fetch import FetchSettings, fetch_bytes
 from lookalike.errors import ConfigError, ImageError
 from lookalike.serve.settings import ServeSettings
+from lookalike.textutil import is_url
 
-__all__ = ["read_limited", "image_from_request", "IMAGE_FIELD", "URL_FIELD"]
+__all__ = ["read_limited", "image_from_request", "fetch_image", "IMAGE_FIELD", "URL_FIELD"]
 
 IMAGE_FIELD = "image"
 URL_FIELD = "url"
@@ -51,7 +52,11 @@ def _replay(request: Request, body: bytes) -> Request:
     return Request(request.scope, receive)
 
 
-def _fetch(url: str, settings: ServeSettings) -> bytes:
+def fetch_image(url: str, settings: ServeSettings) -> bytes:
+    """An image URL's bytes through the project's fetcher (size cap, timeouts, private
+    addresses refused unless ``allow_private``)."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"the image URL must be http(s), got {url[:200]!r}")
     fetch_settings = FetchSettings(
         allow_private=settings.allow_private,
         timeout=settings.fetch_timeout,
@@ -102,6 +107,6 @@ async def image_from_request(request: Request, settings: ServeSettings) -> bytes
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("no image: send a file in field 'image' or an image URL in 'url'")
     url = url.strip()
-    if not url.lower().startswith(("http://", "https://")):
+    if not is_url(url):
         raise ConfigError(f"the image URL must be http(s), got {url[:200]!r}")
-    return await run_in_threadpool(_fetch, url, settings)
+    return await run_in_threadpool(fetch_image, url, settings)

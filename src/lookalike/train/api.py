@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from lookalike.progress import task as progress_task
 from lookalike.train.config import TrainOptions
 from lookalike.train.data import TrainData, load_workspace_data, make_splits
 from lookalike.train.evaluation import retrieval_metrics
+from lookalike.train.report import TrainReport
 from lookalike.workspace import Workspace
 
 __all__ = [
@@ -42,37 +43,6 @@ __all__ = [
 TRAINING_LOG = "training.json"
 REJECTED_DIR = "rejected-head"
 CURVE_PNG = "learning_curve.png"
-
-
-@dataclass
-class TrainReport:
-    """What a training run did and how the held-out quality changed."""
-
-    workspace: str
-    options: dict[str, Any]
-    splits: dict[str, int]
-    history: list[dict[str, Any]]
-    best_epoch: int
-    stopped_early: bool
-    monitor: str
-    objective_before: float
-    objective_after: float
-    evaluation: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mining: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    head_dir: str = ""
-    curve: str = ""
-    head_hash: str = ""
-    notes: list[str] = field(default_factory=list)
-    adopted: bool = False
-    decision: dict[str, Any] = field(default_factory=dict)
-    # the run on every product after an adopted check (its head is the one saved), or None
-    refit: dict[str, Any] | None = None
-    held_out_categories: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return dict(self.__dict__)
 
 
 def evaluate_before_after(data: TrainData, transform: Any, *, k: int = 10) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from lookalike.train.config import TrainOptions
 from lookalike.train.data import Splits, TrainData
 from lookalike.train.evaluation import retrieval_metrics
 from lookalike.train.model import class_weights
+from lookalike.train.report import TrainReport
 from lookalike.workspace import Workspace
 
 if TYPE_CHECKING:
     import torch
 
-    from lookalike.train.api import TrainReport
 
 __all__ = ["finetune_backbone", "finetune_workspace", "embed_paths"]
 
@@ -142,7 +142,6 @@ def finetune_workspace(
     """Fine-tune, evaluate on held-out rows, export ONNX to ``<workspace>/finetune/``."""
     from lookalike.embed.onnx_export import get_spec
     from lookalike.embed.torch_model import export_torch_onnx
-    from lookalike.train.api import TrainReport
 
     started = time.perf_counter()
     name = _model_name(key)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.recommend.query import SimilarQuery, SimilarQueryParams
 from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.serve import queries
 from lookalike.serve.deps import ExperimentsDep, SettingsDep, ShopDep
@@ -24,7 +25,7 @@ from lookalike.serve.schemas import (
 )
 from lookalike.serve.uploads import image_from_request
 
-__all__ = ["router", "image_url_for", "similar_options"]
+__all__ = ["router", "image_url_for", "OptionsDep"]
 
 router = APIRouter(prefix="/v1/shops/{shop}", tags=["products"])
 
@@ -43,29 +44,9 @@ def image_url_for(request: Request, shop: str) -> queries.ImageUrl:
     return url
 
 
-def similar_options(
-    k: Annotated[int, Query(ge=1, le=queries.MAX_K, description="How many products.")] = 10,
-    metric: Annotated[str, Query(description=f"One of {', '.join(queries.METRICS)}.")] = "cosine",
-    category: Annotated[
-        str | None,
-        Query(max_length=500, description="'same' (as the product) or categories 'a,b' (filter)."),
-    ] = None,
-    in_stock: Annotated[bool | None, Query(description="Only products in stock.")] = None,
-    min_price: Annotated[float | None, Query(ge=0)] = None,
-    max_price: Annotated[float | None, Query(ge=0)] = None,
-) -> queries.SimilarOptions:
-    """The common query parameters of similar-products requests."""
-    return queries.SimilarOptions.parse(
-        k=k,
-        metric=metric,
-        category=category,
-        in_stock=in_stock,
-        min_price=min_price,
-        max_price=max_price,
-    )
-
-
-OptionsDep = Annotated[queries.SimilarOptions, Depends(similar_options)]
+# One schema for every similar-products request (``SimilarQuery``): FastAPI reads it from the
+# query string and documents each field with its description in the OpenAPI schema.
+OptionsDep = Annotated[SimilarQueryParams, Query()]
 
 
 def _response(
@@ -73,7 +54,7 @@ def _response(
     shop: str,
     query: Product | None,
     results: list[Recommendation],
-    metric: str,
+    query_model: SimilarQuery,
     source: str,
     served: Served | None = None,
 ) -> dict[str, Any]:
@@ -81,7 +62,7 @@ def _response(
     return {
         "shop": shop,
         "query": None if query is None else queries.product_json(query, image_url),
-        "metric": metric,
+        "metric": query_model.metric or "cosine",
         "source": source,
         "results": [queries.recommendation_json(r, image_url) for r in results],
         "experiment": served.experiment if served else "",
@@ -107,13 +88,13 @@ def _similar(
     rec: Recommender,
     experiments: ShopExperiments,
     product_id: str,
-    options: queries.SimilarOptions,
+    options: SimilarQuery,
     visitor: str,
 ) -> tuple[list[Recommendation], str, Served | None]:
     # An A/B variant decides plain requests of a known visitor; a filtered or non-default-metric
     # request asks for something specific, so it is answered as asked and not attributed.
-    if visitor and options.filters is None and options.metric == "cosine":
-        served = experiments.similar(rec, product_id, visitor, options.k)
+    if visitor and queries.plain_query(options):
+        served = experiments.similar(rec, product_id, visitor, options.size)
         if served.experiment:
             return served.recommendations, "variant", served
     results, source = queries.similar_to_product(rec, product_id, options)
@@ -137,7 +118,7 @@ def similar(
     """
     product = rec.product(product_id)
     results, source, served = _similar(rec, experiments, product_id, options, visitor)
-    return _response(request, shop, product, results, options.metric, source, served)
+    return _response(request, shop, product, results, options, source, served)
 
 
 @router.get("/similar", response_model=SimilarResponse)
@@ -160,7 +141,7 @@ def similar_by_page(
     if product is None:
         product = queries.find_by_url(rec, url or "")
     results, source, served = _similar(rec, experiments, product.id, options, visitor)
-    return _response(request, shop, product, results, options.metric, source, served)
+    return _response(request, shop, product, results, options, source, served)
 
 
 _SEARCH_BODY = {
@@ -198,7 +179,7 @@ async def search_by_image(
     """
     data = await image_from_request(request, settings)
     results = await run_in_threadpool(queries.similar_to_image, rec, data, options)
-    return _response(request, shop, None, results, options.metric, "image")
+    return _response(request, shop, None, results, options, "image")
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
@@ -217,7 +198,7 @@ def products(
     page_size: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
 ) -> dict[str, Any]:
     """Products whose id or title contains ``query``, in catalog order, paged."""
-    found = rec.store.search(query, limit=page_size + 1, offset=(page - 1) * page_size)
+    found = rec.search_products(query, limit=page_size + 1, offset=(page - 1) * page_size)
     image_url = image_url_for(request, shop)
     return {
         "shop": shop,
@@ -237,7 +218,9 @@ def products(
 )
 def product_image(product_id: str, rec: ShopDep) -> FileResponse:
     """The product's main image."""
-    path = product_image_file(rec.workspace, rec.product(product_id))
+    path = rec.overlay.image_file(product_id)  # a product synced since the build
+    if path is None or not path.is_file():
+        path = product_image_file(rec.workspace, rec.product(product_id))
     if path is None:
         raise NotFoundError(f"product {product_id!r} has no image on this server")
     return FileResponse(

@@ -17,7 +17,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.errors import NotFoundError
+from lookalike.recommend.query import SimilarQuery
 from lookalike.recommend.similar import Recommender
+from lookalike.recommend.steer import resolve
 from lookalike.serve import queries
 from lookalike.serve.deps import SettingsDep, ShopDep, StateDep
 from lookalike.serve.templating import templates
@@ -74,11 +76,15 @@ def browse(
     id: Annotated[str | None, Query(max_length=512)] = None,
     q: Annotated[str, Query(max_length=200)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    k: Annotated[int, Query(ge=1, le=queries.MAX_K)] = BROWSE_K,
 ) -> Any:
-    """A product and its nearest products, or a page of the catalog (filtered by ``q``)."""
+    """A product and its nearest products, or a page of the catalog (filtered by ``q``).
+
+    A product page takes every similar-products query parameter (``SimilarQuery``) over the
+    shop's ``[browse]`` defaults: ``/browse/demo?id=SKU&category=same&in_stock=true``.
+    """
     if id is not None:
-        return _product_page(request, rec, shop, id, k)
+        wanted = queries.query_from_params(request.query_params, request.query_params.getlist)
+        return _product_page(request, rec, shop, id, wanted)
     query = q.strip()
     if query:
         try:  # an exact id goes straight to the product
@@ -113,14 +119,20 @@ def _catalog_page(
     )
 
 
-def _product_page(request: Request, rec: Recommender, shop: str, product_id: str, k: int) -> Any:
+def _product_page(
+    request: Request, rec: Recommender, shop: str, product_id: str, query: SimilarQuery
+) -> Any:
     product = rec.product(product_id)
-    results = rec.similar(product_id, k)
-    # The three metrics side by side; cosine is a slice of the precomputed table.
+    query = resolve(rec, query, "browse")
+    results, _ = queries.similar_to_product(rec, product_id, query, "browse")
+    k = query.size
+    # The three metrics side by side, under the same query (only the metric changes).
     columns = {
         metric: results[:COMPARE_TOP]
-        if metric == "cosine" and k >= COMPARE_TOP
-        else rec.similar(product_id, COMPARE_TOP, metric=metric)
+        if metric == (query.metric or "cosine") and k >= COMPARE_TOP
+        else queries.similar_to_product(
+            rec, product_id, query.model_copy(update={"metric": metric, "k": COMPARE_TOP}), "browse"
+        )[0]
         for metric in queries.METRICS
     }
     return _page(
@@ -140,7 +152,8 @@ def _product_page(request: Request, rec: Recommender, shop: str, product_id: str
 async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: Request) -> Any:
     """Results for an uploaded photo (multipart form, field ``image``)."""
     data = await image_from_request(request, settings)
-    results = await run_in_threadpool(rec.similar_to_image, data, BROWSE_K)
+    query = queries.query_from_params(request.query_params, request.query_params.getlist)
+    results = await run_in_threadpool(queries.similar_to_image, rec, data, query, "browse")
     thumbnail = await run_in_threadpool(_thumbnail, data)
     return _page(
         request,

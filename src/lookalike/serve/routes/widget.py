@@ -17,20 +17,21 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from lookalike.ab.events import Event
 from lookalike.ab.experiments import HOLDOUT
-from lookalike.ab.variants import Served
+from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.recommend.query import SimilarQuery
+from lookalike.recommend.similar import Recommender
+from lookalike.recommend.steer import resolve, similar_for_product
 from lookalike.serve import queries
 from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep
 from lookalike.serve.routes.api import image_url_for
 from lookalike.serve.routes.events import VISITOR_COOKIE
 from lookalike.serve.templating import STATIC_DIR, http_url, templates
 
-__all__ = ["router", "DEFAULT_WIDGET_K"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["widget"])
-
-DEFAULT_WIDGET_K = 8
 
 
 @router.get("/widget.js", include_in_schema=False)
@@ -50,6 +51,36 @@ def _product_link(request: Request, shop: str, product: Product) -> str:
     return f"{request.base_url}browse/{quote(shop)}?id={quote(product.id, safe='')}"
 
 
+def _widget_results(
+    rec: Recommender,
+    experiments: ShopExperiments,
+    product: Product,
+    raw: SimilarQuery,
+    visitor_id: str,
+) -> Served:
+    """The visitor's A/B variant for a plain widget, else the shop-steered list."""
+    query = resolve(rec, raw, "widget")
+    if queries.plain_query(raw) and experiments.assign(visitor_id) is not None:
+        served = experiments.similar(rec, product.id, visitor_id, query.size)
+        if query.in_stock:  # a variant's list obeys the widget's stock default too
+            kept = [r for r in served.recommendations if r.product.in_stock]
+            served = Served(kept, served.experiment, served.variant)
+        return served
+    answer = similar_for_product(rec, product.id, raw, "widget")
+    return Served(answer.results)
+
+
+def _find_product(rec: Recommender, product_id: str | None, title: str | None) -> Product | None:
+    """The page's product: by id, or by its title above the shop's confidence threshold (a
+    page that is not a product page, "Contact us", finds none and shows nothing)."""
+    try:
+        if product_id:
+            return rec.product(product_id)
+        return queries.find_by_title(rec, title or "", rec.config.title_confidence)
+    except NotFoundError:
+        return None
+
+
 @router.get("/v1/shops/{shop}/widget", response_class=HTMLResponse)
 def widget_page(
     shop: str,
@@ -60,27 +91,31 @@ def widget_page(
     request: Request,
     product_id: Annotated[str | None, Query(max_length=512)] = None,
     title: Annotated[str | None, Query(max_length=1000)] = None,
-    k: Annotated[int, Query(ge=1, le=queries.MAX_K)] = DEFAULT_WIDGET_K,
     visitor: Annotated[str | None, Query(max_length=128)] = None,
     widget: Annotated[str, Query(max_length=64, description="widget.js's frame id.")] = "",
+    headline: Annotated[str | None, Query(max_length=80)] = None,
+    currency: Annotated[str | None, Query(max_length=8)] = None,
+    accent: Annotated[str | None, Query(max_length=20)] = None,
+    text: Annotated[str | None, Query(max_length=20)] = None,
+    background: Annotated[str | None, Query(max_length=20)] = None,
     lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
 ) -> HTMLResponse:
     """The "Similar products" strip for a product (by id, or by the page title).
 
-    When the shop runs an A/B experiment the visitor's variant picks the list, and the page's
-    events carry the experiment and variant. A holdout visitor gets an empty strip; its
-    exposure is logged here (an impression that showed nothing) since the page sends none.
+    The similar-products query parameters (``SimilarQuery``: k, category, in_stock, attr, ...)
+    come from the widget's ``data-*`` attributes over the shop's ``[widget]`` defaults
+    (out-of-stock products are hidden unless ``in_stock=false``). When the shop runs an A/B
+    experiment the visitor's variant picks a plain widget's list; a holdout visitor gets an
+    empty strip, whose exposure is logged here since the page sends none.
     """
     if product_id is None and title is None:
         raise ConfigError("give product_id= or title=")
+    raw = queries.query_from_params(request.query_params, request.query_params.getlist)
     visitor_id = visitor or lk_visitor or uuid.uuid4().hex
-    product: Product | None
+    product = _find_product(rec, product_id, title)
     served = Served([])
-    try:
-        product = rec.product(product_id) if product_id else queries.find_by_title(rec, title or "")
-        served = experiments.similar(rec, product.id, visitor_id, k)
-    except NotFoundError:
-        product = None  # render an empty strip: the shop page shows nothing
+    if product is not None:
+        served = _widget_results(rec, experiments, product, raw, visitor_id)
     results = served.recommendations
     if product is not None and served.variant == HOLDOUT:
         events.record(
@@ -113,10 +148,13 @@ def widget_page(
         "widget": widget,
         "events_url": str(request.url_for("post_event", shop=shop)),
     }
+    display = rec.config.display.overridden(
+        headline=headline, currency=currency, accent=accent, text=text, background=background
+    )
     response = templates.TemplateResponse(
         request,
         "widget.html",
-        {"items": items, "config": config},
+        {"items": items, "config": config, "display": display},
         status_code=200 if product else 404,
     )
     origins = settings.origins_for(shop)

@@ -1,6 +1,13 @@
 /* lookalike widget loader. Paste on a product page:
  *   <script src="http://HOST/widget.js" data-shop="demo" data-product-id="SKU" async></script>
- * Without data-product-id the page title is sent instead. Optional: data-k="8".
+ * Without data-product-id the page title is sent instead (the strip stays empty unless it
+ * names a product closely enough: shop.toml [title_lookup] min_confidence).
+ * Every similar-products query parameter is an attribute, dashes for underscores:
+ *   data-k, data-category ("same", "any", "a,b"), data-in-stock ("false" shows sold-out items),
+ *   data-min-price, data-max-price, data-price-within ("0.5,2"), data-attr ("brand=acme,..."),
+ *   data-same-attr ("brand"), data-exclude, data-keep-group, data-near-duplicate,
+ *   data-diversity, data-metric, data-weights, data-threshold;
+ * and the look: data-headline, data-currency, data-accent, data-text, data-background.
  * The strip renders in an iframe sandboxed from this page (no same-origin access either way).
  */
 (function () {
@@ -24,7 +31,14 @@
   var params = new URLSearchParams();
   if (script.dataset.productId) params.set("product_id", script.dataset.productId);
   else params.set("title", document.title);
-  if (script.dataset.k) params.set("k", script.dataset.k);
+  var passed = ["k", "category", "minPrice", "maxPrice", "priceWithin", "inStock", "attr",
+                "sameAttr", "exclude", "keepGroup", "nearDuplicate", "diversity", "metric",
+                "weights", "threshold", "headline", "currency", "accent", "text", "background"];
+  passed.forEach(function (key) {
+    var value = script.dataset[key];
+    if (value === undefined || value === "") return;
+    params.set(key.replace(/[A-Z]/g, function (c) { return "_" + c.toLowerCase(); }), value);
+  });
   if (visitor) params.set("visitor", visitor);
   params.set("widget", id);
 

@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lookalike.catalog.feeds import YmlFeedReader, category_paths, read_feed, split_price
-from lookalike.catalog.feeds.source import ImageResolver
-from lookalike.catalog.feeds.xmlsafe import PROLOGUE_PEEK, XmlEvents
+from lookalike.catalog.formats import CatalogFile, read_catalog
+from lookalike.catalog.formats.values import ImageResolver, split_price
+from lookalike.catalog.formats.xmlsafe import PROLOGUE_PEEK, XmlEvents
+from lookalike.catalog.formats.yml import YmlFeedReader, category_paths
 from lookalike.catalog.http import FetchSettings
 from lookalike.catalog.models import Product
-from lookalike.catalog.readers import read_catalog
 from lookalike.errors import CatalogError, FeedError
 
 if TYPE_CHECKING:
-    from .conftest import LocalServer
+    from tests.catalog.conftest import LocalServer
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 LOOPBACK = FetchSettings(allow_private=True, timeout=1.0, backoff=0.01, retries=0)
 
 
@@ -297,7 +297,9 @@ def big_yml(offers: int) -> bytes:
 
 def test_offers_are_released_while_streaming() -> None:
     events = XmlEvents(io.BytesIO(big_yml(3000)), "big.yml")
-    reader = YmlFeedReader(events, ImageResolver("https://shop.example.com/"))
+    reader = YmlFeedReader(
+        events, CatalogFile(Path("big.yml"), "big.yml", "https://shop.example.com/")
+    )
     offers_in_tree = []
     count = 0
     for product in reader:
@@ -325,7 +327,7 @@ def test_feed_by_url(http_server: LocalServer) -> None:
 
 def test_feed_url_errors(http_server: LocalServer) -> None:
     with pytest.raises(FeedError, match="cannot download the feed.*HTTP 404"):
-        list(read_feed(http_server.url("/status/404"), settings=LOOPBACK))
+        list(read_catalog(http_server.url("/status/404"), fetch=LOOPBACK))
     with pytest.raises(FeedError, match="loopback"):
-        list(read_feed(http_server.url("/file/feed"), settings=FetchSettings()))
+        list(read_catalog(http_server.url("/file/feed"), fetch=FetchSettings()))
     assert [path for path, _ in http_server.state.requests] == ["/status/404"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lookalike.catalog.readers import ColumnMap, parse_bool, parse_price, read_catalog
+from lookalike.catalog.formats import ColumnMap, read_catalog
+from lookalike.catalog.formats.values import parse_price
 from lookalike.errors import CatalogError
 from tests.conftest import jpeg_bytes
 
@@ -130,11 +131,3 @@ def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
 )
 def test_parse_price(text: str, value: float | None) -> None:
     assert parse_price(text) == value
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("in stock", True), ("out of stock", False), ("0", False), ("3", True), ("???", True)],
-)
-def test_parse_bool(text: str, value: bool) -> None:
-    assert parse_bool(text) is value

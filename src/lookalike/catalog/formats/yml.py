@@ -7,26 +7,34 @@ feed ends the path there; a cycle of parents is cut where it repeats.
 
 from __future__ import annotations
 
-import logging
-import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from lxml import etree
 
-from lookalike.catalog.feeds.xmlsafe import XmlEvents, local_name, release, text_of
+from lookalike.catalog.formats.base import XML_SUFFIXES, Format
+from lookalike.catalog.formats.columns import ColumnMap
+from lookalike.catalog.formats.source import CatalogFile
+from lookalike.catalog.formats.values import CATEGORY_SEPARATOR, parse_price
+from lookalike.catalog.formats.xmlsafe import XmlEvents, local_name, release, text_of
 from lookalike.catalog.models import Product
-from lookalike.catalog.readers import parse_bool, parse_price
+from lookalike.errors import FeedError
+from lookalike.textutil import is_url, parse_bool
 
-__all__ = ["CATEGORY_SEPARATOR", "YmlFeedReader", "category_paths"]
-
-log = logging.getLogger(__name__)
-
-CATEGORY_SEPARATOR = " > "
+__all__ = ["CATEGORY_SEPARATOR", "YML", "YmlFeedReader", "category_paths", "read_yml"]
 
 # Offer children with a meaning of their own; every other simple child becomes an attribute.
-_ABSOLUTE = re.compile(r"^https?://", re.I)
-_HANDLED = {"url", "price", "picture", "categoryId", "name", "param", "model", "typePrefix"}
+_HANDLED = {
+    "url",
+    "price",
+    "picture",
+    "categoryId",
+    "name",
+    "param",
+    "model",
+    "typePrefix",
+    "available",
+}
 
 
 def category_paths(categories: dict[str, tuple[str, str]]) -> dict[str, str]:
@@ -58,18 +66,18 @@ def _offer_title(offer: etree._Element, fields: dict[str, str]) -> str:
 class YmlFeedReader:
     """Turn the events of a ``yml_catalog`` document into ``Product``s, one offer at a time."""
 
-    def __init__(self, events: XmlEvents, resolve_image: Callable[[str], str]) -> None:
+    def __init__(self, events: XmlEvents, file: CatalogFile) -> None:
         self.events = events
-        self.resolve_image = resolve_image
+        self.file = file
         self._categories: dict[str, tuple[str, str]] = {}
         self._paths: dict[str, str] | None = None
         self._shop_url = ""
 
     def _picture(self, value: str) -> str:
         # Site-relative pictures ("/images/a.jpg") belong to the shop's <url>, when it has one.
-        if self._shop_url and not _ABSOLUTE.match(value):
+        if self._shop_url and not is_url(value):
             return urllib.parse.urljoin(self._shop_url, value)
-        return self.resolve_image(value)
+        return self.file.resolve_image(value)
 
     def _category(self, category_id: str) -> str:
         if self._paths is None:  # recomputed only after new categories (normally once)
@@ -78,8 +86,9 @@ class YmlFeedReader:
 
     def _offer(self, offer: etree._Element) -> Product | None:
         offer_id = (offer.get("id") or "").strip()
+        where = f"line {offer.sourceline}"
         if not offer_id:
-            log.warning("%s line %s: offer without id skipped", self.events.name, offer.sourceline)
+            self.file.problem(where, "offer without id skipped")
             return None
         fields: dict[str, str] = {}
         attrs: dict[str, object] = {}
@@ -89,7 +98,7 @@ class YmlFeedReader:
             value = text_of(child)
             if tag == "picture":
                 if value:
-                    images.append(self._picture(value))
+                    images.append(value)
             elif tag == "param":
                 name = (child.get("name") or "").strip()
                 unit = (child.get("unit") or "").strip()
@@ -105,13 +114,15 @@ class YmlFeedReader:
         return Product(
             id=offer_id,
             title=_offer_title(offer, fields) or offer_id,
-            images=list(dict.fromkeys(images)),
+            images=self.file.images(images, offer_id, where=where, resolve=self._picture),
             category=self._category(fields.get("categoryId", "")),
             price=parse_price(fields.get("price")),
-            in_stock=parse_bool(offer.get("available"), default=True),
+            # available="false" as an attribute, or <available>false</available> as a child
+            in_stock=parse_bool(offer.get("available") or fields.get("available"), default=True),
             url=fields.get("url", ""),
             group_id=(offer.get("group_id") or "").strip(),
             attrs=attrs,
+            origin=where,
         )
 
     def __iter__(self) -> Iterator[Product]:
@@ -127,10 +138,28 @@ class YmlFeedReader:
                     self._paths = None
             elif tag == "url" and local_name(element.getparent().tag) == "shop":
                 url = text_of(element)
-                if _ABSOLUTE.match(url):
+                if is_url(url):
                     self._shop_url = url
             elif tag == "offer":
                 product = self._offer(element)
                 release(element)
                 if product is not None:
                     yield product
+
+
+def read_yml(file: CatalogFile, columns: ColumnMap | None = None) -> Iterator[Product]:
+    """Stream the offers of a Yandex YML feed (``columns`` does not apply to XML feeds)."""
+    with file.open_binary() as stream:
+        events = XmlEvents(stream, file.name)
+        if events.root != "yml_catalog":
+            raise FeedError(f"{file.name}: not a YML feed: the root is <{events.root}>")
+        yield from YmlFeedReader(events, file)
+
+
+YML = Format(
+    name="yml",
+    description="Yandex YML feed (<yml_catalog>)",
+    suffixes=XML_SUFFIXES,
+    sniff=lambda file: file.xml_root == "yml_catalog",
+    read=read_yml,
+)

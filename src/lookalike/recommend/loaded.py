@@ -1,0 +1,209 @@
+"""The read side of a built workspace: what a ``Recommender`` loads and looks up."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TypeVar
+
+import numpy as np
+
+from lookalike.catalog.models import Product
+from lookalike.catalog.store import ProductStore, normalize_title
+from lookalike.embed.base import Embedder
+from lookalike.embed.head import Head
+from lookalike.embed.titles import load_title_encoder
+from lookalike.errors import NotFoundError, VectorIndexError
+from lookalike.index.base import ExactIndex, VectorIndex
+from lookalike.index.exact import knn_exact
+from lookalike.index.vectors import VectorSet
+from lookalike.recommend.filters import Filters, Weights
+from lookalike.recommend.hybrid import AttributeTable, HybridScorer
+from lookalike.recommend.overlay import LiveVectors, Overlay, SyncJournal
+from lookalike.recommend.results import table_filters
+from lookalike.recommend.rules import FallbackPool, Rules, load_rules, save_rules
+from lookalike.recommend.shopconfig import load_shop_config
+from lookalike.recommend.topk import Neighbors
+from lookalike.workspace import Workspace
+
+__all__ = ["LoadedWorkspace"]
+
+_Self = TypeVar("_Self", bound="LoadedWorkspace")
+
+
+class LoadedWorkspace:
+    """Read side of a built workspace. Vectors are memory-mapped; models load on demand.
+
+    Holds the build (store, vectors, top-K table, index), the shop's ``shop.toml`` and
+    ``rules.json``, and the catalog-sync overlay laid over the build (``overlay.py``).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace | str,
+        *,
+        embedder: Embedder | None = None,
+        weights: Weights | None = None,
+    ):
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+        self.workspace.require_built()
+        self.manifest = self.workspace.manifest()
+        self.store: ProductStore = self.workspace.open_store()
+        self.vectors = self.workspace.product_vectors.load()
+        self.neighbors = Neighbors.load(self.workspace.neighbors_dir, self.vectors.ids)
+        # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
+        # with a newer index
+        self.index = self._load_index()
+        self._embedder = embedder
+        conf = self.manifest.get("recommend") or {}
+        self.weights = weights or Weights.parse(conf.get("weights"))
+        self.table_filters = table_filters(self.manifest)
+        self.default_filters = Filters(near_duplicate=self.table_filters.near_duplicate)
+        self.journal = SyncJournal(self.workspace.sync_journal)
+        self.overlay = Overlay(self.vectors.dim)
+        self.overlay.apply(self.journal.entries(after=int(self.manifest.get("sync_seq", 0))))
+        self.live = LiveVectors(self.vectors, self.overlay)
+        self.config = load_shop_config(self.workspace.shop_config_path)
+        self.rules = load_rules(self.workspace.rules_path)
+
+    def close(self) -> None:
+        """Release the product store."""
+        self.store.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lazily loaded parts ---------------------------------------------------------------
+
+    def _load_index(self) -> VectorIndex:
+        """The index the build saved (exact, HNSW, IVF-PQ, possibly compressed), loaded on first
+        use; workspaces built before indexes were saved get an exact index over the vectors."""
+        from lookalike.index.factory import load_index
+        from lookalike.index.persist import INDEX_META
+
+        if (self.workspace.index_dir / INDEX_META).exists():
+            return load_index(self.workspace.index_dir, self.vectors)
+        return ExactIndex(self.vectors, shared=True)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The image model the workspace was built with (loaded on first use)."""
+        if self._embedder is None:
+            from lookalike.embed.registry import get_embedder
+
+            self._embedder = get_embedder(self.manifest["model"])
+        return self._embedder
+
+    @cached_property
+    def title_vectors(self) -> VectorSet | None:
+        """Per-product title vectors saved by the build (``None`` when built without them)."""
+        built_with = (self.manifest.get("recommend") or {}).get("titles", True)
+        if not built_with or not self.workspace.title_vectors.exists():
+            return None  # never trust title vectors a later build did not refresh
+        return self.workspace.title_vectors.load()
+
+    @cached_property
+    def hybrid(self) -> HybridScorer:
+        """Image + title + attribute scorer over every product with an image vector."""
+        products = self.store.get_many(self.vectors.ids).values()
+        return HybridScorer(
+            self.vectors, self.title_vectors, AttributeTable(self.vectors.ids, products)
+        )
+
+    @cached_property
+    def head(self) -> Head | None:
+        """The trained head the build applied (``None`` without one); checked by its hash."""
+        record = self.manifest.get("head")
+        if not record:
+            return None
+        head = Head.load(self.workspace.head_dir)
+        if head.hash != record.get("hash"):
+            raise VectorIndexError(
+                f"the head in {self.workspace.head_dir} changed since the last build: "
+                "run `lookalike build` again to apply it"
+            )
+        return head
+
+    def embed_image(self, data: bytes) -> np.ndarray:
+        """A new photo's vector in the product vectors' space (through the head when built so)."""
+        from lookalike.embed.pipeline import embed_one
+
+        vector = embed_one(data, self.embedder)
+        return vector if self.head is None else self.head.apply(vector[None, :])[0]
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def product(self, product_id: str) -> Product:
+        """A catalog product, with the sync overlay (``NotFoundError`` when unknown)."""
+        found = self.products([product_id])
+        if product_id not in found:
+            raise NotFoundError(f"unknown product {product_id!r}")
+        return found[product_id]
+
+    def products(self, product_ids: list[str]) -> dict[str, Product]:
+        """The known products among ``product_ids`` (the overlay's version where it has one)."""
+        overlay = self.overlay
+        if not overlay:
+            return self.store.get_many(product_ids)
+        out = self.store.get_many([i for i in product_ids if i not in overlay.changed])
+        for pid in product_ids:
+            product = overlay.product(pid)
+            if product is not None:
+                out[pid] = product
+        return out
+
+    def search_products(
+        self, query: str = "", *, limit: int = 24, offset: int = 0
+    ) -> list[Product]:
+        """Products whose id or title contains ``query``, paged: the synced ones first, then
+        the catalog's (deleted ones left out, changed ones in their new version)."""
+        needle = normalize_title(query)
+        synced = [
+            p
+            for p in self.overlay.products()
+            if needle in normalize_title(p.title) or query.casefold() in p.id.casefold()
+        ]
+        changed = self.overlay.changed
+        start = max(0, offset - len(synced))
+        stored = self.store.search(query, limit=limit + len(changed), offset=start)
+        merged = synced[offset:] + [p for p in stored if p.id not in changed]
+        return merged[:limit]
+
+    def set_rules(self, rules: Rules) -> None:
+        """Replace the shop's merchandising rules (saved to ``rules.json`` first)."""
+        save_rules(self.workspace.rules_path, rules)
+        self.rules = rules
+        self.__dict__.pop("fallback_pool", None)
+
+    @cached_property
+    def fallback_pool(self) -> FallbackPool:
+        """Fallback candidates per category (built on first use)."""
+        return FallbackPool([*self.store.iter_products(), *self.overlay.products()], self.rules)
+
+    def find_by_url(self, url: str) -> Product:
+        """The product whose page URL is ``url`` (trailing slash ignored); ``NotFoundError``."""
+        found = [p for p in self.store.find_by_url(url) if not self.overlay.is_deleted(p.id)]
+        if not found:
+            raise NotFoundError(f"no product with page URL {url!r}")
+        return found[0]
+
+    def find_by_title(self, title: str) -> Product:
+        """The product titled ``title``: exact or normalised (case, spacing) match first, else
+        the product with the nearest title embedding. ``NotFoundError`` when nothing has a title.
+        """
+        return self.find_by_title_scored(title)[0]
+
+    def find_by_title_scored(self, title: str) -> tuple[Product, float]:
+        """``find_by_title`` and its confidence: 1.0 for an exact title match, else the cosine
+        between the title embeddings (the widget shows nothing below the shop's threshold)."""
+        found = [p for p in self.store.find_by_title(title) if not self.overlay.is_deleted(p.id)]
+        if found:
+            return found[0], 1.0
+        titles = self.title_vectors
+        if not title.strip() or titles is None or not len(titles):
+            raise NotFoundError(f"no product titled {title!r}")
+        query = load_title_encoder().encode([title.strip()])
+        scores, rows = knn_exact(query, titles.vectors, 1, "cosine")
+        return self.product(titles.ids[int(rows[0, 0])]), float(scores[0, 0])

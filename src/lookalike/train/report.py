@@ -1,0 +1,40 @@
+"""What a training run reports (shared by the head trainer and the backbone fine-tuner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TrainReport"]
+
+
+@dataclass
+class TrainReport:
+    """What a training run did and how the held-out quality changed."""
+
+    workspace: str
+    options: dict[str, Any]
+    splits: dict[str, int]
+    history: list[dict[str, Any]]
+    best_epoch: int
+    stopped_early: bool
+    monitor: str
+    objective_before: float
+    objective_after: float
+    evaluation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mining: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    head_dir: str = ""
+    curve: str = ""
+    head_hash: str = ""
+    notes: list[str] = field(default_factory=list)
+    # the adoption gate (lookalike.train.gate): adopted or kept off, and why
+    adopted: bool = False
+    decision: dict[str, Any] = field(default_factory=dict)
+    # the run on every product after an adopted check (its head is the one saved), or None
+    refit: dict[str, Any] | None = None
+    held_out_categories: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return dict(self.__dict__)
