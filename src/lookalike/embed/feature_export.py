@@ -1,4 +1,7 @@
-"""EfficientNet-Lite exported with its feature *maps*, for pooling options done in numpy.
+"""EfficientNet-Lite feature maps with any input side (torch export), for multi-scale options.
+
+The other feature options use the torch-free converter (``lookalike.embed.lite_onnx``), whose
+graphs take the native side only; multi-scale needs a second side, hence this export.
 
 The plain export (:mod:`lookalike.embed.onnx_export`) ends in a mean over H and W. GeM pooling,
 multi-block fusion and multi-scale inference need the maps before pooling, so this export

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,10 @@ DEFAULT_GEM = 3.0
 DEFAULT_COLOR = 0.5
 BLOCK_WEIGHT = 0.5
 MS_FACTOR = 1.25
+# the maps pooled: the head's, the last block's and the last stride-16 block's, named by role
+MAP_ROLES = ("head", "last", "mid")
+# their names in the converter's graph (lookalike.embed.lite_onnx)
+CONVERTER_OUTPUTS = ("head", "stage7", "stage5")
 _OPTION = re.compile(r"^(gem|pow|color)(\d+(?:\.\d+)?)?$")
 
 
@@ -169,12 +174,19 @@ def resize_batch(batch: np.ndarray, size: int) -> np.ndarray:
 class FeatureEmbedder:
     """Runs the feature-map ONNX exports and pools them as a :class:`FeatureSpec` says."""
 
-    def __init__(self, spec: FeatureSpec, sessions: dict[str, object], native: int) -> None:
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        sessions: dict[str, tuple[Any, tuple[str, ...]]],
+        native: int,
+        sides: dict[str, int] | None = None,
+    ) -> None:
         from lookalike.embed.preprocess import resize_for_input
 
         self.spec = spec
         self.name = spec.key()
         self._sessions = sessions
+        self._sides = sides or {}  # model -> the side its graph takes (absent: any side)
         self._native = native
         # (model, view tag) -> maps of the current batch: lets several embedders that share
         # sessions reuse one forward pass (the benchmark's option table); None = no reuse
@@ -189,9 +201,10 @@ class FeatureEmbedder:
         memo = self.memo
         if memo is not None and (model, tag) in memo:
             return memo[(model, tag)][: len(names)]
-        session = self._sessions[model]
+        session, graph_names = self._sessions[model]
         wanted = ["head", "last", "mid"] if memo is not None else names
-        maps = session.run(wanted, {"input": view})  # type: ignore[attr-defined]
+        outputs = [graph_names[MAP_ROLES.index(n)] for n in wanted]
+        maps = session.run(outputs, {"input": view})  # type: ignore[attr-defined]
         if memo is not None:
             memo[(model, tag)] = maps
         return list(maps[: len(names)])
@@ -205,6 +218,9 @@ class FeatureEmbedder:
         return views
 
     def _one_model(self, model: str, batch: np.ndarray) -> np.ndarray:
+        side = self._sides.get(model)
+        if side is not None and batch.shape[-1] != side:
+            batch = resize_batch(batch, side)  # a static graph (ensembles): its native side
         total: list[np.ndarray] | None = None
         for tag, view in self._views(batch):
             pooled = [gem_pool(m, self.spec.gem) for m in self._maps(model, tag, view)]
@@ -234,24 +250,34 @@ class FeatureEmbedder:
 
 
 def load_feature_embedder(spec: FeatureSpec, cache_dir: Path | None = None) -> FeatureEmbedder:
-    """Export (once) and open every backbone's feature-map model for ``spec``."""
+    """Open every backbone's feature-map graph for ``spec``: lookalike's torch-free converter
+    (static native side) unless multi-scale needs any side, which takes the torch export of
+    :mod:`~lookalike.embed.feature_export` (the ``train`` extra)."""
     import onnxruntime as ort
 
-    from lookalike.embed.feature_export import export_feature_maps
-    from lookalike.embed.onnx_export import get_spec
+    from lookalike.embed.onnx_export import export_onnx, get_spec
     from lookalike.embed.runners import _ort_errors
     from lookalike.errors import EmbedError
 
-    sessions: dict[str, object] = {}
+    sessions: dict[str, tuple[Any, tuple[str, ...]]] = {}
+    sides: dict[str, int] = {}
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     for model in spec.models:
-        path = export_feature_maps(model, cache_dir=cache_dir)
+        if spec.multiscale:
+            from lookalike.embed.feature_export import export_feature_maps
+
+            path, names = export_feature_maps(model, cache_dir=cache_dir), MAP_ROLES
+        else:
+            names = CONVERTER_OUTPUTS
+            path = export_onnx(model, cache_dir=cache_dir, outputs=names)
+            sides[model] = get_spec(model).input_size
         try:
-            sessions[model] = ort.InferenceSession(
+            session = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except _ort_errors() as exc:
             raise EmbedError(f"cannot load ONNX model {path}: {exc}") from exc
+        sessions[model] = (session, names)
     native = max(get_spec(m).input_size for m in spec.models)
-    return FeatureEmbedder(spec, sessions, native)
+    return FeatureEmbedder(spec, sessions, native, sides)
