@@ -1,4 +1,5 @@
-"""The core runtime never imports torch: build, similar and the serve app in a fresh process."""
+"""The core runtime never imports torch (nor transformers, sentence-transformers, onnx): build,
+similar and the serve app in a fresh process."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from PIL import Image
 
 from tests.conftest import REPO
 
-HEAVY = ("torch", "transformers", "sentence_transformers", "efficientnet_lite_pytorch")
+# onnx too: graphs are written by lookalike.embed.onnx_proto, onnx is a dev-only checker.
+HEAVY = ("torch", "transformers", "sentence_transformers", "efficientnet_lite_pytorch", "onnx")
 
 SCRIPT = """
 import json, sys

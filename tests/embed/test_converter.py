@@ -3,6 +3,7 @@ checked against torch (the dev extra) on real photos."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -150,3 +151,19 @@ def test_export_is_cached_by_weights_version_and_outputs(tmp_path: Path) -> None
         "head",
         "embedding",
     ]
+
+
+def test_written_protobuf_passes_the_onnx_checker() -> None:
+    onnx = pytest.importorskip("onnx", reason="the checker (dev extra)")
+    from lookalike.embed.bert_onnx import BertConfig, build_bert_onnx
+    from lookalike.embed.titles import title_model_dir
+
+    lite = onnx.load_from_string(build_lite_onnx("lite0", outputs=("embedding", "stage3")))
+    onnx.checker.check_model(lite, full_check=True)
+    assert [o.name for o in lite.graph.output] == ["embedding", "stage3"]
+    assert lite.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    folder = title_model_dir()
+    config = BertConfig.from_json(json.loads((folder / "config.json").read_text()))
+    bert = onnx.load_from_string(build_bert_onnx(folder / "model.safetensors", config))
+    onnx.checker.check_model(bert, full_check=True)
+    assert bert.opset_import[0].version == 17 and bert.ir_version == 8

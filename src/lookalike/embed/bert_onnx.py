@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.embed import onnx_proto as proto
 from lookalike.errors import EmbedError
 
 __all__ = ["BertConfig", "build_bert_onnx"]
@@ -48,16 +49,13 @@ class BertConfig:
 
 class _Builder:
     def __init__(self, weights: dict[str, np.ndarray], config: BertConfig):
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
         self.weights, self.config = weights, config
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
+        self.nodes: list[bytes] = []
+        self.inits: list[bytes] = []
         self._n = 0
 
     def const(self, name: str, value: Any) -> str:
-        self.inits.append(self.numpy_helper.from_array(np.asarray(value), name))
+        self.inits.append(proto.tensor(name, np.asarray(value)))
         return name
 
     def weight(self, key: str, *, transpose: bool = False) -> str:
@@ -70,7 +68,7 @@ class _Builder:
     def op(self, op: str, inputs: list[str], **attrs: Any) -> str:
         self._n += 1
         out = f"{op.lower()}{self._n}"
-        self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
+        self.nodes.append(proto.node(op, inputs, [out], **attrs))
         return out
 
     def dense(self, x: str, prefix: str) -> str:
@@ -119,12 +117,11 @@ def _mean_pool(b: _Builder, h: str, mask: str) -> None:
     axis = b.const("axis_tokens", np.array([1], np.int64))
     summed = b.op("ReduceSum", [b.op("Mul", [h, weights]), axis], keepdims=0)
     count = b.op("Max", [b.op("ReduceSum", [weights, axis], keepdims=0), "tiny"])
-    b.nodes.append(b.helper.make_node("Div", [summed, count], ["pooled"]))
+    b.nodes.append(proto.node("Div", [summed, count], ["pooled"]))
 
 
 def build_bert_onnx(weights_file: Path, config: BertConfig) -> bytes:
     """The serialized ONNX encoder + mean pooling of a BERT ``model.safetensors``."""
-    from onnx import TensorProto, checker
     from safetensors.numpy import load_file
 
     try:
@@ -140,7 +137,7 @@ def build_bert_onnx(weights_file: Path, config: BertConfig) -> bytes:
     b.const("heads_shape", np.array([0, 0, config.heads, -1], np.int64))
     b.const("merge_shape", np.array([0, 0, config.hidden], np.int64))
     b.const("tiny", np.float32(1e-9))  # sentence-transformers clamps the token count the same way
-    mask = b.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)
+    mask = b.op("Cast", ["attention_mask"], to=proto.FLOAT)
     # (1 - mask) * -10000 on (batch, 1, 1, tokens): padded keys get ~zero attention.
     axes = b.const("mask_axes", np.array([1, 2], np.int64))
     keep = b.op("Unsqueeze", [mask, axes])
@@ -149,20 +146,15 @@ def build_bert_onnx(weights_file: Path, config: BertConfig) -> bytes:
     for i in range(config.layers):
         h = _layer(b, h, bias, i)
     _mean_pool(b, h, mask)
-    tokens = ["batch", "tokens"]
-    graph = b.helper.make_graph(
-        b.nodes,
+    tokens: list[int | str] = ["batch", "tokens"]
+    return proto.model(
         "bert-mean-pool",
+        b.nodes,
         [
-            b.helper.make_tensor_value_info(name, TensorProto.INT64, tokens)
+            proto.value_info(name, proto.INT64, tokens)
             for name in ("input_ids", "attention_mask", "token_type_ids")
         ],
-        [b.helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", config.hidden])],
-        initializer=b.inits,
+        [proto.value_info("pooled", proto.FLOAT, ["batch", config.hidden])],
+        b.inits,
+        opset=_OPSET,
     )
-    model = b.helper.make_model(
-        graph, opset_imports=[b.helper.make_opsetid("", _OPSET)], producer_name="lookalike"
-    )
-    model.ir_version = 8
-    checker.check_model(model)
-    return bytes(model.SerializeToString())

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.embed import onnx_proto as proto
 from lookalike.embed.onnx_export import ONNX_OPSET, get_spec, weights_path
 from lookalike.embed.torchfile import read_state_dict
 from lookalike.errors import ConfigError, EmbedError
@@ -131,20 +132,15 @@ class _Graph:
     """Collects nodes and initializers; every conv gets its BatchNorm folded in."""
 
     def __init__(self, weights: dict[str, np.ndarray]):
-        from onnx import helper
-
-        self.helper = helper
         self.weights = weights
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
+        self.nodes: list[bytes] = []
+        self.inits: list[bytes] = []
         self._count = 0
         self._const("relu6_min", np.float32(0.0))
         self._const("relu6_max", np.float32(6.0))
 
     def _const(self, name: str, value: np.ndarray | np.generic) -> str:
-        from onnx import numpy_helper
-
-        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        self.inits.append(proto.tensor(name, value))
         return name
 
     def _take(self, key: str) -> np.ndarray:
@@ -176,7 +172,7 @@ class _Graph:
         y = f"conv{self._count}" if relu6 or out is None else out
         kernel = list(w.shape[2:])
         self.nodes.append(
-            self.helper.make_node(
+            proto.node(
                 "Conv",
                 [x, wname, bname],
                 [y],
@@ -189,11 +185,11 @@ class _Graph:
         if not relu6:
             return y
         z = out or f"relu{self._count}"
-        self.nodes.append(self.helper.make_node("Clip", [y, "relu6_min", "relu6_max"], [z]))
+        self.nodes.append(proto.node("Clip", [y, "relu6_min", "relu6_max"], [z]))
         return z
 
     def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
-        self.nodes.append(self.helper.make_node(op, inputs, [output], **attrs))
+        self.nodes.append(proto.node(op, inputs, [output], **attrs))
         return output
 
 
@@ -262,8 +258,6 @@ def build_lite_onnx(
     the graph outputs (see the module docstring). ``weights``: a legacy-format ``.pth`` state
     dict (default: the one shipped by the spec's pip package).
     """
-    from onnx import TensorProto, checker, helper
-
     spec = get_spec(name)
     wanted = _check_outputs(name, outputs)
     side = spec.input_size
@@ -281,16 +275,11 @@ def build_lite_onnx(
     for stage, index in stage_blocks(name).items():
         if stage in wanted:
             g.node("Identity", [f"block{index}"], stage)
-    graph = helper.make_graph(
-        g.nodes,
+    return proto.model(
         f"efficientnet-{name}",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, side, side])],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, shapes[o]) for o in wanted],
-        initializer=g.inits,
+        g.nodes,
+        [proto.value_info("input", proto.FLOAT, ["batch", 3, side, side])],
+        [proto.value_info(o, proto.FLOAT, shapes[o]) for o in wanted],
+        g.inits,
+        opset=ONNX_OPSET,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="lookalike"
-    )
-    model.ir_version = 8  # readable by onnxruntime >= 1.10
-    checker.check_model(model)
-    return bytes(model.SerializeToString())

