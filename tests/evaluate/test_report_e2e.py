@@ -134,6 +134,11 @@ def test_report_opens_offline_in_chromium(report_dir: Path, browser: Browser) ->
         assert page.locator("text=Failure cases").count() == 1
         assert page.locator("table.heat td").count() > 0
         assert page.locator("text=learning_curve").count() == 1
+        # the verdict in plain words first, a glossary last, nothing wider than the window
+        assert page.locator("section h2").first.inner_text() == "Verdict"
+        assert "a shopper sees at least one relevant product" in page.inner_text(".verdict")
+        assert page.locator(".glossary dt").count() >= 8
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         # every request was the page itself or an inline data: URI
         assert all(u.startswith(("data:", "file://")) for u in requests), requests
         artifacts = REPO / "test-artifacts"

@@ -131,8 +131,12 @@ def evaluate(
     ] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
     queries: Annotated[
-        int, typer.Option(help="Seeded random sample of queries (0: every eligible product).")
-    ] = 500,
+        int | None,
+        typer.Option(
+            help="Seeded random sample of queries; 0: every eligible one. Default: all below "
+            "5,000 products, else 500 (the report states the sample and its interval)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the query sample and the bootstrap.")] = 0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
@@ -149,7 +153,7 @@ def evaluate(
     _setup_logging(quiet)
     options = EvaluateOptions(
         k=k,
-        queries=queries or None,
+        queries=queries,
         seed=seed,
         truth=TruthSpec.parse(truth),
         compare=parse_compare(compare or []),

@@ -39,6 +39,9 @@ __all__ = [
     "PAIRS_PER_QUERY",
 ]
 
+# Below this many products every eligible query is measured by default (a sample above it)
+AUTO_ALL_BELOW = 5_000
+AUTO_SAMPLE = 500
 # Coverage needs every product's list; above this many products it is measured on the queries.
 COVERAGE_MAX_ROWS = 10_000
 # Pairs sampled per query for the score histograms: all relevant ones up to this many, and
@@ -51,7 +54,8 @@ class EvaluateOptions:
     """What to evaluate and how. Validated on construction."""
 
     k: int = 10
-    queries: int | None = 500
+    # None: every eligible query below AUTO_ALL_BELOW products, else a seeded 500; 0: all
+    queries: int | None = None
     seed: int = 0
     truth: TruthSpec = field(default_factory=TruthSpec)
     compare: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -63,8 +67,8 @@ class EvaluateOptions:
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 100:
             raise ConfigError(f"k must be between 1 and 100, got {self.k}")
-        if self.queries is not None and self.queries < 1:
-            raise ConfigError(f"queries must be at least 1, got {self.queries}")
+        if self.queries is not None and self.queries < 0:
+            raise ConfigError(f"queries must be 0 (all) or more, got {self.queries}")
         if not 10 <= self.n_boot <= 100_000:
             raise ConfigError(f"bootstrap resamples must be 10..100000, got {self.n_boot}")
 
@@ -223,7 +227,7 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         truth, photo_vectors, photo_images = _photo_setup(ws, options, common, products, models)
     else:
         truth = build_truth(common, products, options.truth)
-    queries = sample_queries(truth, options.queries, options.seed)
+    queries = sample_queries(truth, _query_count(options.queries, truth), options.seed)
     if not len(queries):
         raise ConfigError(
             f"no product has a relevant item under '{truth.description}': "
@@ -279,6 +283,15 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             "aggregate": str(manifest.get("aggregate", "mean")),
         },
     )
+
+
+def _query_count(asked: int | None, truth: GroundTruth) -> int | None:
+    """How many queries to sample (None: all): see ``EvaluateOptions.queries``."""
+    if asked == 0:
+        return None
+    if asked is None:
+        return None if truth.searchable < AUTO_ALL_BELOW else AUTO_SAMPLE
+    return asked
 
 
 def _photo_setup(
