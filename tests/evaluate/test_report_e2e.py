@@ -102,6 +102,9 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.html").is_file()
     assert json.loads((out / "report.json").read_text())["queries"] == 20
+    # -q: one line (headline numbers and the report), no progress bar on stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 and "P@5" in proc.stdout
+    assert "report:" in proc.stdout and proc.stderr.strip() == ""
     bad = subprocess.run(
         [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare", "colour=red"],
         capture_output=True,

@@ -181,6 +181,12 @@ def evaluate(
             f"{r.coverage:.2f}",
             f"{sum(r.seconds.values()):.1f}",
         )
-    if not quiet:
-        console.print(table)
+    if quiet:  # one line: the reference setting's headline numbers and where the report is
+        ref = evaluation.results[0]
+        head = " ".join(f"{m} {ref.overall[m].mean:.3f}" for m in metrics[:2])
+        console.print(
+            f"{ref.label}: {head} ({len(ref.queries)} queries) report: {path}", soft_wrap=True
+        )
+        return
+    console.print(table)
     console.print(f"report: {path}  numbers: {path.with_suffix('.json')}", soft_wrap=True)
