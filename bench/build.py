@@ -1,8 +1,14 @@
-"""Build throughput on this machine: decode+preprocess, model, and the whole build; peak memory.
+"""Build throughput on this machine, and the ratio to the tutorials' pipeline.
 
-Each stage runs in its own Python process so its peak RSS is its own.
+``--baseline`` runs, back to back on the same photos, the seed-style loop every tutorial shows
+(PIL load, resize to 224, the same Lite0 weights in torch with batch 1, the full N x N
+similarity matrix, argsort) and ``lookalike build`` on a CSV catalog of those photos (no real
+titles: the title stage is skipped), each in a fresh process so peak RSS is its own and the
+model load counts for both. Prints seconds, the ratio, peak memory and each stage's share.
+Beyond 3,781 photos the extra ones are light deterministic variants (bench/photoset.py).
 
-    .venv/bin/python bench/build.py [--images 713] [--data ../shared/datasets/clothing-small]
+    .venv/bin/python bench/build.py --baseline --sizes 2000 [--precision int8]
+    .venv/bin/python bench/build.py [--images 713]      # decode / model / build stages alone
 """
 
 from __future__ import annotations
@@ -19,17 +25,96 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "bench"))
+
+from photoset import photo_files  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "clothing-small"
-
-
-def photos(data: Path, n: int) -> list[Path]:
-    found = sorted(data.glob("validation/*/*.jpg")) + sorted(data.glob("test/*/*.jpg"))
-    found += sorted(data.glob("train/*/*.jpg"))
-    return found[:n]
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "lookalike-bench-photos"
+K = 20
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process (all threads): robust to other load, unlike wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stage_baseline(files: list[Path], threads: int) -> dict:
+    """The tutorials' pipeline: one image at a time, then all pairs."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from lookalike.embed.torch_model import load_torch_model
+
+    # torch's default (a thread per core) spin-waits; on the shared machine batch-1 inference
+    # then ran 0.2 img/s instead of 4.7 with one thread, so the baseline gets its best setting.
+    torch.set_num_threads(threads)
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    model = load_torch_model("lite0")
+    seconds = {"model": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    rows = []
+    with torch.no_grad():
+        for path in files:
+            image = Image.open(path).convert("RGB").resize((224, 224))
+            x = (np.asarray(image, dtype=np.float32) - 127.0) / 128.0
+            rows.append(model(torch.from_numpy(x.transpose(2, 0, 1).copy())[None])[0].numpy())
+    seconds["embed"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    x = np.stack(rows)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    similarity = x @ x.T
+    seconds["similarity"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    top = np.argsort(-similarity, axis=1)[:, 1 : K + 1]
+    seconds["argsort"] = time.perf_counter() - t0
+    assert top.shape == (len(files), min(K, len(files) - 1))
+    total = sum(seconds.values())
+    return {"images": len(files), "seconds": seconds, "total": total, "cpu_s": cpu_seconds() - cpu0}
+
+
+def write_catalog(files: list[Path], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "image", "category"])
+        for i, photo in enumerate(files):
+            writer.writerow([f"{photo.stem}-{i}", str(photo), photo.parent.name])
+
+
+def stage_build(files: list[Path], args: argparse.Namespace) -> dict:
+    """``lookalike build`` into a fresh workspace, then again with nothing changed."""
+    from lookalike.pipeline import BuildOptions, build_workspace
+
+    options = BuildOptions(
+        batch_size=args.batch, workers=args.workers, precision=args.precision, k=K
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = Path(tmp) / "catalog.csv"
+        write_catalog(files, catalog)
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
+        report = build_workspace(Path(tmp) / "ws", catalog, options)
+        total, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+        t1 = time.perf_counter()
+        again = build_workspace(Path(tmp) / "ws", catalog, options)
+        rebuild = time.perf_counter() - t1
+    seconds = {k: v for k, v in report.seconds.items() if k != "total"}
+    return {
+        "images": report.images["ok"],
+        "seconds": seconds,
+        "total": total,
+        "cpu_s": cpu,
+        "titles": report.titles,
+        "rebuild_seconds": rebuild,
+        "rebuild_embedded": again.images["embedded"],
+    }
 
 
 def stage_decode(files: list[Path], workers: int) -> dict:
@@ -45,8 +130,7 @@ def stage_decode(files: list[Path], workers: int) -> dict:
     with ThreadPoolExecutor(workers) as pool:
         for _ in pool.map(one, files):
             pass
-    seconds = time.perf_counter() - t0
-    return {"images": len(files), "seconds": seconds, "per_s": len(files) / seconds}
+    return {"images": len(files), "total": time.perf_counter() - t0}
 
 
 def stage_model(n: int, batch: int) -> dict:
@@ -61,94 +145,104 @@ def stage_model(n: int, batch: int) -> dict:
     while done < n:
         embedder.embed(x)
         done += batch
-    seconds = time.perf_counter() - t0
-    return {"images": done, "seconds": seconds, "per_s": done / seconds}
+    return {"images": done, "total": time.perf_counter() - t0}
 
 
-def stage_build(files: list[Path], batch: int, workers: int) -> dict:
-    from lookalike.pipeline import BuildOptions, build_workspace
-
-    with tempfile.TemporaryDirectory() as tmp:
-        catalog = Path(tmp) / "catalog.csv"
-        with catalog.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "image", "category"])
-            for path in files:
-                writer.writerow([path.stem, str(path), path.parent.name])
-        options = BuildOptions(progress=False, batch_size=batch, workers=workers)
-        from lookalike.embed.registry import get_embedder
-
-        get_embedder("lite0")  # model load/export is not part of the throughput figure
-        t0 = time.perf_counter()
-        report = build_workspace(Path(tmp) / "ws", catalog, options)
-        seconds = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        again = build_workspace(Path(tmp) / "ws", catalog, options)
-        rebuild = time.perf_counter() - t1
-    return {
-        "images": report.images["ok"],
-        "seconds": seconds,
-        "per_s": report.images["ok"] / seconds,
-        "stages": report.seconds,
-        "rebuild_seconds": rebuild,
-        "rebuild_embedded": again.images["embedded"],
-    }
-
-
-def run_stage(args: argparse.Namespace, stage: str) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--stage",
-        stage,
-        "--images",
-        str(args.images),
-        "--data",
-        str(args.data),
-        "--batch",
-        str(args.batch),
-        "--workers",
-        str(args.workers),
-    ]
+def run_stage(args: argparse.Namespace, stage: str, images: int) -> dict:
+    cmd = [sys.executable, __file__, "--stage", stage, "--images", str(images)]
+    cmd += ["--data", str(args.data), "--cache", str(args.cache), "--precision", args.precision]
+    cmd += ["--baseline-threads", str(args.baseline_threads)]
+    cmd += ["--batch", str(args.batch)] if args.batch else []
+    cmd += ["--workers", str(args.workers)] if args.workers else []
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
+def shares(result: dict) -> str:
+    total = result["total"]
+    return ", ".join(
+        f"{name} {sec:.1f} s ({100 * sec / total:.0f}%)" for name, sec in result["seconds"].items()
+    )
+
+
+def compare(args: argparse.Namespace) -> None:
+    print(
+        f"{os.cpu_count()} CPUs (shared: figures are noisy, the ratio is of paired runs), "
+        f"lookalike --precision {args.precision}"
+    )
+    rows = []
+    for n in args.sizes:
+        photo_files(args.data, n, args.cache)  # make any variants before timing anything
+        base = run_stage(args, "baseline", n)
+        ours = run_stage(args, "build", n)
+        rows.append((n, base, ours))
+        print(f"\n{n} photos")
+        for label, r in (("baseline ", base), ("lookalike", ours)):
+            print(f"  {label} {r['total']:7.1f} s  peak {r['peak_rss_mb']:6.0f} MB: {shares(r)}")
+        print(
+            f"  CPU seconds: baseline {base['cpu_s']:.1f}, lookalike {ours['cpu_s']:.1f} "
+            f"({base['cpu_s'] / ours['cpu_s']:.2f}x)"
+        )
+        print(
+            f"  ratio {base['total'] / ours['total']:.2f}x; titles {ours['titles']}; rebuild "
+            f"{ours['rebuild_seconds']:.1f} s ({ours['rebuild_embedded']} embedded)"
+        )
+    print(
+        f"\n{'photos':>7} {'baseline s':>11} {'lookalike s':>12} {'ratio':>6} "
+        f"{'CPU ratio':>9} {'base MB':>8} {'ours MB':>8} {'img/s':>6}"
+    )
+    for n, base, ours in rows:
+        print(
+            f"{n:7d} {base['total']:11.1f} {ours['total']:12.1f} "
+            f"{base['total'] / ours['total']:5.2f}x {base['cpu_s'] / ours['cpu_s']:8.2f}x "
+            f"{base['peak_rss_mb']:8.0f} "
+            f"{ours['peak_rss_mb']:8.0f} {n / ours['total']:6.1f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=713)
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[2000])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--stage", choices=["decode", "model", "build"])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="photo variants")
+    parser.add_argument("--batch", type=int, default=None, help="default: calibrated")
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
+    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    parser.add_argument("--baseline", action="store_true", help="compare with the tutorial loop")
+    parser.add_argument("--baseline-threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--stage", choices=["decode", "model", "build", "baseline"])
     args = parser.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"no photos at {args.data}: pass --data")
     if args.stage:
-        files = photos(args.data, args.images)
+        files = photo_files(args.data, args.images, args.cache)
         result = {
-            "decode": lambda: stage_decode(files, args.workers),
-            "model": lambda: stage_model(len(files), args.batch),
-            "build": lambda: stage_build(files, args.batch, args.workers),
+            "decode": lambda: stage_decode(files, args.workers or 2),
+            "model": lambda: stage_model(len(files), args.batch or 32),
+            "build": lambda: stage_build(files, args),
+            "baseline": lambda: stage_baseline(files, args.baseline_threads),
         }[args.stage]()
         result["peak_rss_mb"] = peak_mb()
         print(json.dumps(result))
         return
-    if not args.data.is_dir():
-        sys.exit(f"no photos at {args.data}: pass --data")
-    print(
-        f"{os.cpu_count()} CPUs, {args.images} photos from {args.data}, batch {args.batch}, "
-        f"{args.workers} decode threads"
-    )
+    if args.baseline:
+        compare(args)
+        return
+    print(f"{os.cpu_count()} CPUs, {args.images} photos from {args.data}")
     print(f"{'stage':28} {'images/s':>9} {'seconds':>8} {'peak RSS MB':>12}")
     for stage, label in (
         ("decode", "decode + preprocess"),
         ("model", "model (onnxruntime lite0)"),
         ("build", "end to end (lookalike build)"),
     ):
-        r = run_stage(args, stage)
-        print(f"{label:28} {r['per_s']:9.1f} {r['seconds']:8.2f} {r['peak_rss_mb']:12.0f}")
+        r = run_stage(args, stage, args.images)
+        print(
+            f"{label:28} {r['images'] / r['total']:9.1f} {r['total']:8.2f} {r['peak_rss_mb']:12.0f}"
+        )
         if stage == "build":
-            print(f"  stage seconds: {r['stages']}")
+            print(f"  stages: {shares(r)}")
             print(
                 f"  rebuild with nothing changed: {r['rebuild_seconds']:.2f} s, "
                 f"{r['rebuild_embedded']} images embedded"

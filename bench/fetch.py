@@ -2,8 +2,9 @@
 
 Starts a 127.0.0.1 HTTP/1.1 server whose every response waits ``--latency`` ms (a far-away CDN),
 then fetches ``--images`` distinct JPEGs with ``ImageFetcher`` into a fresh cache per setting:
-one request at a time, the defaults (16 at once, 4 per host: all images here share one host),
-and 16 per host. Prints images/s and the ratio to one at a time. Nothing leaves the machine.
+one request at a time, the defaults (16 at once, 4 per host) on one host, 16 per host, and the
+defaults with the images spread over ``--hosts`` loopback servers (127.0.0.2, ...), as a shop's
+CDN hosts would be. Prints images/s and the ratio to one at a time. Nothing leaves the machine.
 
     .venv/bin/python bench/fetch.py --images 200 --latency 50
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing
 import random
 import tempfile
 import threading
@@ -40,7 +42,9 @@ def make_jpegs(count: int) -> list[bytes]:
     return out
 
 
-def start_server(jpegs: list[bytes], latency: float) -> tuple[ThreadingHTTPServer, str]:
+def start_server(
+    jpegs: list[bytes], latency: float, address: str = "127.0.0.1"
+) -> tuple[ThreadingHTTPServer, str]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a CDN would
 
@@ -56,10 +60,18 @@ def start_server(jpegs: list[bytes], latency: float) -> tuple[ThreadingHTTPServe
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((address, 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return server, f"http://{address}:{server.server_address[1]}"
+
+
+def serve_all(
+    jpegs: list[bytes], latency: float, addresses: list[str], queue: multiprocessing.Queue
+) -> None:
+    """Run one server per address until terminated; put their base URLs on ``queue``."""
+    queue.put([start_server(jpegs, latency, address)[1] for address in addresses])
+    threading.Event().wait()
 
 
 def measure(urls: list[str], settings: FetchSettings) -> float:
@@ -79,29 +91,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--latency", type=float, default=50.0, help="ms added per request")
+    parser.add_argument("--hosts", type=int, default=8, help="loopback hosts 127.0.0.2...")
     args = parser.parse_args()
 
     jpegs = make_jpegs(args.images)
-    server, base = start_server(jpegs, args.latency / 1000)
+    # The servers run in another process, so their threads do not share the fetcher's GIL.
+    # A shop's images usually sit on a few CDN hosts: one server per loopback address
+    # (127.0.0.0/8 is all loopback on Linux), images spread over them round-robin.
+    addresses = ["127.0.0.1", *(f"127.0.0.{2 + h}" for h in range(args.hosts))]
+    queue: multiprocessing.Queue[list[str]] = multiprocessing.Queue()
+    servers = multiprocessing.Process(
+        target=serve_all, args=(jpegs, args.latency / 1000, addresses, queue), daemon=True
+    )
+    servers.start()
+    base, *hosts = queue.get(timeout=60)
     urls = [f"{base}/img/{i}.jpg" for i in range(args.images)]
-    settings = {
-        "1 at a time": FetchSettings(allow_private=True, concurrency=1, per_host=1),
-        f"default ({DEFAULT_CONCURRENCY}, {DEFAULT_PER_HOST}/host)": FetchSettings(
-            allow_private=True
+    spread = [f"{hosts[i % len(hosts)]}/img/{i}.jpg" for i in range(args.images)]
+    default = f"default ({DEFAULT_CONCURRENCY}, {DEFAULT_PER_HOST}/host)"
+    cases = [
+        ("1 at a time, 1 host", urls, FetchSettings(allow_private=True, concurrency=1, per_host=1)),
+        (f"{default}, 1 host", urls, FetchSettings(allow_private=True)),
+        (
+            "16, 16/host, 1 host",
+            urls,
+            FetchSettings(allow_private=True, concurrency=16, per_host=16),
         ),
-        "16, 16/host": FetchSettings(allow_private=True, concurrency=16, per_host=16),
-    }
+        (f"{default}, {args.hosts} hosts", spread, FetchSettings(allow_private=True)),
+    ]
     try:
-        measure(urls[:4], settings["1 at a time"])  # warm-up: imports, first connection
-        rows = [(name, args.images / measure(urls, s)) for name, s in settings.items()]
+        measure(urls[:4], cases[0][2])  # warm-up: imports, first connection
+        rows = [(name, args.images / measure(u, s)) for name, u, s in cases]
     finally:
-        server.shutdown()
-        server.server_close()
+        servers.terminate()
+        servers.join()
     kb = sum(map(len, jpegs)) / len(jpegs) / 1024
     print(f"{args.images} images of ~{kb:.0f} KB, {args.latency:g} ms latency per request")
-    print(f"{'setting':<24}{'images/s':>10}{'ratio':>8}")
+    print(f"{'setting':<34}{'images/s':>10}{'ratio':>8}")
     for name, rate in rows:
-        print(f"{name:<24}{rate:>10.1f}{rate / rows[0][1]:>8.1f}")
+        print(f"{name:<34}{rate:>10.1f}{rate / rows[0][1]:>8.1f}")
+    bound = min(DEFAULT_CONCURRENCY, DEFAULT_PER_HOST * args.hosts) / (args.latency / 1000)
+    print(
+        f"bound with {args.hosts} hosts: min(concurrency, per_host x hosts) / latency = "
+        f"{bound:.0f} images/s"
+    )
 
 
 if __name__ == "__main__":

@@ -161,9 +161,19 @@ class Workspace:
         return self.root
 
     @property
+    def ray_shards_dir(self) -> Path:
+        """Where Ray embedding actors write their Parquet shards (removed once read)."""
+        return self.embeddings_dir / "ray-shards"
+
+    @property
     def index_dir(self) -> Path:
         """The saved vector index (``lookalike.index.load_index(ws.index_dir)``)."""
         return self.root / "index"
+
+    def model_file(self, name: str) -> Path:
+        """A model made for this shop (``models/<name>.onnx``: the int8 model calibrated on
+        its photos), so image search at serve time runs the model the build ran."""
+        return self.root / "models" / f"{name}.onnx"
 
     @property
     def head_dir(self) -> Path:

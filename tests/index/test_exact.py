@@ -108,3 +108,15 @@ def test_shared_exact_index_saves_no_copy_and_old_copies_still_load(tmp_path) ->
     for old in (load_index(tmp_path / "old"), load_index(tmp_path / "old", vectors)):
         assert old.search(x[:3], 4)[1] == new.search(x[:3], 4)[1]
     assert new.search(x[:1], 1)[1] == [["p0"]]
+
+
+def test_manhattan_scores_equal_scipy_cdist() -> None:
+    """L1 without scipy at run time: equal to scipy's cityblock distances (dev reference)."""
+    cdist = pytest.importorskip("scipy.spatial.distance").cdist
+    from lookalike.index.exact import pair_scores
+
+    rng = np.random.default_rng(7)
+    xq = rng.normal(size=(23, 96)).astype(np.float32)
+    xb = rng.normal(size=(301, 96)).astype(np.float32)
+    np.testing.assert_allclose(pair_scores(xq, xb, "manhattan"), -cdist(xq, xb, "cityblock"),
+                               rtol=1e-6)

@@ -106,8 +106,15 @@ def build(
         str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
     ] = "lite0",
     k: Annotated[int, typer.Option("-k", help="Similar products stored per product.")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Images per model batch.")] = 32,
-    workers: Annotated[int, typer.Option(help="Threads decoding images.")] = 2,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Images per model batch (default: measured).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Threads decoding images (default: one per core).")
+    ] = None,
+    precision: Annotated[
+        str, typer.Option(help="fp32, or int8: calibrated on the shop's photos, faster.")
+    ] = "fp32",
     allow_private: Annotated[
         bool, typer.Option(help="Allow feed and image URLs on private/loopback addresses.")
     ] = False,
@@ -137,6 +144,18 @@ def build(
             "--no-revalidate reuses cached images without any request."
         ),
     ] = True,
+    engine: Annotated[
+        str, typer.Option(help="Where fetch + embed run: local, or ray (the scale extra).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster (ray://HEAD:10001, auto); none: local Ray.")
+    ] = None,
+    ray_actors: Annotated[int, typer.Option(help="Ray embedding actors (one model each).")] = 1,
+    ray_gpus: Annotated[float, typer.Option(help="GPUs per Ray embedding actor.")] = 0.0,
+    store: Annotated[
+        str | None,
+        typer.Option(help="Serve from Milvus: milvus://HOST:PORT/collection or milvus-lite:PATH."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="One summary line; no progress.")
     ] = False,
@@ -153,6 +172,7 @@ def build(
     _setup_logging(quiet)
     options = BuildOptions(
         model=model,
+        precision=precision,
         k=k,
         batch_size=batch_size,
         workers=workers,
@@ -167,6 +187,11 @@ def build(
         weights=Weights.parse(weights),
         aggregate=aggregate,
         revalidate=revalidate,
+        engine=engine,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
+        ray_gpus=ray_gpus,
+        store=store,
     )
     with progress_bars(not quiet) as bar:
         options = replace(options, progress=bar)

@@ -137,6 +137,6 @@ def _listing(title: str, lines: list[str]) -> None:
         return
     console.print(f"[bold]{title}[/bold]")
     for line in lines[:MAX_LISTED]:
-        console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)  # one per line
     if len(lines) > MAX_LISTED:
         console.print(f"  ... and {len(lines) - MAX_LISTED} more (--json lists all)")

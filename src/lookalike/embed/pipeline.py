@@ -1,8 +1,9 @@
 """Bytes -> vectors for many images: threaded decode/preprocess overlapped with the model.
 
 Decoding runs in a thread pool (Pillow releases the GIL while decoding and resizing) while the
-model runs on the previous batch. At most ``PREFETCH_BATCHES + 1`` batches are held at once, so
-memory stays O(batch size) whatever the catalog size. A bad image is recorded and skipped;
+model runs on the previous batch. At most ``PREFETCH_BATCHES + 1`` batches (more when batches
+are smaller than twice the decode threads) are held at once, so memory stays O(batch size)
+whatever the catalog size. A bad image is recorded and skipped;
 it never stops the run.
 """
 
@@ -19,16 +20,26 @@ import numpy as np
 from lookalike.embed.base import Embedder
 from lookalike.embed.decode import load_image
 from lookalike.embed.preprocess import preprocess, resize_for_input
+from lookalike.embed.tuning import choose_batch_size, decode_workers
 from lookalike.errors import EmbedError, ImageError, LookalikeError
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
 
-__all__ = ["EmbedResult", "ImageSource", "embed_images", "embed_one", "PREFETCH_BATCHES"]
+__all__ = [
+    "EmbedResult",
+    "ImageSource",
+    "embed_images",
+    "embed_one",
+    "input_geometry",
+    "prepare_image",
+    "PREFETCH_BATCHES",
+]
 
 # Raw bytes, or a zero-argument callable returning them (read lazily inside a worker).
 ImageSource = bytes | Callable[[], bytes]
 
 PREFETCH_BATCHES = 2
+_CALIBRATE_FROM = 256  # images
 
 
 @dataclass
@@ -62,6 +73,20 @@ def _prepare(item: ImageSource, resize: int, crop: int) -> np.ndarray | str:
         return _error_text(exc)
 
 
+def input_geometry(embedder: Embedder) -> tuple[int, int]:
+    """``(resize, crop)``: the shorter-side resize and centre crop ``embedder`` expects."""
+    return _resize_size(embedder), embedder.input_size
+
+
+def prepare_image(item: ImageSource, resize: int, crop: int) -> np.ndarray | str:
+    """One image's float32 ``(3, crop, crop)`` model input, or ``"reason: message"``.
+
+    The decode + preprocess step of :func:`embed_images`, for engines that run it elsewhere
+    (a Ray task): the same code, so the same vectors.
+    """
+    return _prepare(item, resize, crop)
+
+
 def embed_one(data: bytes, embedder: Embedder) -> np.ndarray:
     """The float32 ``(dim,)`` unit vector of one image; raises ImageError for bad bytes."""
     resize = _resize_size(embedder)
@@ -74,8 +99,8 @@ def embed_images(
     datas: Sequence[ImageSource],
     embedder: Embedder,
     *,
-    batch_size: int = 32,
-    workers: int = 2,
+    batch_size: int | None = 32,
+    workers: int | None = 2,
     progress: Progress | None = None,
     description: str = "embedding",
 ) -> EmbedResult:
@@ -84,17 +109,25 @@ def embed_images(
     ``datas``: image bytes, or zero-argument callables returning bytes (called in a worker;
     a ``LookalikeError`` or ``OSError`` from one is recorded like a bad image). Vectors come
     back in input order for the indices in ``ok``. ``progress`` is told how many images are
-    done. Empty input gives a ``(0, dim)`` array.
+    done. Empty input gives a ``(0, dim)`` array. ``batch_size=None`` measures the fastest
+    one (:func:`~lookalike.embed.tuning.choose_batch_size`); ``workers=None``: one decode
+    thread per usable core.
     """
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     total = len(datas)
     vectors: list[np.ndarray] = []
     result = EmbedResult(vectors=np.zeros((0, embedder.dim), dtype=np.float32))
     if total == 0:
         return result
+    workers = decode_workers(workers)
+    if batch_size is None:  # measuring costs about a second: not worth it for a few images
+        batch_size = choose_batch_size(embedder) if total >= _CALIBRATE_FROM else 8
+    # Enough images in flight to keep every decode thread busy, however small the batch;
+    # still a fixed bound, so memory stays flat whatever the catalog size.
+    prefetch = max(PREFETCH_BATCHES, -(-2 * workers // batch_size))
     resize, crop = _resize_size(embedder), embedder.input_size
     starts = iter(range(0, total, batch_size))
 
@@ -111,7 +144,7 @@ def embed_images(
                 pending.append((start, futures))
 
         pending: deque[tuple[int, list[Future[Any]]]] = deque()
-        for _ in range(PREFETCH_BATCHES):
+        for _ in range(prefetch):
             submit_next(pending)
         while pending:
             start, futures = pending.popleft()

@@ -10,23 +10,46 @@ from pathlib import Path
 
 from lookalike.embed.base import Embedder
 from lookalike.embed.features import FeatureSpec
+from lookalike.embed.ortconfig import CPU_PROVIDER, CUDA_PROVIDER
 from lookalike.errors import ConfigError, EmbedError
 
-__all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "DEVICES", "get_embedder", "model_key", "cuda_available"]
+__all__ = [
+    "MODEL_NAMES",
+    "DEFAULT_MODEL",
+    "DEVICES",
+    "get_embedder",
+    "model_key",
+    "onnx_source",
+    "cuda_available",
+]
 
 MODEL_NAMES = ("lite0", "lite1", "lite2", "histogram")
 DEFAULT_MODEL = "lite0"
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def cuda_available() -> bool:
-    """True when torch is installed and sees a CUDA GPU.
+def _no_nvidia_driver() -> bool:
+    # On Linux without the NVIDIA driver the answer is known without importing torch (~1-2 s).
+    return sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia")
 
-    On Linux without the NVIDIA driver the answer is known without importing torch (~1-2 s),
-    which keeps ONNX-only runs on CPU machines fast to start.
-    """
-    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia"):
+
+def ort_cuda_available() -> bool:
+    """True when this onnxruntime build has the CUDA provider and a driver is present."""
+    if _no_nvidia_driver():
         return False
+    import onnxruntime as ort
+
+    from lookalike.embed.ortconfig import CUDA_PROVIDER
+
+    return CUDA_PROVIDER in ort.get_available_providers()
+
+
+def cuda_available() -> bool:
+    """True when a CUDA GPU can run the model: ORT's CUDA provider, or torch seeing a GPU."""
+    if _no_nvidia_driver():
+        return False
+    if ort_cuda_available():
+        return True
     if importlib.util.find_spec("torch") is None:
         return False
     import torch
@@ -80,6 +103,18 @@ def model_key(model: str) -> str:
     return f"onnx-{file_sha256(path.resolve())[:12]}"
 
 
+def onnx_source(model: str) -> Path:
+    """The fp32 ONNX file of ``model`` (a built-in one is exported once and cached)."""
+    _check_model(model)
+    if model == "histogram":
+        raise ConfigError("the histogram embedder has no ONNX model to quantise")
+    if _is_onnx_path(model):
+        return Path(model).expanduser().resolve()
+    from lookalike.embed.onnx_export import export_onnx
+
+    return export_onnx(model)
+
+
 def get_embedder(
     model: str = DEFAULT_MODEL, *, device: str = "auto", cache_dir: Path | None = None
 ) -> Embedder:
@@ -87,8 +122,9 @@ def get_embedder(
 
     ``model``: one of :data:`MODEL_NAMES` or a path to an ``.onnx`` file (NCHW float32 input,
     ``(B, D)`` or ``(B, D, 1, 1)`` output; input side read from the file when static, else 224).
-    ``device``: ``"auto"`` (torch fp16 on CUDA when a GPU is visible, else ONNX Runtime on CPU),
-    ``"cpu"`` (ONNX Runtime) or ``"cuda"`` (torch; EmbedError without a GPU).
+    ``device``: ``"auto"`` (the GPU when one is visible, else ONNX Runtime on CPU), ``"cpu"``
+    (ONNX Runtime) or ``"cuda"`` (ONNX Runtime's CUDA provider when onnxruntime-gpu is
+    installed, else torch fp16; EmbedError without a GPU).
     """
     _check_model(model)
     if device not in DEVICES:
@@ -132,25 +168,29 @@ def _load(
         )
     if _is_onnx_path(model):
         return _user_onnx(Path(model), device)
-    if device == "cuda":
-        return TorchEmbedder(model, device="cuda")
+    if device == "cuda" and not ort_cuda_available():
+        return TorchEmbedder(model, device="cuda")  # onnxruntime without its CUDA provider
 
     from lookalike.embed.onnx_export import export_onnx, get_spec
+    from lookalike.embed.ortconfig import select_providers
 
     spec = get_spec(model)
     path = export_onnx(model, cache_dir=Path(cache_dir) if cache_dir else None)
+    available = [CUDA_PROVIDER] if device == "cuda" else []
     return OnnxEmbedder(
-        path, name=spec.name, input_size=spec.input_size, resize_size=spec.resize_size
+        path,
+        name=spec.name,
+        input_size=spec.input_size,
+        resize_size=spec.resize_size,
+        providers=select_providers(device, [*available, CPU_PROVIDER]),
     )
 
 
 def _user_onnx(path: Path, device: str) -> Embedder:
     from lookalike.embed.runners import OnnxEmbedder
 
-    providers = ("CPUExecutionProvider",)
-    if device == "cuda":
-        # torch cannot run an ONNX file; onnxruntime's CUDA provider can, when installed.
-        providers = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    # torch cannot run an ONNX file; onnxruntime's CUDA provider can, when installed.
+    providers = (CUDA_PROVIDER, CPU_PROVIDER) if device == "cuda" else (CPU_PROVIDER,)
     return OnnxEmbedder(
         path,
         name=path.stem,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.embed.base import check_batch, l2_normalize
+from lookalike.embed.ortconfig import CPU_PROVIDER, OrtSettings, session_options
 from lookalike.embed.preprocess import MEAN, STD, resize_for_input
 from lookalike.errors import EmbedError
 
@@ -45,7 +46,9 @@ class OnnxEmbedder:
     The session is created once in ``__init__``; :meth:`embed` may be called concurrently
     (onnxruntime sessions are thread-safe for ``run``). ``input_size=None`` reads the side
     from the model's static input shape (224 when it is dynamic); ``resize_size=None`` keeps
-    the 256/224 ratio.
+    the 256/224 ratio. ``settings``: threads, spinning, graph optimisation (see
+    :class:`~lookalike.embed.ortconfig.OrtSettings`); ``providers`` in order of preference,
+    the ones this onnxruntime lacks dropped (``providers`` tells which ones the session got).
     """
 
     def __init__(
@@ -55,25 +58,24 @@ class OnnxEmbedder:
         name: str,
         input_size: int | None = 224,
         resize_size: int | None = None,
-        threads: int | None = None,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
+        settings: OrtSettings | None = None,
+        providers: Sequence[str] = (CPU_PROVIDER,),
     ) -> None:
         import onnxruntime as ort
 
         self.name = name
         self.onnx_path = Path(onnx_path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
+        self.settings = settings or OrtSettings()
+        self.session_options = session_options(self.settings)
         available = set(ort.get_available_providers())
-        chosen = [p for p in providers if p in available] or ["CPUExecutionProvider"]
+        chosen = [p for p in providers if p in available] or [CPU_PROVIDER]
         try:
             self._session = ort.InferenceSession(
-                str(self.onnx_path), sess_options=options, providers=chosen
+                str(self.onnx_path), sess_options=self.session_options, providers=chosen
             )
         except _ort_errors() as exc:
             raise EmbedError(f"cannot load ONNX model {self.onnx_path}: {exc}") from exc
+        self.providers = list(self._session.get_providers())
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self.input_size = self._check_input(model_input.shape, input_size)

@@ -92,9 +92,20 @@ def pair_scores(xq: np.ndarray, xb: np.ndarray, metric: str) -> np.ndarray:
         q64, b64 = xq.astype(np.float64), xb.astype(np.float64)
         sq = (q64**2).sum(1)[:, None] + (b64**2).sum(1)[None, :] - 2.0 * (q64 @ b64.T)
         return -np.sqrt(np.maximum(sq, 0.0)).astype(np.float32)
-    from scipy.spatial.distance import cdist
+    return -_manhattan(xq, xb)
 
-    return -cdist(xq, xb, "cityblock").astype(np.float32)
+
+_MANHATTAN_CHUNK = 1 << 22  # elements of one |q - b| broadcast (16 MB of float32)
+
+
+def _manhattan(xq: np.ndarray, xb: np.ndarray) -> np.ndarray:
+    """L1 distances by query chunks, summed in float64 as scipy's cdist does (no scipy)."""
+    out = np.empty((len(xq), len(xb)), dtype=np.float32)
+    step = max(1, _MANHATTAN_CHUNK // max(1, xb.size))
+    for start in range(0, len(xq), step):
+        diff = np.abs(xq[start : start + step, None, :] - xb[None, :, :])
+        out[start : start + step] = diff.sum(axis=2, dtype=np.float64)
+    return out
 
 
 def _block_topk(

@@ -63,6 +63,11 @@ class VectorSet:
         row = self.row_of().get(key)
         return None if row is None else np.asarray(self.vectors[row])
 
+    def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """``{key: vector}`` for the keys present (others left out), in the order given."""
+        row_of = self.row_of()
+        return {k: np.asarray(self.vectors[row_of[k]]) for k in keys if k in row_of}
+
     def take(self, keys: Sequence[str]) -> VectorSet:
         """A new set with the rows of ``keys`` (all must be present), in that order."""
         rows = [self.row_of()[k] for k in keys]

@@ -2,50 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lookalike.catalog.store import ImageRecord
 from lookalike.embed.base import Embedder
 from lookalike.index.vectors import VectorSet
-from lookalike.pipeline.images import file_loader
 from lookalike.pipeline.options import DECODE_REASONS
 from lookalike.pipeline.state import BuildState
 
-__all__ = ["EmbedStage"]
+__all__ = ["EmbedStage", "EmbedderLoader"]
+
+
+# the files to embed -> the embedder (int8 calibrates on them); called only when there are any
+EmbedderLoader = Callable[[Sequence[Path]], Embedder]
 
 
 class EmbedStage:
-    """Embeds every image content not in the cache of ``key`` with ``embedder``; bytes that
-    failed to decode in an earlier build are not tried again. Records every image's outcome
-    in the store and saves the cache (pruned to the images in use)."""
+    """Embeds every image content not in the cache of ``key`` with the embedder ``load``
+    gives (loaded only when some image is new); bytes that failed to decode in an earlier
+    build are not tried again. Records every image's outcome in the store and saves the
+    cache (pruned to the images in use). ``fresh``: ignore the saved cache (a new int8
+    calibration makes its vectors void)."""
 
-    def __init__(self, embedder: Embedder, key: str):
-        self.embedder = embedder
+    def __init__(self, load: EmbedderLoader, key: str, dim: int, *, fresh: bool = False):
+        self.load = load
         self.key = key
+        self.dim = dim
+        self.fresh = fresh
 
     def __call__(self, state: BuildState) -> None:
-        from lookalike.embed.pipeline import embed_images
+        from lookalike.pipeline.engines import embed_files
 
         with state.timed("embed"):
             cache_file = state.ws.embeddings(self.key)
-            cache = cache_file.load_or_empty(self.embedder.dim)
+            cache = VectorSet.empty(self.dim) if self.fresh else cache_file.load_or_empty(self.dim)
             todo = self._todo(state, cache)
-            shas = list(todo)
-            result = embed_images(
-                [file_loader(todo[s]) for s in shas],
-                self.embedder,
-                batch_size=state.options.batch_size,
-                workers=state.options.workers,
-                progress=state.options.progress,
-            )
-            errors = {shas[i]: message for i, message in result.errors.items()}
+        new, errors = VectorSet.empty(self.dim), dict[str, str]()
+        if todo:
+            with state.timed("model"):  # load (and, for int8, calibrate once per workspace)
+                embedder = self.load(list(todo.values()))
+            with state.timed("embed"):
+                # in this process, or on Ray (--engine ray): same inputs, same outputs
+                new, errors = embed_files(todo, embedder, state.options, state.ws)
+        with state.timed("embed"):
             for image in state.images.values():
                 if image.sha256 in errors and not image.reason:
                     reason, _, message = errors[image.sha256].partition(": ")
                     image.reason, image.error = reason or "corrupt", message or reason
-            new = VectorSet([shas[i] for i in result.ok], result.vectors)
             state.cache = cache.merged(new, keep=state.used_images())
-            state.embedded = len(result.ok)
+            state.embedded = len(new)
             cache_file.save(state.cache)
             state.store.record_images(
                 ImageRecord(i.source, "failed" if i.reason else "ok", i.sha256, i.reason, i.error)

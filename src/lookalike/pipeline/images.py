@@ -81,9 +81,9 @@ def resolve_urls(images: list[ImageState], ws: Workspace, options: BuildOptions)
     from lookalike.catalog.fetch import ImageFetcher, is_transient
 
     fetcher = ImageFetcher(ws.images_dir, options.fetch_settings())
-    results = fetcher.fetch_many(
-        [i.source for i in images], progress=options.progress, revalidate=options.revalidate
-    )
+    from lookalike.pipeline.engines import fetch_urls
+
+    results = fetch_urls(fetcher, [i.source for i in images], options)
     counts = dict.fromkeys(("fetched", "revalidated", "reused", "stale", "failed"), 0)
     for image in images:
         result = results[image.source]

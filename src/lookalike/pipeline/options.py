@@ -28,9 +28,10 @@ class BuildOptions:
     """How to build a workspace. Validated on construction."""
 
     model: str = "lite0"
+    precision: str = "fp32"  # fp32 | int8 (calibrated on the shop's photos, several x faster)
     k: int = DEFAULT_K
-    batch_size: int = 32
-    workers: int = 2
+    batch_size: int | None = None  # None: the fastest of a short calibration
+    workers: int | None = None  # decode threads; None: one per usable core
     progress: Progress | None = field(default=None, compare=False, repr=False)
     columns: ColumnMap | None = None
     catalog_format: str | None = None  # --format: a catalog format name, skips detection
@@ -48,6 +49,12 @@ class BuildOptions:
     weights: Weights = field(default_factory=Weights)
     exclude_group: bool = True
     near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
+    # scale-out: where fetch + embed run, and where the serving data is published
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None  # None: a local Ray instance for the build
+    ray_actors: int = 1  # embedding actors, one model session each
+    ray_gpus: float = 0.0  # GPUs per embedding actor (ONNX Runtime CUDA provider)
+    store: str | None = None  # None: local files; milvus://HOST:PORT/collection | milvus-lite:PATH
 
     def __post_init__(self) -> None:
         from lookalike.errors import ConfigError
@@ -59,6 +66,10 @@ class BuildOptions:
         if self.quantize is not None and self.quantize not in QUANTIZE_KINDS:
             raise ConfigError(f"quantize must be float16 or int8, got {self.quantize!r}")
 
+        if self.precision not in ("fp32", "int8"):
+            raise ConfigError(f"precision must be fp32 or int8, got {self.precision!r}")
+        if self.precision == "int8" and self.model == "histogram":
+            raise ConfigError("the histogram embedder has no int8 version: use --precision fp32")
         if self.head not in ("auto", "none"):
             raise ConfigError(f"head must be 'auto' or 'none', got {self.head!r}")
         if self.weights.title and not self.titles:
@@ -67,10 +78,22 @@ class BuildOptions:
             raise ConfigError(f"near_duplicate must be in [-1, 1], got {self.near_duplicate}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be between 1 and 1000, got {self.k}")
-        if not 1 <= self.batch_size <= 4096:
+        if self.batch_size is not None and not 1 <= self.batch_size <= 4096:
             raise ConfigError(f"batch size must be between 1 and 4096, got {self.batch_size}")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"engine must be local or ray, got {self.engine!r}")
+        if self.engine == "ray" and self.precision != "fp32":
+            raise ConfigError("--engine ray embeds in fp32 (the actors load the plain model)")
+        if self.engine != "ray" and self.ray_address:
+            raise ConfigError("--ray-address needs --engine ray")
+        if self.ray_actors < 1 or self.ray_gpus < 0:
+            raise ConfigError("ray actors must be >= 1 and GPUs per actor >= 0")
+        if self.store is not None:
+            from lookalike.recommend.milvus import StoreSpec
+
+            StoreSpec.parse(self.store)  # a bad --store fails before anything is written
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"

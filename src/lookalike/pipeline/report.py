@@ -76,6 +76,7 @@ def build_manifest(
         "shop": state.ws.shop,
         "model": model,
         "model_key": key,
+        "precision": options.precision,
         "dim": head.dim if head is not None else dim,
         "head": head.record() if head is not None else None,
         "count": len(state.vectors),
@@ -92,6 +93,8 @@ def build_manifest(
             "titles": options.titles,
         },
         "catalog": state.source_name,
+        "engine": options.engine,
+        "store": state.published,
         "sync_seq": state.sync_seq,  # catalog-sync changes folded in (the service skips them)
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -15,17 +15,20 @@ request. When a refresh cannot reach an image that worked before (timeout, conne
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, open_catalog
-from lookalike.pipeline.embed import EmbedStage
+from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
 from lookalike.pipeline.options import BuildOptions, BuildReport
+from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.report import build_manifest, build_report
 from lookalike.pipeline.state import BuildState
+from lookalike.pipeline.store_publish import store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
 from lookalike.pipeline.vectors import load_head, vectors_stage
@@ -39,14 +42,26 @@ log = logging.getLogger(__name__)
 EmbedderFactory = Callable[[str], Embedder]
 
 
-def _embedder(options: BuildOptions, factory: EmbedderFactory | None) -> tuple[Embedder, str, str]:
-    """The embedder, its embedding-cache key and the model name the manifest records."""
-    if factory is None:
-        from lookalike.embed.registry import get_embedder, model_key
+def _embedder(
+    ws: Workspace, options: BuildOptions, factory: EmbedderFactory | None
+) -> tuple[EmbedderLoader, str, str, int]:
+    """How to get the embedder (called only when an image needs embedding), its
+    embedding-cache key, the model name the manifest records and the vector width."""
+    if factory is not None:
+        embedder = factory(options.model)
+        return (lambda files: embedder), f"custom-{embedder.name}", embedder.name, embedder.dim
+    from lookalike.embed.registry import get_embedder
 
-        return get_embedder(options.model), model_key(options.model), options.model
-    embedder = factory(options.model)
-    return embedder, f"custom-{embedder.name}", embedder.name
+    key = embedding_key(options.model, options.precision)  # checks the model name
+    cache = ws.embeddings(key)
+    # The vector width comes from the cache when there is one, so a rebuild with nothing new
+    # loads no model at all; the first build loads it here (it is needed anyway).
+    dim = cache.load().dim if cache.exists() else get_embedder(options.model).dim
+
+    def load(files: Sequence[Path]) -> Embedder:
+        return load_build_embedder(ws, options.model, options.precision, files)
+
+    return load, key, options.model, dim
 
 
 def build_workspace(
@@ -68,24 +83,26 @@ def build_workspace(
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.create()
     source_name, products = open_catalog(catalog, options)
-    # Load the model before touching the store: a bad --model must not change anything.
-    embedder, key, model = _embedder(options, embedder_factory)
-    head = load_head(ws, options, key, embedder.dim)
+    # Check the model before touching the store: a bad --model must not change anything.
+    fresh = embedder_factory is None and needs_calibration(ws, options.model, options.precision)
+    load, key, model, dim = _embedder(ws, options, embedder_factory)
+    head = load_head(ws, options, key, dim)
 
     with ws.open_store() as store:
         state = BuildState(ws, options, store, source_name)
         catalog_stage(state, products)
         images_stage(state)
-        EmbedStage(embedder, key)(state)
+        EmbedStage(load, key, dim, fresh=fresh)(state)
         vectors_stage(state, head)
         index_stage(state)
         table_stage(state)
+        store_stage(state)
         with state.timed("topk"):
             state.downloads["pruned"] = prune_image_cache(ws, state.url_sources)
         titles_stage(state)
 
     report = build_report(state, model)
     write_json_atomic(ws.report_path, report.to_dict())
-    ws.write_manifest(build_manifest(state, model, key, embedder.dim, head))
+    ws.write_manifest(build_manifest(state, model, key, dim, head))
     log.info("built %s: %d products, %d vectors", ws.root, report.products["total"], report.vectors)
     return report

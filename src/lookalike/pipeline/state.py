@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lookalike.catalog.models import Product
 from lookalike.catalog.store import CatalogDiff, ProductStore
@@ -60,6 +61,8 @@ class BuildState:
     index: IndexBuild | None = None
     neighbors: Neighbors | None = None
     titles: TitleReport | None = None
+    # publish to a serving store (--store milvus...): what the manifest records of it
+    published: dict[str, Any] | None = None
     # catalog sync: the last journal change folded into this build's catalog
     sync_seq: int = 0
 

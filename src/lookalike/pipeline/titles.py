@@ -18,6 +18,7 @@ import numpy as np
 from lookalike.catalog.models import Product
 from lookalike.embed.titles import TITLE_DIM, TitleEncoder, load_title_encoder
 from lookalike.index.vectors import VectorSet
+from lookalike.pipeline.titled import titled_products
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
 from lookalike.workspace import VectorFile
@@ -76,24 +77,27 @@ def update_title_vectors(
 
 
 def _encode(encoder: TitleEncoder, titles: list[str], progress: Progress | None) -> np.ndarray:
+    # Batches of similar lengths pad little: sort once over all titles (the model sorts only
+    # inside one encode call), encode in chunks, put the rows back in input order.
     advance = progress_task(progress, "embedding titles", len(titles))
-    parts: list[np.ndarray] = []
+    order = np.argsort([len(t) for t in titles], kind="stable")
+    rows = np.zeros((len(titles), encoder.dim), np.float32)
     for start in range(0, len(titles), _CHUNK):
-        chunk = titles[start : start + _CHUNK]
-        parts.append(encoder.encode(chunk))
-        advance(len(chunk))
-    return np.concatenate(parts) if parts else encoder.encode([])
+        picked = order[start : start + _CHUNK]
+        rows[picked] = encoder.encode([titles[i] for i in picked])
+        advance(len(picked))
+    return rows
 
 
 def titles_stage(state: BuildState) -> None:
-    """Embed new titles and save one title vector per titled product. Skipped when the build
-    turned titles off."""
+    """Embed new titles and save one title vector per product with a real title (not a file
+    name or id, see :mod:`lookalike.pipeline.titled`). Skipped when titles are turned off."""
     if not state.options.titles:
         return
     with state.timed("titles"):
         state.titles = update_title_vectors(
             state.ws.title_cache,
             state.ws.title_vectors,
-            state.products,
+            titled_products(state.products),  # made-up titles (file names, ids) skipped
             progress=state.options.progress,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,10 @@ from lookalike.recommend.rules import FallbackPool, Rules, load_rules, save_rule
 from lookalike.recommend.shopconfig import load_shop_config
 from lookalike.recommend.topk import Neighbors
 from lookalike.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lookalike.recommend.milvus import MilvusShopStore
+    from lookalike.recommend.milvus_views import MilvusNeighbors, MilvusVectors
 
 __all__ = ["LoadedWorkspace"]
 
@@ -48,11 +52,24 @@ class LoadedWorkspace:
         self.workspace.require_built()
         self.manifest = self.workspace.manifest()
         self.store: ProductStore = self.workspace.open_store()
-        self.vectors = self.workspace.product_vectors.load()
-        self.neighbors = Neighbors.load(self.workspace.neighbors_dir, self.vectors.ids)
-        # loaded now, with the vectors, so a rebuild running later cannot pair this snapshot
-        # with a newer index
-        self.index = self._load_index()
+        self.vectors: VectorSet | MilvusVectors
+        self.neighbors: Neighbors | MilvusNeighbors
+        self.index: VectorIndex
+        self.milvus: MilvusShopStore | None = None
+        if self.manifest.get("store"):  # built with --store milvus...: served from Milvus
+            from lookalike.recommend.milvus_views import open_milvus_parts
+
+            self.vectors, self.neighbors, self.index = open_milvus_parts(
+                self.manifest, self.workspace.shop
+            )
+            self.milvus = self.vectors.store
+        else:
+            local = self.workspace.product_vectors.load()
+            self.vectors = local
+            self.neighbors = Neighbors.load(self.workspace.neighbors_dir, local.ids)
+            # loaded now, with the vectors, so a rebuild running later cannot pair this
+            # snapshot with a newer index
+            self.index = self._load_index(local)
         self._embedder = embedder
         conf = self.manifest.get("recommend") or {}
         self.weights = weights or Weights.parse(conf.get("weights"))
@@ -66,8 +83,10 @@ class LoadedWorkspace:
         self.rules = load_rules(self.workspace.rules_path)
 
     def close(self) -> None:
-        """Release the product store."""
+        """Release the product store (and the Milvus connection, when served from one)."""
         self.store.close()
+        if self.milvus is not None:
+            self.milvus.close()
 
     def __enter__(self: _Self) -> _Self:
         return self
@@ -77,15 +96,23 @@ class LoadedWorkspace:
 
     # -- lazily loaded parts ---------------------------------------------------------------
 
-    def _load_index(self) -> VectorIndex:
+    def _load_index(self, vectors: VectorSet) -> VectorIndex:
         """The index the build saved (exact, HNSW, IVF-PQ, possibly compressed), loaded on first
         use; workspaces built before indexes were saved get an exact index over the vectors."""
         from lookalike.index.factory import load_index
         from lookalike.index.persist import INDEX_META
 
         if (self.workspace.index_dir / INDEX_META).exists():
-            return load_index(self.workspace.index_dir, self.vectors)
-        return ExactIndex(self.vectors, shared=True)
+            return load_index(self.workspace.index_dir, vectors)
+        return ExactIndex(vectors, shared=True)
+
+    @cached_property
+    def all_vectors(self) -> VectorSet:
+        """Every product vector in memory, for the full-catalog scorers (hybrid weights,
+        euclidean/manhattan): the build's file, or loaded once from Milvus."""
+        if isinstance(self.vectors, VectorSet):
+            return self.vectors
+        return self.vectors.materialised()
 
     @property
     def embedder(self) -> Embedder:
@@ -93,7 +120,12 @@ class LoadedWorkspace:
         if self._embedder is None:
             from lookalike.embed.registry import get_embedder
 
-            self._embedder = get_embedder(self.manifest["model"])
+            model = self.manifest["model"]
+            if self.manifest.get("precision") == "int8":  # the shop's own calibrated model
+                from lookalike.embed.quantize import int8_name
+
+                model = str(self.workspace.model_file(int8_name(model)))
+            self._embedder = get_embedder(model)
         return self._embedder
 
     @cached_property
@@ -107,10 +139,9 @@ class LoadedWorkspace:
     @cached_property
     def hybrid(self) -> HybridScorer:
         """Image + title + attribute scorer over every product with an image vector."""
-        products = self.store.get_many(self.vectors.ids).values()
-        return HybridScorer(
-            self.vectors, self.title_vectors, AttributeTable(self.vectors.ids, products)
-        )
+        vectors = self.all_vectors
+        products = self.store.get_many(vectors.ids).values()
+        return HybridScorer(vectors, self.title_vectors, AttributeTable(vectors.ids, products))
 
     @cached_property
     def head(self) -> Head | None:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -225,11 +225,24 @@ def fold_products(products: Iterable[Product], journal: SyncJournal) -> tuple[li
     return list(folded.values()), seq
 
 
+class BaseVectors(Protocol):
+    """What ``LiveVectors`` reads of the built vectors: a ``VectorSet``, or Milvus' view."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def get(self, key: str) -> np.ndarray | None: ...
+
+
 class LiveVectors:
     """The built product vectors with the overlay laid over them (same reading interface as a
     ``VectorSet`` for ``take``, ``get``, ``in`` and ``len``)."""
 
-    def __init__(self, base: VectorSet, overlay: Overlay):
+    def __init__(self, base: BaseVectors, overlay: Overlay):
         self.base = base
         self.overlay = overlay
         self.dim = base.dim

@@ -23,6 +23,7 @@ from lookalike.errors import ConfigError, VectorIndexError
 from lookalike.index.exact import METRICS, check_metric
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.loaded import LoadedWorkspace
+from lookalike.recommend.milvus_views import MilvusIndex, filter_expression
 from lookalike.recommend.results import Answer, Recommendation, table_filters
 from lookalike.recommend.search import (
     Hit,
@@ -169,7 +170,12 @@ class Recommender(LoadedWorkspace):
     # -- the search path -------------------------------------------------------------------
 
     def _ranker(
-        self, vector: np.ndarray, metric: str, weights: Weights, query: Product | None
+        self,
+        vector: np.ndarray,
+        metric: str,
+        weights: Weights,
+        query: Product | None,
+        filters: Filters,
     ) -> Ranker:
         """``depth -> the best `depth` products`` for one query, under metric and weights."""
         if not weights.image_only:
@@ -178,10 +184,13 @@ class Recommender(LoadedWorkspace):
             total, comps = self.hybrid.score_all(
                 vector, self._title_vector(query, weights), query, weights
             )
-            return hybrid_ranker(self.vectors.ids, total, comps)
+            return hybrid_ranker(self.all_vectors.ids, total, comps)
         if metric == "cosine":
-            return image_ranker(self.index, vector, weights.image)
-        return metric_ranker(self.vectors, vector, metric, weights.image)
+            index = self.index
+            if isinstance(index, MilvusIndex):  # Milvus evaluates the scalar filters itself
+                index = index.narrowed(filter_expression(filters, query))
+            return image_ranker(index, vector, weights.image)
+        return metric_ranker(self.all_vectors, vector, metric, weights.image)
 
     def _title_vector(self, query: Product | None, weights: Weights) -> np.ndarray | None:
         if query is None or not weights.title:
@@ -202,7 +211,7 @@ class Recommender(LoadedWorkspace):
             raise VectorIndexError(
                 f"query has shape {search.vector.shape}, vectors are {self.vectors.dim}-d"
             )
-        ranked = self._ranker(search.vector, metric, weights, search.query)
+        ranked = self._ranker(search.vector, metric, weights, search.query, search.filters)
         if self.overlay:
             weight = weights.image if metric == "cosine" and weights.image_only else None
             ranked = overlay_ranker(

@@ -17,6 +17,7 @@ from typing import Any
 from lookalike.atomic import write_bytes_atomic
 from lookalike.catalog.models import Product
 from lookalike.errors import LookalikeError
+from lookalike.recommend.milvus_views import mirror_changes
 from lookalike.recommend.overlay import SyncJournal
 from lookalike.recommend.similar import Recommender
 
@@ -73,5 +74,7 @@ def apply_changes(rec: Recommender, changes: list[Change]) -> list[dict[str, Any
     with _LOCK:
         written = rec.journal.append(entries)
         rec.overlay.apply(written)
+        if rec.milvus is not None:  # a shop served from Milvus: the changes go there too
+            mirror_changes(rec.milvus, rec.overlay, written)
         rec.__dict__.pop("fallback_pool", None)  # rebuilt with the new products on next use
     return statuses

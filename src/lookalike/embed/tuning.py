@@ -1,0 +1,58 @@
+"""Machine-fitted defaults for a build: the model batch size (a short calibration) and the
+number of decode threads.
+
+Bigger batches are not always faster on a CPU: a batch-1 pass of EfficientNet-Lite keeps its
+activations in cache, a batch of 32 does not, and on these 2-core machines batch 1 to 8 ran
+as fast or faster than 32. So the batch size is measured, once per model per process, on a
+few dummy batches (about a second), rather than guessed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from lookalike.embed.base import Embedder
+from lookalike.embed.ortconfig import usable_cores
+
+__all__ = ["BATCH_CANDIDATES", "choose_batch_size", "decode_workers"]
+
+BATCH_CANDIDATES = (1, 8, 32)
+_CALIBRATION_IMAGES = 32  # per candidate and round
+_chosen: dict[int, int] = {}
+
+
+def decode_workers(requested: int | None = None) -> int:
+    """Decode threads: ``requested``, else one per usable core (the model's intra-op threads
+    do not spin, so decode threads get the cores whenever the model waits)."""
+    return requested if requested is not None else usable_cores()
+
+
+def choose_batch_size(
+    embedder: Embedder, candidates: Sequence[int] = BATCH_CANDIDATES, *, rounds: int = 2
+) -> int:
+    """The candidate batch size with the best images/s for ``embedder`` (cached per process).
+
+    Embedders without an ONNX session (histogram, fakes) are not worth measuring: 32.
+    """
+    if not hasattr(embedder, "session_options"):
+        return 32
+    cached = _chosen.get(id(embedder))
+    if cached is not None:
+        return cached
+    size = embedder.input_size
+    batch = np.zeros((max(candidates), 3, size, size), np.float32)
+    embedder.embed(batch[:1])  # first run allocates; not part of any figure
+    best: dict[int, float] = {}
+    for _ in range(rounds):  # interleaved rounds: a load spike hits every candidate alike
+        for count in candidates:
+            started = time.perf_counter()
+            for _ in range(max(_CALIBRATION_IMAGES // count, 1)):
+                embedder.embed(batch[:count])
+            rate = max(_CALIBRATION_IMAGES, count) / (time.perf_counter() - started)
+            best[count] = max(best.get(count, 0.0), rate)
+    chosen = max(best, key=lambda c: best[c])
+    _chosen[id(embedder)] = chosen
+    return chosen

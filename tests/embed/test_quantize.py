@@ -1,0 +1,73 @@
+"""int8 static quantisation: vectors close to fp32, and a build that runs the shop's int8 model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike.embed.quantize import calibration_inputs, int8_name, quantize_int8
+from lookalike.embed.runners import OnnxEmbedder
+from lookalike.errors import EmbedError
+from lookalike.pipeline import BuildOptions, build_workspace
+from lookalike.recommend.similar import Recommender
+from lookalike.workspace import Workspace
+from tests.embed.conftest import clothing_photos, image_bytes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def int8_model(lite0_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    photos = [p for paths in clothing_photos(per_class=3).values() for p in paths]
+    inputs = calibration_inputs([p.read_bytes() for p in photos], resize=256, crop=224)
+    return quantize_int8(lite0_onnx, inputs, tmp_path_factory.mktemp("int8") / "lite0-int8.onnx")
+
+
+def test_int8_vectors_stay_close_to_fp32(lite0_onnx: Path, int8_model: Path) -> None:
+    fp32 = OnnxEmbedder(lite0_onnx, name="fp32")
+    int8 = OnnxEmbedder(int8_model, name="int8")
+    assert int8_model.stat().st_size < lite0_onnx.stat().st_size / 2  # int8 weights
+    # photos the calibration did not see (the 4th to 6th of each class)
+    held_out = [p for paths in clothing_photos(per_class=6).values() for p in paths[3:]]
+    batch = calibration_inputs([p.read_bytes() for p in held_out], resize=256, crop=224)
+    a, b = fp32.embed(batch), int8.embed(batch)
+    cosine = np.sum(a * b, axis=1)
+    assert cosine.min() > 0.95 and cosine.mean() > 0.98
+    # each photo's nearest neighbour among the others mostly survives quantisation
+    sims_a, sims_b = a @ a.T, b @ b.T
+    np.fill_diagonal(sims_a, -1)
+    np.fill_diagonal(sims_b, -1)
+    assert np.mean(sims_a.argmax(1) == sims_b.argmax(1)) >= 0.8
+
+
+def test_calibration_skips_bad_images_and_needs_one_good() -> None:
+    good = image_bytes(size=(300, 260))
+    assert calibration_inputs([b"not an image", good], resize=256, crop=224).shape == (
+        1,
+        3,
+        224,
+        224,
+    )
+    with pytest.raises(EmbedError, match="calibration"):
+        calibration_inputs([b"junk"], resize=256, crop=224)
+
+
+def test_int8_build_uses_the_workspace_model_everywhere(
+    photo_folder: Path, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    report = build_workspace(ws, photo_folder, BuildOptions(precision="int8"))
+    assert report.vectors == 40
+    model_file = ws.model_file(int8_name("lite0"))
+    assert model_file.is_file()
+    manifest = ws.manifest()
+    assert manifest["precision"] == "int8" and manifest["model_key"] == "lite0-int8"
+    photo = sorted(photo_folder.rglob("*.jpg"))[0]
+    with Recommender(ws) as rec:
+        assert Path(rec.embedder.onnx_path) == model_file  # type: ignore[attr-defined]
+        hits = rec.similar_to_image(photo.read_bytes(), k=3)
+    assert hits[0].product.id == photo.stem  # its own photo comes back first
+    again = build_workspace(ws, photo_folder, BuildOptions(precision="int8"))
+    assert again.images["embedded"] == 0  # the int8 cache is kept, nothing recalibrated
