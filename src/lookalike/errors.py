@@ -29,7 +29,20 @@ __all__ = [
     "VectorIndexError",
     "NotFoundError",
     "WorkspaceError",
+    "QUOTE_LIMIT",
+    "quote_input",
 ]
+
+QUOTE_LIMIT = 200
+
+
+def quote_input(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr`` of untrusted input for an error message, cut to ``limit`` characters of the
+    input (a 9 MB URL must not come back in a 9 MB error)."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 class LookalikeError(Exception):

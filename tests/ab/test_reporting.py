@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from lookalike.ab.events import Event, EventLog
 from lookalike.ab.experiments import Variant
-from lookalike.ab.report import pick_bucket_seconds, render_html
+from lookalike.ab.report import pick_bucket_seconds, render_html, render_png
 from lookalike.ab.reporting import collect_report, write_report
 from lookalike.ab.stats import VariantCounts, compare_variants
 from lookalike.ab.store import ExperimentStore
@@ -99,7 +99,8 @@ def test_report_counts_only_running_periods_and_real_impressions(tmp_path: Path)
                     ts=1500.0,
                 )
             )
-        log.record(Event("click", "shop", user_agent="Googlebot/2.1"))
+        log.record(Event("click", "shop", user_agent="Googlebot/2.1", ts=1500.0))
+        log.record(Event("click", "other", user_agent="Googlebot/2.1", ts=1500.0))  # not ours
         # Another shop served by the same process, with an experiment of the same name.
         log.record(
             Event(
@@ -151,8 +152,13 @@ def test_report_defaults_to_active_or_latest_and_html_without_plot(tmp_path: Pat
     with pytest.raises(ConfigError, match="no experiment"):
         collect_report(root)
     store.start("first", (Variant("image", 1), Variant("attributes", 1)), now=10.0)
-    with pytest.raises(ConfigError, match="no event log"):
-        collect_report(root)
+    # A running experiment with no event log yet: a valid, empty report (and no file made).
+    empty = collect_report(root)
+    assert empty.experiment == "first" and empty.status == "running"
+    assert [(r.impressions, r.clicks) for r in empty.rows] == [(0, 0), (0, 0)]
+    assert empty.dropped == {} and not Workspace(root).events_path.exists()
+    json.dumps(empty.to_dict(), allow_nan=False)  # strict JSON, no NaN
+    assert "events rejected" in render_html(empty, render_png(empty))
     EventLog(Workspace(root).events_path).close()
     store.set_status("first", "stopped", now=20.0)
     store.start("second", (Variant("image", 1), Variant("popular", 1)), now=30.0)
@@ -197,6 +203,9 @@ def test_cli_lifecycle_and_report(shop: Path, tmp_path: Path) -> None:
         "10",
     )
     assert "running" in started and "holdout 10%" in started and "image 45%" in started
+    # No event yet (no log file either): an empty report, not an error.
+    empty = invoke("ab", "report", ws, "vis")
+    assert "CTR = clicks / impressions" in empty and "events rejected (not counted): none" in empty
     with EventLog(Workspace(ws).events_path) as log:
         start = ExperimentStore(ws).get("vis").periods[0][0]
         _simulate(log, "image", 120, 30, t0=start, experiment="vis", step=1e-4)

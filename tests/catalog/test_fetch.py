@@ -254,16 +254,15 @@ def test_bad_urls(tmp_path: Path, url: str) -> None:
 def test_every_redirect_hop_is_checked(
     tmp_path: Path, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Pretend "localhost" is a public host so the first hop passes the guard; the redirect
-    # then points at 127.0.0.1, which must be refused before it is requested.
-    real_resolve = netguard.resolve_host
-
-    async def fake_resolve(host: str, port: int) -> list[str]:
-        return ["8.8.8.8"] if host == "localhost" else await real_resolve(host, port)
-
-    monkeypatch.setattr(netguard, "resolve_host", fake_resolve)
-    target = http_server.url("/img/secret.jpg")
-    url = f"http://localhost:{http_server.port}/redirect?to={target}"
+    # Count 127.0.0.1 as public so the first hop passes the guard; the redirect then points at
+    # 127.0.0.2 (loopback), which must be refused before it is requested. (Connections are
+    # pinned to the vetted address: tests/catalog/test_pinning.py.)
+    real_problem = netguard.address_problem
+    monkeypatch.setattr(
+        netguard, "address_problem", lambda a: None if str(a) == "127.0.0.1" else real_problem(a)
+    )
+    target = f"http://127.0.0.2:{http_server.port}/img/secret.jpg"
+    url = http_server.url(f"/redirect?to={target}")
     result = ImageFetcher(tmp_path).fetch(url)
     assert (result.status, result.reason) == ("failed", "refused_address")
     assert [path for path, _ in http_server.state.requests] == [f"/redirect?to={target}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import time
 
@@ -9,8 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lookalike.embed.decode import MAX_IMAGE_BYTES, load_image
+from lookalike.embed.decode import (
+    MAX_DECODED_BYTES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    decoded_bytes,
+    load_image,
+    probe_image,
+)
 from lookalike.errors import ImageError
+from tests.bigimages import png_rgba16
 
 from .conftest import encode, image_bytes, make_image
 
@@ -171,3 +180,32 @@ def test_mutated_bytes_only_raise_image_error(fmt: str) -> None:
             assert exc.reason in {"not_an_image", "truncated", "too_large", "corrupt"}
         else:
             assert image.mode == "RGB"
+
+
+# --------------------------------------------------------------------------- decoded-bytes limit
+
+
+def test_decoded_bytes_counts_the_bit_depth_of_the_file() -> None:
+    image = probe_image(png_rgba16(30, 20, pixels=False))
+    assert image.mode == "RGBA"  # Pillow opens it as 8-bit RGBA...
+    assert decoded_bytes(image) == 30 * 20 * 4 * 2  # ...but the file holds 16-bit bands
+    rgb = Image.new("RGB", (30, 20))
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG")
+    assert decoded_bytes(probe_image(buffer.getvalue())) == 30 * 20 * 3
+
+
+def test_16_bit_rgba_under_the_pixel_limit_is_refused_from_its_header() -> None:
+    # 6300 x 6300 = 39.7 MP passes the pixel limit; at 8 bytes a pixel it would decode to 318 MB.
+    header_only = png_rgba16(6300, 6300, pixels=False)  # no pixel data: refused before decoding
+    assert 6300 * 6300 < MAX_IMAGE_PIXELS and 6300 * 6300 * 8 > MAX_DECODED_BYTES
+    with pytest.raises(ImageError) as info:
+        load_image(header_only)
+    assert info.value.reason == "too_large" and "bytes decoded" in str(info.value)
+
+
+def test_decoded_bytes_limit_applies_per_call() -> None:
+    data = png_rgba16(40, 40)  # 12,800 bytes decoded
+    assert load_image(data, max_decoded_bytes=12_800).size == (40, 40)
+    with pytest.raises(ImageError):
+        load_image(data, max_decoded_bytes=12_799)

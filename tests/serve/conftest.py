@@ -80,6 +80,8 @@ def make_settings(tmp: Path, **overrides: object) -> ServeSettings:
         "cors_origins": {"alpha": [ALPHA_ORIGIN]},
         "max_upload_bytes": 2 * 2**20,
         "events_db": tmp / "events.sqlite",
+        # Most tests post raw events; test_event_limits.py covers tokens and rate limits.
+        "require_event_token": False,
         **overrides,
     }
     return ServeSettings(**values)  # type: ignore[arg-type]

@@ -48,7 +48,13 @@ def shop(built: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def app(shop: Path, tmp_path: Path) -> Iterator[FastAPI]:
-    settings = ServeSettings(admin_key=ADMIN, events_db=tmp_path / "events.sqlite")
+    # Events posted here are raw (no widget token): tests/serve/test_event_limits.py covers
+    # tokens and rate limits.
+    settings = ServeSettings(
+        admin_key=ADMIN,
+        events_db=tmp_path / "events.sqlite",
+        require_event_token=False,
+    )
     app = create_app([shop], settings=settings)
     yield app
     app.state.lookalike.close()
@@ -197,6 +203,8 @@ def _serve(shop: Path, port: int, events_db: Path) -> subprocess.Popen[bytes]:
         "PYTHONPATH": str(REPO / "src"),
         "LOOKALIKE_EVENTS_DB": str(events_db),
         "LOOKALIKE_ADMIN_KEY": ADMIN,
+        "LOOKALIKE_REQUIRE_EVENT_TOKEN": "false",
+        "LOOKALIKE_EVENTS_PER_VISITOR_PER_MINUTE": "100000",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "lookalike", "serve", str(shop), "--port", str(port)],

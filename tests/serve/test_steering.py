@@ -137,6 +137,9 @@ def test_openapi_documents_every_query_parameter(server: str) -> None:
 
 def test_rules_through_the_admin_api(server: str) -> None:
     url = f"{server}/v1/shops/gamma/rules"
+    plain = f"{server}/v1/shops/gamma/products/g-dress-1/similar?k=4"
+    before = httpx.get(plain).json()  # a plain answer is cached: a rules change must show
+    assert all(not r["rules"] for r in before["results"])
     assert httpx.put(url, json={"pins": []}).status_code == 401
     assert httpx.put(url, json={"fallback": "random"}, headers=ADMIN).status_code == 422
     rules = {
@@ -146,7 +149,7 @@ def test_rules_through_the_admin_api(server: str) -> None:
     }
     assert httpx.put(url, json=rules, headers=ADMIN).status_code == 200
     try:
-        body = httpx.get(f"{server}/v1/shops/gamma/products/g-dress-1/similar?k=4").json()
+        body = httpx.get(plain).json()
         assert _ids(body)[1] == "g-pants-1" and body["results"][1]["rules"] == ["pin:2"]
         assert "g-dress-3" not in _ids(body)
         assert httpx.get(url, headers=ADMIN).json()["exclude"] == ["g-dress-3"]

@@ -1,8 +1,11 @@
 """The impression/click event log: SQLite in WAL mode, durable and safe for concurrent writers.
 
 Each event is one row. Repeated deliveries of the same event (a widget retrying, a double click)
-are dropped by a unique ``event_id``; requests from known bots are dropped by user agent. Both
-are counted so that a report can say how much was filtered.
+are dropped by an ``event_id`` unique within its shop; requests from known bots are dropped by
+user agent; a shop's events beyond its daily cap are refused. Every rejection is counted per
+shop, day and reason (also those the service makes: rate limits, bad tokens, see
+:meth:`EventLog.reject`) so that a report can say how much was filtered and why. Events older
+than the retention period are deleted (hourly), so the file stops growing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lookalike.ab.eventschema import DAY, open_schema, prune
 from lookalike.errors import ConfigError
 
 __all__ = [
@@ -27,9 +31,13 @@ __all__ = [
     "Tally",
     "is_bot",
     "EVENT_TYPES",
+    "DEFAULT_RETENTION_DAYS",
 ]
 
 EVENT_TYPES = ("impression", "click")
+DEFAULT_RETENTION_DAYS = 90
+_PRUNE_EVERY_S = 3600.0
+_FLUSH_EVERY_S = 5.0  # rejection counts are written in batches: a flood costs no fsync each
 
 # Crawlers, link previewers, headless checkers and HTTP libraries: none of them is a shopper.
 _BOT_PATTERN = re.compile(
@@ -39,28 +47,6 @@ _BOT_PATTERN = re.compile(
     r"okhttp|java/|libwww|scrapy|ahrefs|semrush|mj12|yandex(bot|images)|petalbot|bytespider",
     re.IGNORECASE,
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    ts REAL NOT NULL,
-    shop TEXT NOT NULL,
-    type TEXT NOT NULL,
-    visitor TEXT NOT NULL DEFAULT '',
-    experiment TEXT NOT NULL DEFAULT '',
-    variant TEXT NOT NULL DEFAULT '',
-    product_id TEXT NOT NULL DEFAULT '',
-    target_id TEXT NOT NULL DEFAULT '',
-    position INTEGER,
-    shown TEXT NOT NULL DEFAULT '[]',
-    user_agent TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS events_experiment ON events(experiment, variant, type);
-CREATE INDEX IF NOT EXISTS events_clicks ON events(shop, type, target_id);
-CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
-"""
 
 
 def is_bot(user_agent: str) -> bool:
@@ -119,7 +105,7 @@ class Tally:
 def _periods_clause(
     periods: Sequence[tuple[float, float | None]] | None, shop: str | None
 ) -> tuple[str, list[object]]:
-    where, args = ("", []) if shop is None else (" AND shop = ?", [shop])
+    where, args = ("", list[object]()) if shop is None else (" AND shop = ?", list[object]([shop]))
     if periods is None:
         return where, args
     if not periods:
@@ -132,22 +118,38 @@ def _periods_clause(
 
 
 class EventLog:
-    """Append-only event store. One instance per process; any number of processes may write."""
+    """Append-only event store. One instance per process; any number of processes may write.
 
-    def __init__(self, path: str | Path):
+    ``retention_days``: events older than that are deleted (None keeps all); ``daily_cap``:
+    at most that many events stored per shop and UTC day (None: no cap; with several server
+    processes each counts its own, so the cap is per process).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        retention_days: float | None = DEFAULT_RETENTION_DAYS,
+        daily_cap: int | None = None,
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.retention_days = retention_days
+        self.daily_cap = daily_cap
         self._lock = threading.Lock()
         # A busy timeout lets concurrent writers queue instead of failing with "locked".
         self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives a crash
-        with self._db:
-            self._db.executescript(_SCHEMA)
+        open_schema(self._db)  # WAL, synchronous=FULL: an acknowledged event survives a crash
+        self._day_counts: dict[tuple[str, int], int] = {}
+        self._pending: dict[tuple[str, int, str], int] = {}
+        self._flushed = time.monotonic()
+        self._pruned = 0.0
+        self.prune()
 
     def close(self) -> None:
-        """Close the database."""
+        """Write pending rejection counts and close the database."""
         with self._lock:
+            self._flush()
             self._db.close()
 
     def __enter__(self) -> EventLog:
@@ -156,27 +158,97 @@ class EventLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _drop(self, reason: str) -> None:
-        self._db.execute(
-            "INSERT INTO dropped(reason, count) VALUES (?, 1)"
-            " ON CONFLICT(reason) DO UPDATE SET count = count + 1",
-            (reason,),
-        )
+    def prune(self, now: float | None = None) -> int:
+        """Delete events older than the retention period; returns how many."""
+        if self.retention_days is None:
+            return 0
+        now = time.time() if now is None else now
+        with self._lock:
+            self._pruned = time.monotonic()
+            return prune(self._db, now - self.retention_days * DAY)
+
+    def reject(self, shop: str, reason: str, ts: float | None = None) -> None:
+        """Count one event refused for ``reason`` (written in batches, see :meth:`flush`)."""
+        day = int((time.time() if ts is None else ts) // DAY)
+        with self._lock:
+            key = (shop, day, reason)
+            self._pending[key] = self._pending.get(key, 0) + 1
+            self._flush_if_stale()
+
+    def flush(self) -> None:
+        """Write the rejection counts not yet in the file."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._flushed = time.monotonic()
+        if not pending:
+            return
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO rejected(shop, day, reason, count) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(shop, day, reason) DO UPDATE SET count = count + excluded.count",
+                [(shop, day, reason, n) for (shop, day, reason), n in pending.items()],
+            )
 
     def record(self, event: Event) -> bool:
-        """Append ``event``; ``False`` when it was dropped as a bot or a duplicate."""
-        with self._lock, self._db:
-            return self._insert(event)
+        """Append ``event``; ``False`` when it was dropped (bot, duplicate, daily cap)."""
+        self._maybe_prune()
+        with self._lock:
+            with self._db:
+                stored = self._insert(event)
+            self._flush_if_stale()
+        return stored
 
     def record_many(self, events: Iterable[Event]) -> int:
         """Append a batch in one transaction (one fsync); returns how many were stored."""
-        with self._lock, self._db:
-            return sum(self._insert(event) for event in events)
+        self._maybe_prune()
+        with self._lock:
+            with self._db:
+                stored = sum(self._insert(event) for event in events)
+            self._flush_if_stale()
+        return stored
+
+    def _flush_if_stale(self) -> None:
+        if self._pending and time.monotonic() - self._flushed > _FLUSH_EVERY_S:
+            self._flush()
+
+    def _maybe_prune(self) -> None:
+        if self.retention_days is not None and time.monotonic() - self._pruned > _PRUNE_EVERY_S:
+            self.prune()
+
+    def _drop(self, event: Event, reason: str, *, now: bool = True) -> bool:
+        key = (event.shop, int(event.ts // DAY), reason)
+        if now:  # inside the event's own transaction: as durable as the events, no extra fsync
+            self._db.execute(
+                "INSERT INTO rejected(shop, day, reason, count) VALUES (?, ?, ?, 1)"
+                " ON CONFLICT(shop, day, reason) DO UPDATE SET count = count + 1",
+                key,
+            )
+        else:
+            self._pending[key] = self._pending.get(key, 0) + 1
+        return False
+
+    def _day_count(self, shop: str, day: int) -> int:
+        key = (shop, day)
+        if key not in self._day_counts:
+            if len(self._day_counts) > 1000:  # old days: forget them
+                self._day_counts.clear()
+            self._day_counts[key] = int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM events WHERE shop = ? AND ts >= ? AND ts < ?",
+                    (shop, day * DAY, (day + 1) * DAY),
+                ).fetchone()[0]
+            )
+        return self._day_counts[key]
 
     def _insert(self, event: Event) -> bool:
         if is_bot(event.user_agent):
-            self._drop("bot")
-            return False
+            return self._drop(event, "bot")
+        day = int(event.ts // DAY)
+        if self.daily_cap is not None and self._day_count(event.shop, day) >= self.daily_cap:
+            return self._drop(event, "daily_cap", now=False)  # a flood: counted in batches
         cursor = self._db.execute(
             "INSERT OR IGNORE INTO events (event_id, ts, shop, type, visitor, experiment,"
             " variant, product_id, target_id, position, shown, user_agent, source)"
@@ -198,13 +270,14 @@ class EventLog:
             ),
         )
         if cursor.rowcount == 0:
-            self._drop("duplicate")
-            return False
+            return self._drop(event, "duplicate")
+        if (event.shop, day) in self._day_counts:
+            self._day_counts[(event.shop, day)] += 1
         return True
 
     def count(self, type: str | None = None, experiment: str | None = None) -> int:
         """Number of stored events, optionally of one type and/or experiment."""
-        query, args = "SELECT COUNT(*) FROM events WHERE 1=1", []
+        query, args = "SELECT COUNT(*) FROM events WHERE 1=1", list[object]()
         if type is not None:
             query, args = query + " AND type = ?", [*args, type]
         if experiment is not None:
@@ -212,16 +285,34 @@ class EventLog:
         with self._lock:
             return int(self._db.execute(query, args).fetchone()[0])
 
-    def dropped(self) -> dict[str, int]:
-        """How many events were dropped, by reason (``bot``, ``duplicate``)."""
+    def dropped(
+        self,
+        shop: str | None = None,
+        *,
+        periods: Sequence[tuple[float, float | None]] | None = None,
+    ) -> dict[str, int]:
+        """How many events were rejected, by reason (``bot``, ``duplicate``, ``daily_cap``,
+        and the service's: rate limits, tokens); of one shop, on the UTC days that overlap
+        ``periods`` when given."""
+        query, args = "SELECT reason, SUM(count) FROM rejected WHERE 1=1", list[object]()
+        if shop is not None:
+            query, args = query + " AND shop = ?", [shop]
+        if periods is not None:
+            days = [
+                f"(day >= {int(start // DAY)} AND day <= {int((end or time.time()) // DAY)})"
+                for start, end in periods
+            ]
+            query += " AND (" + (" OR ".join(days) or "0") + ")"
         with self._lock:
-            return dict(self._db.execute("SELECT reason, count FROM dropped").fetchall())
+            self._flush()
+            rows = self._db.execute(query + " GROUP BY reason", args).fetchall()
+        return {reason: int(n) for reason, n in rows}
 
     def iter_events(
         self, *, experiment: str | None = None, type: str | None = None
     ) -> Iterator[Event]:
         """Stored events in arrival order, optionally filtered."""
-        query, args = "SELECT * FROM events WHERE 1=1", []
+        query, args = "SELECT * FROM events WHERE 1=1", list[object]()
         if experiment is not None:
             query, args = query + " AND experiment = ?", [*args, experiment]
         if type is not None:

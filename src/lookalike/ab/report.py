@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def render_png(report: ABReport) -> bytes:
         keep = imps > 0
         if not keep.any():
             continue
-        x = [_utc(t) for t in times[keep]]
+        x: Any = [_utc(t) for t in times[keep]]  # matplotlib plots datetimes (stubs: floats)
         ctr = clicks[keep] / imps[keep]
         lo, hi = wilson_interval(clicks[keep], imps[keep])
         label = f"{name} (control)" if name == report.control else name
@@ -118,7 +118,7 @@ def render_png(report: ABReport) -> bytes:
         start = min(s for s, _ in report.periods)
         end = max(report.generated if e is None else e for _, e in report.periods)
         end = max(end, start) + report.bucket_seconds
-        ax.set_xlim(_utc(start), _utc(end))
+        ax.set_xlim(cast(Any, _utc(start)), cast(Any, _utc(end)))
     ax.set_xlabel(f"time (UTC), end of each {_duration(report.bucket_seconds)} bucket")
     fig.autofmt_xdate()
     ax.set_ylabel("cumulative CTR")
@@ -201,7 +201,8 @@ background:#eef}}</style></head><body>
 <h1>A/B test <code>{esc(report.experiment)}</code> · {esc(report.shop)}</h1>
 <p><span class="status" id="status">{esc(report.status)}</span>
 control <b>{esc(report.control)}</b> · expected traffic {shares}</p>
-<p class="muted">running periods: {esc(periods)} · dropped events: {esc(dropped)}</p>
+<p class="muted">running periods: {esc(periods)}</p>
+<p class="muted" id="rejected">events rejected (not counted above): {esc(dropped)}</p>
 <table id="variants"><thead><tr><th>variant</th><th>visitors</th><th>impressions</th>
 <th>clicks</th><th>CTR</th><th>95% CI</th><th>lift vs control [95% CI]</th><th>p</th>
 <th>P(beat control)</th><th>needed per arm</th></tr></thead><tbody>

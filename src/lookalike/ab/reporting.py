@@ -55,11 +55,8 @@ def collect_report(
         log = events
     else:
         path = Path(events) if events is not None else Workspace(root).events_path
-        if not path.exists():  # a report must not create an empty log in the wrong place
-            raise ConfigError(
-                f"no event log at {path}: give the one the service writes (--events PATH)"
-            )
-        log = EventLog(path)
+        # No log yet (nothing was served): an empty report, without creating a file there.
+        log = EventLog(path if path.exists() else Path(":memory:"), retention_days=None)
     try:
         periods = list(experiment.periods)
         totals = log.tally(experiment.name, shop=shop, periods=periods)
@@ -69,7 +66,7 @@ def collect_report(
         bucket = pick_bucket_seconds(max(last - first, 1.0))
         bucketed = log.tally(experiment.name, shop=shop, periods=periods, bucket_seconds=bucket)
         visitors = log.visitors(experiment.name, shop=shop, periods=periods)
-        dropped = log.dropped()
+        dropped = log.dropped(shop, periods=periods)
     finally:
         if log is not events:
             log.close()

@@ -2,7 +2,15 @@
 
 A catalog is untrusted input: an image URL pointing at ``127.0.0.1``, ``10.x`` or the cloud
 metadata service (``169.254.169.254``) must not make the service fetch from inside its own
-network (SSRF). The fetcher calls :func:`check_url` before every request, redirect hops included.
+network (SSRF).
+
+Checking a name and then letting the HTTP client resolve it again to connect is not enough: a
+rebinding DNS server answers a public address to the check and ``127.0.0.1`` to the connect.
+:class:`PinnedBackend` therefore resolves each host once, when a connection is opened, vets every
+address of that answer and connects to exactly those addresses (TLS SNI and the ``Host`` header
+still carry the name). :func:`guarded_client` builds an ``httpx.AsyncClient`` on it, so every
+connection (redirect hops included) passes the guard. :func:`check_url` remains for callers
+that bring their own client.
 """
 
 from __future__ import annotations
@@ -10,12 +18,26 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
 
+import httpcore
 import httpx
 
-from lookalike.errors import FetchError
+from lookalike.errors import FetchError, quote_input
 
-__all__ = ["ALLOWED_SCHEMES", "address_problem", "check_url", "parse_url", "resolve_host"]
+__all__ = [
+    "ALLOWED_SCHEMES",
+    "GuardedClient",
+    "PinnedBackend",
+    "address_problem",
+    "check_url",
+    "guarded_client",
+    "parse_url",
+    "resolve_host",
+    "vetted_addresses",
+]
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
@@ -70,14 +92,15 @@ def parse_url(url: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise FetchError(f"invalid URL {url!r}: {exc}", reason="bad_url") from exc
+        raise FetchError(f"invalid URL {quote_input(url)}: {exc}", reason="bad_url") from exc
     if parsed.scheme not in ALLOWED_SCHEMES:
         raise FetchError(
-            f"unsupported URL scheme {parsed.scheme or '(none)'!r} in {url!r}: only http and https",
+            f"unsupported URL scheme {quote_input(parsed.scheme or '(none)')} in "
+            f"{quote_input(url)}: only http and https",
             reason="bad_url",
         )
     if not parsed.host:
-        raise FetchError(f"URL {url!r} has no host", reason="bad_url")
+        raise FetchError(f"URL {quote_input(url)} has no host", reason="bad_url")
     return parsed
 
 
@@ -87,27 +110,107 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def check_url(url: str, *, allow_private: bool) -> httpx.URL:
-    """Validate ``url`` and, unless ``allow_private``, that every address of its host is public.
-
-    Raises ``FetchError`` with reason ``bad_url``, ``connection`` (the name does not resolve)
-    or ``refused_address``. Returns the parsed URL.
-    """
-    parsed = parse_url(url)
-    if allow_private:
-        return parsed
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+async def vetted_addresses(
+    host: str, port: int, *, allow_private: bool, url: str = ""
+) -> list[str]:
+    """Resolve ``host`` once and return its addresses, all of them public unless
+    ``allow_private``; ``FetchError`` with reason ``connection`` (no answer) or
+    ``refused_address`` (ANY address internal: a client may connect to whichever it likes)."""
     try:
-        addresses = await resolve_host(parsed.host, port)
+        addresses = await resolve_host(host, port)
     except (OSError, UnicodeError) as exc:
-        raise FetchError(f"cannot resolve {parsed.host!r}: {exc}", reason="connection") from exc
-    # Refuse when ANY address is internal: the client may connect to whichever it likes.
+        raise FetchError(f"cannot resolve {quote_input(host)}: {exc}", reason="connection") from exc
+    if not addresses:
+        raise FetchError(f"{quote_input(host)} has no address", reason="connection")
+    if allow_private:
+        return addresses
     for address in addresses:
         problem = address_problem(address)
         if problem is not None:
             raise FetchError(
-                f"refused to fetch {url!r}: {parsed.host} resolves to {problem} address "
-                f"{address} (set allow_private to fetch from internal hosts)",
+                f"refused to fetch {quote_input(url or host)}: {quote_input(host)} resolves to "
+                f"{problem} address {address} (set allow_private to fetch from internal hosts)",
                 reason="refused_address",
             )
+    return addresses
+
+
+async def check_url(url: str, *, allow_private: bool) -> httpx.URL:
+    """Validate ``url`` and, unless ``allow_private``, that every address of its host is public.
+
+    Raises ``FetchError`` with reason ``bad_url``, ``connection`` (the name does not resolve)
+    or ``refused_address``. Returns the parsed URL. This resolves the name without pinning it:
+    prefer a :func:`guarded_client`, which connects to the very addresses it vetted.
+    """
+    parsed = parse_url(url)
+    if not allow_private:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        await vetted_addresses(parsed.host, port, allow_private=False, url=url)
     return parsed
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Opens each connection to an address from ONE resolution of the host that passed the
+    guard; TLS (started by httpcore on the returned stream) still verifies and sends the name."""
+
+    def __init__(self, *, allow_private: bool):
+        self.allow_private = allow_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await vetted_addresses(host, port, allow_private=self.allow_private)
+        error: Exception | None = None
+        for address in dict.fromkeys(addresses):  # in resolver order, each address once
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not fetched from")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` whose every connection goes through a :class:`PinnedBackend`."""
+
+
+def guarded_client(
+    *,
+    allow_private: bool,
+    http2: bool,
+    limits: httpx.Limits,
+    ssl_context: ssl.SSLContext | None = None,
+    **client_options: Any,
+) -> GuardedClient:
+    """A client that resolves, vets and connects in one step (no proxy, no env settings)."""
+    context = ssl_context or httpx.create_ssl_context(trust_env=False)
+    transport = httpx.AsyncHTTPTransport(verify=context, http2=http2, limits=limits)
+    # httpx has no network_backend option: give its transport the same pool on our backend.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=http2,
+        network_backend=PinnedBackend(allow_private=allow_private),
+    )
+    return GuardedClient(transport=transport, trust_env=False, **client_options)

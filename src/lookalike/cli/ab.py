@@ -200,3 +200,5 @@ def _render_ab_report(report: ABReport) -> None:
         )
     console.print(table)
     console.print("CTR = clicks / impressions (an impression = one widget render with products).")
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(report.dropped.items())) or "none"
+    console.print(f"events rejected (not counted): {rejected}")

@@ -242,7 +242,7 @@ def similar(
     """Show the products most similar to a catalog product, a title or a new photo.
 
     The options are the query model every surface shares (API parameters, widget attributes);
-    unset ones take the shop's ``[cli]`` / ``[defaults]`` from shop.toml.
+    unset ones take the cli and defaults sections of the shop's shop.toml.
     """
     from lookalike.recommend.query import parse_query
     from lookalike.recommend.similar import Recommender

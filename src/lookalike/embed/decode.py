@@ -12,14 +12,25 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageMode, ImageOps
 
 from lookalike.errors import ImageError
 
-__all__ = ["MAX_IMAGE_PIXELS", "MAX_IMAGE_BYTES", "ALLOWED_FORMATS", "load_image"]
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_BYTES",
+    "MAX_DECODED_BYTES",
+    "ALLOWED_FORMATS",
+    "decoded_bytes",
+    "load_image",
+    "probe_image",
+]
 
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
+# Width x height x bands x bytes per band, from the header: the pixel limit alone lets a 16-bit
+# RGBA file decode to twice the memory of an 8-bit one. 160 MB = 40 MP of 8-bit RGBA.
+MAX_DECODED_BYTES = 160_000_000
 
 # Only raster formats a shop serves. Leaving Image.open unrestricted would also try EPS
 # (Ghostscript), PSD, ICNS, ... - more attack surface and no product photos.
@@ -56,13 +67,14 @@ def load_image(
     *,
     max_pixels: int = MAX_IMAGE_PIXELS,
     min_side: int | None = None,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> Image.Image:
     """Decode image bytes into an RGB image, or raise :class:`ImageError`.
 
     JPEG, PNG, WebP, GIF (first frame), BMP and TIFF are accepted. EXIF orientation is applied,
     CMYK / grayscale / palette / 16-bit images become 8-bit RGB, and transparency is composited
     on white (the usual product-page background). The pixel count is checked from the header,
-    before any pixel is decoded.
+    before any pixel is decoded, and so is the decoded size (:func:`decoded_bytes`).
 
     ``min_side``: when given, a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, much
     faster for large photos) as long as its shorter side stays >= ``min_side``.
@@ -70,6 +82,31 @@ def load_image(
     ``ImageError.reason`` is one of ``"not_an_image"``, ``"truncated"``, ``"too_large"``,
     ``"corrupt"``.
     """
+    image = probe_image(data, max_pixels=max_pixels, max_decoded_bytes=max_decoded_bytes)
+
+    try:
+        if min_side is not None and image.format in ("JPEG", "MPO"):
+            # Requesting (s, s) keeps both sides >= s, so the shorter side stays >= min_side.
+            image.draft(None, (min_side, min_side))
+        image.load()  # decodes the first frame only (GIF/WebP/APNG animations)
+    except _PIL_ERRORS as exc:
+        raise _decode_error(exc) from exc
+
+    try:
+        image = _orient(image)
+        return _to_rgb(image)
+    except _PIL_ERRORS as exc:
+        raise ImageError(f"cannot convert image ({image.mode}): {exc}", reason="corrupt") from exc
+
+
+def probe_image(
+    data: bytes,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
+) -> Image.Image:
+    """Open ``data`` and check its header (format, pixels, decoded bytes) without decoding
+    a pixel; the image comes back lazy. Raises :class:`ImageError` like :func:`load_image`."""
     if not data:
         raise ImageError("empty image data", reason="not_an_image")
     if len(data) > MAX_IMAGE_BYTES:
@@ -94,20 +131,30 @@ def load_image(
             f"image is {width}x{height} = {width * height} pixels, more than {max_pixels}",
             reason="too_large",
         )
+    size = decoded_bytes(image)
+    if size > max_decoded_bytes:
+        raise ImageError(
+            f"image is {width}x{height} {image.mode} ({size} bytes decoded), more than "
+            f"{max_decoded_bytes}",
+            reason="too_large",
+        )
+    return image
 
-    try:
-        if min_side is not None and image.format in ("JPEG", "MPO"):
-            # Requesting (s, s) keeps both sides >= s, so the shorter side stays >= min_side.
-            image.draft(None, (min_side, min_side))
-        image.load()  # decodes the first frame only (GIF/WebP/APNG animations)
-    except _PIL_ERRORS as exc:
-        raise _decode_error(exc) from exc
 
-    try:
-        image = _orient(image)
-        return _to_rgb(image)
-    except _PIL_ERRORS as exc:
-        raise ImageError(f"cannot convert image ({image.mode}): {exc}", reason="corrupt") from exc
+def decoded_bytes(image: Image.Image) -> int:
+    """Width x height x bands x bytes per band, the band depth read from the file's header
+    (a 16-bit RGBA PNG opens as 8-bit ``RGBA`` but its raw mode says ``RGBA;16B``)."""
+    mode = ImageMode.getmode(image.mode)
+    per_band = max(1, int("".join(c for c in mode.typestr if c.isdigit()) or 1))
+    for tile in getattr(image, "tile", None) or []:  # ImageFile: the decoder's raw modes
+        args = tile[3]  # the raw mode the decoder reads (a str, or a tuple starting with it)
+        raw = args if isinstance(args, str) else str(args[0]) if args else ""
+        if "32" in raw or raw.startswith("F"):
+            per_band = max(per_band, 4)
+        elif "16" in raw:
+            per_band = max(per_band, 2)
+    width, height = image.size
+    return width * height * len(mode.bands) * per_band
 
 
 def _decode_error(exc: BaseException) -> ImageError:
@@ -134,7 +181,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         image = _high_depth_to_l(image)
         mode = image.mode
     if mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info):
-        rgba = image.convert("RGBA")
+        rgba = image if mode == "RGBA" else image.convert("RGBA")  # no extra copy
         background = Image.new("RGB", rgba.size, _WHITE)
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background

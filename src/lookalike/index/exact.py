@@ -17,6 +17,7 @@ Ties always go to the lower base row, so results are deterministic.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -166,27 +167,18 @@ def iter_knn_exact(
 
 
 def knn_exact(
-    xq: np.ndarray,
-    xb: np.ndarray,
-    k: int,
-    metric: str = "ip",
-    *,
-    block: int = DEFAULT_BLOCK,
-    base_block: int = _BASE_BLOCK,
-    exclude_self: bool = False,
+    xq: np.ndarray, xb: np.ndarray, k: int, metric: str = "ip", **blocks: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` of each query row in ``xb`` under ``metric``: ``(D, I)``, ``(nq, k)``.
 
     ``D`` is the score (inner product by default; see the module docstring), sorted descending;
     ties go to the lower row. Missing results (``k`` > ``len(xb)``) are ``I = -1``, ``D = -inf``.
+    ``blocks``: ``block``, ``base_block``, ``exclude_self`` as for ``iter_knn_exact``.
     """
     xq = np.atleast_2d(np.asarray(xq, dtype=np.float32))
-    nq = xq.shape[0]
-    d_out = np.full((nq, k), -np.inf, dtype=np.float32)
-    i_out = np.full((nq, k), -1, dtype=np.int64)
-    for start, dists, idx in iter_knn_exact(
-        xq, xb, k, metric=metric, block=block, base_block=base_block, exclude_self=exclude_self
-    ):
+    d_out = np.full((xq.shape[0], k), -np.inf, dtype=np.float32)
+    i_out = np.full((xq.shape[0], k), -1, dtype=np.int64)
+    for start, dists, idx in iter_knn_exact(xq, xb, k, metric=metric, **blocks):
         d_out[start : start + len(dists)] = dists
         i_out[start : start + len(idx)] = idx
     return d_out, i_out

@@ -7,7 +7,7 @@ backend only says how to create its faiss index and how deep to search.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -165,15 +165,7 @@ class IvfPqParams:
         # 256 centroids per sub-quantiser when there are >= 39 x 256 points, fewer below.
         nbits = self.nbits or min(8, max(1, int(math.log2(max(n / 39, 2)))))
         nprobe = min(self.nprobe or max(1, nlist // 16, min(nlist, 8)), nlist)
-        return IvfPqParams(
-            nlist=nlist,
-            m=m,
-            nbits=nbits,
-            nprobe=nprobe,
-            k_factor=self.k_factor,
-            train_size=self.train_size,
-            niter=self.niter,
-        )
+        return replace(self, nlist=nlist, m=m, nbits=nbits, nprobe=nprobe)
 
 
 def _pq_subquantizers(dim: int) -> int:

@@ -54,3 +54,15 @@ class Exclusions:
         if self.near_duplicate is not None:
             keep &= np.asarray(cosines) <= self.near_duplicate
         return keep
+
+    def keep_row(
+        self, row: int, candidates: np.ndarray, cosines: np.ndarray, group_of: np.ndarray
+    ) -> np.ndarray:
+        """``keep`` for one row of a top-K table: ``candidates`` are row numbers (-1: none)
+        into the same ids as ``row``, ``group_of`` their group ids by row."""
+        return (candidates >= 0) & self.keep(
+            query_group=group_of[row],
+            groups=group_of[np.maximum(candidates, 0)],
+            cosines=cosines,
+            is_self=candidates == row,
+        )

@@ -81,6 +81,7 @@ class LoadedWorkspace:
         self.live = LiveVectors(self.vectors, self.overlay)
         self.config = load_shop_config(self.workspace.shop_config_path)
         self.rules = load_rules(self.workspace.rules_path)
+        self._rules_version = 0
 
     def close(self) -> None:
         """Release the product store (and the Milvus connection, when served from one)."""
@@ -202,10 +203,17 @@ class LoadedWorkspace:
         merged = synced[offset:] + [p for p in stored if p.id not in changed]
         return merged[:limit]
 
+    @property
+    def version(self) -> str:
+        """Changes since load (synced products, rules): answers cached under another version
+        are stale."""
+        return f"{self.overlay.seq}.{self._rules_version}"
+
     def set_rules(self, rules: Rules) -> None:
         """Replace the shop's merchandising rules (saved to ``rules.json`` first)."""
         save_rules(self.workspace.rules_path, rules)
         self.rules = rules
+        self._rules_version += 1
         self.__dict__.pop("fallback_pool", None)
 
     @cached_property

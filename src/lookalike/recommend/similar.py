@@ -47,20 +47,10 @@ class Recommender(LoadedWorkspace):
 
     # -- similar products ------------------------------------------------------------------
 
-    def similar(
-        self,
-        product_id: str,
-        k: int = 10,
-        *,
-        filters: Filters | None = None,
-        metric: str = "cosine",
-        weights: Weights | None = None,
-        explain: bool = False,
-    ) -> list[Recommendation]:
-        """The ``k`` products most similar to a catalog product (``recommend`` without source)."""
-        return self.recommend(
-            product_id, k, filters=filters, metric=metric, weights=weights, explain=explain
-        ).results
+    def similar(self, product_id: str, k: int = 10, **options: Any) -> list[Recommendation]:
+        """The ``k`` products most similar to a catalog product: ``recommend`` (same keyword
+        options: filters, metric, weights, explain) without the source."""
+        return self.recommend(product_id, k, **options).results
 
     def answers_from_table(
         self, k: int, *, filters: Filters, metric: str, weights: Weights
@@ -139,26 +129,11 @@ class Recommender(LoadedWorkspace):
         )
         return self._search(search, metric, weights or self.weights, explain)
 
-    def similar_to_image(
-        self,
-        data: bytes,
-        k: int = 10,
-        *,
-        filters: Filters | None = None,
-        metric: str = "cosine",
-        weights: Weights | None = None,
-        explain: bool = False,
-    ) -> list[Recommendation]:
+    def similar_to_image(self, data: bytes, k: int = 10, **options: Any) -> list[Recommendation]:
         """The ``k`` products most similar to a new photo (``ImageError`` if it is unusable);
-        through the trained head when the build applied one."""
-        return self.similar_to_vector(
-            self.embed_image(data),
-            k,
-            filters=filters,
-            metric=metric,
-            weights=weights,
-            explain=explain,
-        )
+        through the trained head when the build applied one. ``options``: filters, metric,
+        weights, explain (as for ``similar_to_vector``)."""
+        return self.similar_to_vector(self.embed_image(data), k, **options)
 
     def similar_by_title(
         self, title: str, k: int = 10, **same_kwargs: Any

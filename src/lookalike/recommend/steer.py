@@ -5,6 +5,8 @@ the widget all answer through these functions, so one query gives one list every
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lookalike.catalog.models import Product
@@ -45,6 +47,16 @@ def steer_results(
     return steered
 
 
+def _search_options(rec: Recommender, query: SimilarQuery) -> dict[str, Any]:
+    """The recommender's options for ``query``: filters, metric, weights, explain."""
+    return {
+        "filters": query.filters(rec.table_filters.near_duplicate),
+        "metric": query.metric or "cosine",
+        "weights": query.weights_or(rec.weights),
+        "explain": bool(query.explain),
+    }
+
+
 def _depth(rec: Recommender, query: SimilarQuery) -> int:
     return min(MAX_K * 5, rec.rules.depth(query.size) + len(query.exclude or ()))
 
@@ -55,14 +67,7 @@ def similar_for_product(
     """Similar products of a catalog product under ``query`` as ``surface`` answers it."""
     query = resolve(rec, query, surface)
     product = rec.product(product_id)
-    answer = rec.recommend(
-        product_id,
-        _depth(rec, query),
-        filters=query.filters(rec.table_filters.near_duplicate),
-        metric=query.metric or "cosine",
-        weights=query.weights_or(rec.weights),
-        explain=bool(query.explain),
-    )
+    answer = rec.recommend(product_id, _depth(rec, query), **_search_options(rec, query))
     return Answer(steer_results(rec, query, answer.results, product), answer.source)
 
 
@@ -78,14 +83,8 @@ def similar_for_vector(
     """Products near an image vector (a new photo) under ``query``; ``product``: the catalog
     product it stands for, when there is one (relative filters need it)."""
     query = resolve(rec, query, surface)
+    options = _search_options(rec, query)
     results = rec.similar_to_vector(
-        vector,
-        _depth(rec, query),
-        filters=query.filters(rec.table_filters.near_duplicate),
-        metric=query.metric or "cosine",
-        weights=query.weights_or(rec.weights),
-        exclude=exclude,
-        query=product,
-        explain=bool(query.explain),
+        vector, _depth(rec, query), exclude=exclude, query=product, **options
     )
     return steer_results(rec, query, results, product)

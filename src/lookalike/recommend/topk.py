@@ -146,16 +146,9 @@ def compute_neighbors(
             chunk = query_rows[start : start + block]
             d, idx = knn_exact(base[chunk], base, depth, block=block)
             for qi, cand_d, cand_i in zip(chunk, d, idx, strict=True):
-                keep = (cand_i >= 0) & rule.keep(
-                    query_group=group_of[qi],
-                    groups=group_of[np.maximum(cand_i, 0)],
-                    cosines=cand_d,
-                    is_self=cand_i == qi,
-                )
-                got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
-                rows[qi, : len(got_i)] = got_i
-                scores[qi, : len(got_d)] = got_d
-                if len(got_i) < min(k, n - 1) and depth < n:
+                keep = rule.keep_row(int(qi), cand_i, cand_d, group_of)
+                got = _put_row(rows, scores, int(qi), cand_i[keep][:k], cand_d[keep][:k])
+                if got < min(k, n - 1) and depth < n:
                     short.append(int(qi))
         return short
 
@@ -199,13 +192,13 @@ def exclude_from_table(
         cos = cand_d
         if near_duplicate is not None and vectors is not None:
             cos = np.asarray(vectors[np.maximum(cand_i, 0)]) @ np.asarray(vectors[i])
-        keep = (cand_i >= 0) & rule.keep(
-            query_group=group_of[i],
-            groups=group_of[np.maximum(cand_i, 0)],
-            cosines=cos,
-            is_self=cand_i == i,
-        )
-        got_i, got_d = cand_i[keep][:k], cand_d[keep][:k]
-        rows[i, : len(got_i)] = got_i
-        scores[i, : len(got_d)] = got_d
+        keep = rule.keep_row(i, cand_i, cos, group_of)
+        _put_row(rows, scores, i, cand_i[keep][:k], cand_d[keep][:k])
     return Neighbors(list(table.ids), rows, scores)
+
+
+def _put_row(rows: np.ndarray, scores: np.ndarray, i: int, ids: np.ndarray, d: np.ndarray) -> int:
+    """Write one row's kept neighbours (the rest stays -1 / -inf); returns how many."""
+    rows[i, : len(ids)] = ids
+    scores[i, : len(d)] = d
+    return len(ids)

@@ -15,15 +15,22 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from lookalike import __version__
+from lookalike.serve.bodies import BodyLimitMiddleware
 from lookalike.serve.cors import ShopCORSMiddleware
 from lookalike.serve.docs import install_offline_docs
 from lookalike.serve.errors import install_error_handlers
 from lookalike.serve.metrics import MetricsMiddleware
+from lookalike.serve.paths import EncodedSlashMiddleware
 from lookalike.serve.routes import ab, admin, api, browse, discover, events, sync, widget
 from lookalike.serve.settings import ServeSettings, load_settings
 from lookalike.serve.state import ServeState
+from lookalike.serve.uploads import UPLOAD_OVERHEAD
 
 __all__ = ["create_app", "run_server"]
+
+# Routes that take an image upload or a batch: their body may be as large as the upload limit
+# (plus form overhead); every other request body is held to LOOKALIKE_MAX_BODY_BYTES.
+UPLOAD_PATHS = ("/search", "/search-image", "/recommend", "/sync", "/rules")
 
 _DESCRIPTION = """Visually similar products for one or several shops.
 
@@ -62,8 +69,17 @@ def create_app(
     install_offline_docs(app)
     for module in (api, events, widget, admin, browse, ab, sync, discover):
         app.include_router(module.router)
+    settings = state.settings
+    upload_limit = settings.max_upload_bytes + UPLOAD_OVERHEAD
+
+    def body_limit(path: str) -> int:
+        big = path.endswith(UPLOAD_PATHS) or "/products/" in path  # PUT products/{id}: sync
+        return upload_limit if big else settings.max_body_bytes
+
+    app.add_middleware(EncodedSlashMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     # Added last = outermost: metrics time everything, CORS headers go on every response.
-    app.add_middleware(ShopCORSMiddleware, origins_for=state.settings.origins_for)
+    app.add_middleware(ShopCORSMiddleware, origins_for=settings.origins_for)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 
@@ -83,6 +99,7 @@ def run_server(
     """
     import uvicorn
 
+    settings = settings or load_settings()
     app = create_app(workspaces, settings=settings)
 
     class _Server(uvicorn.Server):
@@ -91,7 +108,12 @@ def run_server(
             if on_ready is not None and not self.should_exit:
                 on_ready(f"http://{_url_host(host)}:{port}/")
 
-    _Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+    # X-Forwarded-For decides the client address the per-IP event limits count: trust it only
+    # behind a proxy that sets it (uvicorn would otherwise take it from any 127.0.0.1 client).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", proxy_headers=settings.trust_proxy_headers
+    )
+    _Server(config).run()
 
 
 def _url_host(host: str) -> str:

@@ -19,6 +19,7 @@ __all__ = [
     "get_settings",
     "borrow_shop",
     "require_shop_key",
+    "key_allows",
     "StateDep",
     "SettingsDep",
     "ShopDep",
@@ -73,6 +74,13 @@ def get_experiments(shop: ShopName, state: StateDep) -> ShopExperiments:
 ExperimentsDep = Annotated[ShopExperiments, Depends(get_experiments)]
 
 
+def key_allows(settings: ServeSettings, shop: str, key: str) -> bool:
+    """Whether ``key`` is the shop's key or the admin key."""
+    accepted = [k for k in (settings.admin_key, settings.api_keys.get(shop)) if k]
+    # compare_digest against every candidate: the time taken does not tell which one matched.
+    return bool(key) and any([secrets.compare_digest(key.encode(), k.encode()) for k in accepted])
+
+
 def require_shop_key(
     shop: ShopName,
     settings: SettingsDep,
@@ -82,9 +90,7 @@ def require_shop_key(
     """Admin access to ``shop``: 401 without a key, 403 with a key that is not for this shop."""
     if not x_api_key:
         raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
-    accepted = [key for key in (settings.admin_key, settings.api_keys.get(shop)) if key]
-    # compare_digest against every candidate: the time taken does not tell which one matched.
-    if not any([secrets.compare_digest(x_api_key.encode(), k.encode()) for k in accepted]):
+    if not key_allows(settings, shop, x_api_key):
         raise HTTPException(403, f"this key is not allowed to administer shop {shop!r}")
     state.registry.info(shop)  # 404 for an unknown shop, after the key check
     return shop

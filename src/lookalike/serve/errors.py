@@ -6,7 +6,9 @@ import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lookalike.errors import (
     ConfigError,
@@ -18,6 +20,8 @@ from lookalike.errors import (
     VectorIndexError,
     WorkspaceError,
 )
+from lookalike.serve.bodies import MAX_DETAIL_CHARS, clip_errors
+from lookalike.serve.decoding import BusyError
 
 __all__ = ["install_error_handlers", "status_for", "HTML_PREFIXES"]
 
@@ -32,6 +36,8 @@ _FETCH_CLIENT_REASONS = {"bad_url": 422, "refused_address": 422, "too_large": 41
 
 def status_for(exc: LookalikeError) -> int:
     """The HTTP status for a project error."""
+    if isinstance(exc, BusyError):
+        return 503
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ImageError):
@@ -60,8 +66,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
             context = {"status": status, "title": HTTPStatus(status).phrase, "detail": str(exc)}
             return templates.TemplateResponse(request, "error.html", context, status_code=status)
-        body: dict[str, object] = {"detail": str(exc)}
+        body: dict[str, object] = {"detail": str(exc)[:MAX_DETAIL_CHARS]}
         reason = getattr(exc, "reason", None)
         if reason:
             body["reason"] = reason
-        return JSONResponse(body, status_code=status)
+        headers = {}
+        if isinstance(exc, BusyError):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes every input in full (a 9 MB query comes back).
+        return JSONResponse({"detail": clip_errors(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail[:MAX_DETAIL_CHARS] if isinstance(exc.detail, str) else exc.detail
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)

@@ -16,7 +16,10 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestMetrics", "MetricsMiddleware", "LATENCY_BUCKETS"]
+__all__ = ["RequestMetrics", "MetricsMiddleware", "LATENCY_BUCKETS", "METHODS"]
+
+# Any other method (``FOO``, ``PROPFIND``...) is counted as ``OTHER``: one series, not one each.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -116,4 +119,5 @@ class MetricsMiddleware:
             route = scope.get("route")
             # Unmatched paths share one label so that scanners cannot create new series.
             template = getattr(route, "path", None) or "<unmatched>"
-            self.metrics.observe(template, scope["method"], status, time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            self.metrics.observe(template, method, status, time.perf_counter() - start)

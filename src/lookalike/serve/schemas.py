@@ -102,6 +102,7 @@ class EventIn(BaseModel):
     experiment: str = Field("", max_length=128)
     variant: str = Field("", max_length=128)
     source: str = Field("widget", max_length=64)
+    token: str = Field("", max_length=4096, description="The widget render's signed token.")
 
 
 class EventAccepted(BaseModel):

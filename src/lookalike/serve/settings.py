@@ -56,6 +56,33 @@ class ServeSettings(BaseSettings):
     events_db: Path | None = Field(
         None, description="Event log file (default: events.sqlite beside the first workspace)."
     )
+    secret: str | None = Field(
+        None,
+        description="Key that signs widget tokens and A/B login cookies (default: random per "
+        "process, so they end with it; set one when several processes serve).",
+    )
+    # Image decoding of searches: a bounded pool.
+    decode_workers: int = Field(0, ge=0, description="Decode threads (0: one per core).")
+    decode_queue: int = Field(8, ge=0, description="Images waiting beyond that get 503.")
+    # Request limits.
+    max_body_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest body of a non-upload request (413 above)."
+    )
+    max_json_depth: int = Field(32, gt=0, description="Deepest JSON nesting accepted (422).")
+    # Events.
+    require_event_token: bool = Field(
+        True, description="Events need the token of a widget render (or the shop's key)."
+    )
+    event_token_ttl: float = Field(4 * 3600.0, gt=0, description="Seconds a render token lives.")
+    events_per_visitor_per_minute: int | None = Field(60, ge=1)
+    events_per_ip_per_minute: int | None = Field(600, ge=1)
+    visitors_per_ip_per_hour: int | None = Field(200, ge=1)
+    events_per_shop_per_day: int | None = Field(200_000, ge=1)
+    event_retention_days: float | None = Field(90.0, gt=0)
+    trust_proxy_headers: bool = Field(
+        False, description="Take the client address from X-Forwarded-For (behind a proxy)."
+    )
+    ab_session_ttl: float = Field(8 * 3600.0, gt=0, description="A/B page login lifetime (s).")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lookalike.ab.events import EventLog
+from lookalike.ab.limits import EventLimiter, EventLimits, WindowCounter
+from lookalike.ab.tokens import new_secret
 from lookalike.ab.variants import ShopExperiments
+from lookalike.serve.decoding import DecodePool
 from lookalike.serve.metrics import RequestMetrics
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.shops import ShopRegistry
@@ -24,7 +27,21 @@ class ServeState:
         self.metrics = RequestMetrics()
         first = self.registry.info(self.registry.names[0]).root
         path = settings.events_db or Workspace(first).events_path
-        self.events = EventLog(path)
+        self.events = EventLog(
+            path,
+            retention_days=settings.event_retention_days,
+            daily_cap=settings.events_per_shop_per_day,
+        )
+        self.secret = settings.secret.encode() if settings.secret else new_secret()
+        self.limiter = EventLimiter(
+            EventLimits(
+                per_visitor_per_minute=settings.events_per_visitor_per_minute,
+                per_ip_per_minute=settings.events_per_ip_per_minute,
+                visitors_per_ip_per_hour=settings.visitors_per_ip_per_hour,
+            )
+        )
+        self.login_limiter = WindowCounter(10, 60, 10_000)  # A/B page sign-ins per address
+        self.decoder = DecodePool(settings.decode_workers or None, settings.decode_queue)
         # A/B experiments per shop: <workspace>/experiments.json, re-read when it changes.
         self.experiments = {
             shop: ShopExperiments(self.registry.info(shop).root, shop, self.events)
@@ -43,3 +60,4 @@ class ServeState:
         """Close the shops and the event log."""
         self.registry.close()
         self.events.close()
+        self.decoder.close()

@@ -3,23 +3,29 @@ read with the size limit enforced while the body streams in."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
 from lookalike.catalog.fetch import FetchSettings, fetch_bytes
-from lookalike.errors import ConfigError, ImageError
+from lookalike.errors import ConfigError, ImageError, quote_input
+from lookalike.serve.bodies import parse_json
 from lookalike.serve.settings import ServeSettings
 from lookalike.textutil import is_url
 
-__all__ = ["read_limited", "image_from_request", "fetch_image", "IMAGE_FIELD", "URL_FIELD"]
+__all__ = [
+    "read_limited",
+    "image_from_request",
+    "fetch_image",
+    "IMAGE_FIELD",
+    "URL_FIELD",
+    "UPLOAD_OVERHEAD",
+]
 
 IMAGE_FIELD = "image"
 URL_FIELD = "url"
 # Room for multipart boundaries, part headers and a URL field around the image itself.
-_FORM_OVERHEAD = 64 * 1024
+UPLOAD_OVERHEAD = 64 * 1024
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -78,7 +84,7 @@ async def image_from_request(request: Request, settings: ServeSettings) -> bytes
 
     limit = settings.max_upload_bytes
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await read_limited(request, limit + _FORM_OVERHEAD)
+    body = await read_limited(request, limit + UPLOAD_OVERHEAD)
     url: object = None
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
         async with _replay(request, body).form(max_files=1, max_fields=8) as form:
@@ -94,19 +100,16 @@ async def image_from_request(request: Request, settings: ServeSettings) -> bytes
                 return data
             url = form.get(URL_FIELD)
     elif kind == "application/json":
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise ConfigError(f"the body is not valid JSON: {exc}") from exc
+        payload = parse_json(body, max_depth=settings.max_json_depth)
         url = payload.get(URL_FIELD) if isinstance(payload, dict) else None
     else:
         raise ConfigError(
             "send an image as multipart/form-data (field 'image') or an image URL as JSON or "
-            f"a form field ('url'); got content type {kind or 'none'!r}"
+            f"a form field ('url'); got content type {quote_input(kind or 'none')}"
         )
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("no image: send a file in field 'image' or an image URL in 'url'")
     url = url.strip()
     if not is_url(url):
-        raise ConfigError(f"the image URL must be http(s), got {url[:200]!r}")
+        raise ConfigError(f"the image URL must be http(s), got {quote_input(url)}")
     return await run_in_threadpool(fetch_image, url, settings)

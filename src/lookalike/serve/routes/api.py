@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Cookie, Depends, Query, Request
+from fastapi import APIRouter, Cookie, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
@@ -15,9 +14,10 @@ from lookalike.errors import ConfigError, NotFoundError
 from lookalike.recommend.query import SimilarQuery, SimilarQueryParams
 from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.serve import queries
-from lookalike.serve.deps import ExperimentsDep, SettingsDep, ShopDep
+from lookalike.serve.deps import ExperimentsDep, SettingsDep, ShopDep, StateDep
 from lookalike.serve.images import media_type, product_image_file
 from lookalike.serve.jsoncache import ResponseCache
+from lookalike.serve.paths import unescape_segment
 from lookalike.serve.schemas import (
     ImageUrlSearch,
     ProductOut,
@@ -51,6 +51,16 @@ def image_url_for(request: Request, shop: str) -> queries.ImageUrl:
 # One schema for every similar-products request (``SimilarQuery``): FastAPI reads it from the
 # query string and documents each field with its description in the OpenAPI schema.
 OptionsDep = Annotated[SimilarQueryParams, Query()]
+
+
+def product_id_param(
+    product_id: Annotated[str, Path(description="The product id, percent-encoded ('/' = %2F).")],
+) -> str:
+    """The product id of the path (``%2F`` in a segment is a ``/`` of the id)."""
+    return unescape_segment(product_id)
+
+
+ProductIdDep = Annotated[str, Depends(product_id_param)]
 
 
 def _response(
@@ -108,7 +118,7 @@ def _similar(
 @router.get("/products/{product_id}/similar", response_model=SimilarResponse)
 def similar(
     shop: str,
-    product_id: str,
+    product_id: ProductIdDep,
     rec: ShopDep,
     options: OptionsDep,
     experiments: ExperimentsDep,
@@ -120,16 +130,17 @@ def similar(
     With a ``visitor`` id while the shop runs an A/B experiment, the visitor's variant picks
     the list (``source`` "variant", ``experiment`` and ``variant`` set; empty for the holdout).
     """
-    plain = options.filters is None and options.metric == "cosine"
-    if plain and (not visitor or experiments.assign(visitor) is None):
+    if queries.plain_query(options) and (not visitor or experiments.assign(visitor) is None):
         # Always the same answer: serialise it once, then send the bytes (no pydantic work).
         def build() -> bytes:
             product = rec.product(product_id)
             results, source = queries.similar_to_product(rec, product_id, options)
-            body = _response(request, shop, product, results, options.metric, source)
+            body = _response(request, shop, product, results, options, source)
             return SimilarResponse.model_validate(body).model_dump_json().encode()
 
-        key = (product_id, options.k, image_url_for(request, shop)(_ANY_IMAGE) or "")
+        # a synced product or a rules change makes a new answer: the version is in the key
+        host = image_url_for(request, shop)(_ANY_IMAGE) or ""
+        key = (product_id, options.size, f"{host}#{rec.version}")
         return Response(_CACHE.get_or_build(rec, key, build), media_type="application/json")
     product = rec.product(product_id)
     results, source, served = _similar(rec, experiments, product_id, options, visitor)
@@ -183,6 +194,7 @@ async def search_by_image(
     shop: str,
     rec: ShopDep,
     settings: SettingsDep,
+    state: StateDep,
     options: OptionsDep,
     request: Request,
 ) -> dict[str, Any]:
@@ -190,15 +202,16 @@ async def search_by_image(
     ``category=same`` has no product to compare with here; a list of categories works.
 
     413 when the image is over the size limit, 415 when it is not an image, 422 for a URL this
-    server may not fetch, 502 when the URL's server fails.
+    server may not fetch, 502 when the URL's server fails, 503 (with ``Retry-After``) when
+    every decode slot is taken. Size limits are checked from the image header.
     """
     data = await image_from_request(request, settings)
-    results = await run_in_threadpool(queries.similar_to_image, rec, data, options)
+    results = await state.decoder.run_image(data, queries.similar_to_image, rec, data, options)
     return _response(request, shop, None, results, options, "image")
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def product(shop: str, product_id: str, rec: ShopDep, request: Request) -> dict[str, Any]:
+def product(shop: str, product_id: ProductIdDep, rec: ShopDep, request: Request) -> dict[str, Any]:
     """One product."""
     return queries.product_json(rec.product(product_id), image_url_for(request, shop))
 
@@ -231,7 +244,7 @@ def products(
     name="product_image",
     responses={200: {"content": {"image/jpeg": {}}}},
 )
-def product_image(product_id: str, rec: ShopDep) -> FileResponse:
+def product_image(product_id: ProductIdDep, rec: ShopDep) -> FileResponse:
     """The product's main image."""
     path = rec.overlay.image_file(product_id)  # a product synced since the build
     if path is None or not path.is_file():

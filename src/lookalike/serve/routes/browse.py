@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from starlette.concurrency import run_in_threadpool
 
 from lookalike.errors import NotFoundError
 from lookalike.recommend.query import SimilarQuery
@@ -149,12 +148,13 @@ def _product_page(
 
 
 @router.post("/browse/{shop}/search-image", response_class=HTMLResponse)
-async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: Request) -> Any:
+async def search_image(
+    shop: str, rec: ShopDep, settings: SettingsDep, state: StateDep, request: Request
+) -> Any:
     """Results for an uploaded photo (multipart form, field ``image``)."""
     data = await image_from_request(request, settings)
     query = queries.query_from_params(request.query_params, request.query_params.getlist)
-    results = await run_in_threadpool(queries.similar_to_image, rec, data, query, "browse")
-    thumbnail = await run_in_threadpool(_thumbnail, data)
+    results, thumbnail = await state.decoder.run_image(data, _search, rec, data, query)
     return _page(
         request,
         rec,
@@ -164,6 +164,11 @@ async def search_image(shop: str, rec: ShopDep, settings: SettingsDep, request: 
         results=results,
         thumbnail=thumbnail,
     )
+
+
+def _search(rec: Recommender, data: bytes, query: SimilarQuery) -> tuple[list[Any], str]:
+    """The results and the thumbnail of an upload: one decode-pool job."""
+    return queries.similar_to_image(rec, data, query, "browse"), _thumbnail(data)
 
 
 def _thumbnail(data: bytes, side: int = 320) -> str:

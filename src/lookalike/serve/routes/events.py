@@ -8,17 +8,19 @@ origins. :func:`record_event` is the one place an event is built and stored.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from lookalike.ab.events import Event, EventLog
+from lookalike.ab.tokens import RenderToken, TokenError, shown_hash
 from lookalike.ab.variants import ShopExperiments
 from lookalike.errors import ImageError
-from lookalike.serve.deps import EventsDep, SettingsDep, StateDep
+from lookalike.serve.bodies import clip_errors, parse_json
+from lookalike.serve.deps import EventsDep, SettingsDep, StateDep, key_allows
 from lookalike.serve.schemas import EventAccepted, EventIn
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.uploads import read_limited
@@ -87,7 +89,53 @@ _BODY_DOC = {
 }
 
 
-@router.post("/events", response_model=EventAccepted, status_code=202, openapi_extra=_BODY_DOC)
+def _client_ip(request: Request) -> str:
+    # The socket's peer: X-Forwarded-For is only honoured when uvicorn is told to trust a
+    # proxy (LOOKALIKE_TRUST_PROXY_HEADERS), in which case uvicorn rewrites the client here.
+    return request.client.host if request.client else ""
+
+
+def check_token(secret: bytes, shop: str, body: EventIn, visitor: str) -> EventIn:
+    """The event as the render token allows it: the visitor, experiment, variant and event id
+    come from the token (one impression per render, one click per position), the products
+    must be those the render showed. ``TokenError`` otherwise."""
+    token = RenderToken.decode(secret, body.token)
+    if token.shop != shop or (visitor or token.visitor) != token.visitor:
+        raise TokenError("token_mismatch")
+    if shown_hash(body.shown) != token.shown:
+        raise TokenError("token_mismatch")
+    if body.type == "click":
+        position = body.position or 0
+        if not 1 <= position <= len(body.shown) or body.shown[position - 1] != body.target_id:
+            raise TokenError("token_mismatch")
+        event_id = Event.stable_id(shop, "click", token.render, position)
+    else:
+        event_id = Event.stable_id(shop, "impression", token.render)
+    return body.model_copy(
+        update={
+            "visitor": token.visitor,
+            "experiment": token.experiment,
+            "variant": token.variant,
+            "product_id": token.product_id,
+            "event_id": event_id,
+        }
+    )
+
+
+def _refused(events: EventLog, shop: str, reason: str, status: int) -> JSONResponse:
+    events.reject(shop, reason)
+    headers = {"Retry-After": "60"} if status == 429 else {}
+    body = {"detail": f"event refused: {reason}", "reason": reason}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@router.post(
+    "/events",
+    response_model=EventAccepted,
+    status_code=202,
+    openapi_extra=_BODY_DOC,
+    responses={403: {}, 429: {}},
+)
 async def post_event(
     shop: str,
     request: Request,
@@ -96,8 +144,13 @@ async def post_event(
     events: EventsDep,
     visitor: Annotated[str | None, Query(max_length=128)] = None,
     lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
-) -> dict[str, object]:
-    """Record an impression or a click (202; ``recorded`` false for duplicates and bots)."""
+) -> Any:
+    """Record an impression or a click (202; ``recorded`` false for duplicates and bots).
+
+    Browsers send the token of the widget render they report (403 without a valid one unless
+    the request carries the shop's key); 429 past the per-visitor / per-address limits.
+    Every refusal is counted by reason in the shop's A/B report.
+    """
     state.registry.info(shop)  # 404 for an unknown shop
     if not _origin_allowed(request, shop, settings):
         raise HTTPException(403, f"origin not allowed to post events for shop {shop!r}")
@@ -106,14 +159,20 @@ async def post_event(
     except ImageError as exc:
         raise HTTPException(413, f"an event is at most {MAX_EVENT_BYTES} bytes") from exc
     try:
-        body = EventIn.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
-        detail = (
-            exc.errors(include_url=False, include_context=False, include_input=False)
-            if isinstance(exc, ValidationError)
-            else f"not JSON: {exc}"
-        )
-        raise HTTPException(422, detail) from exc
+        body = EventIn.model_validate(parse_json(raw, max_depth=settings.max_json_depth))
+    except ValidationError as exc:
+        raise HTTPException(422, clip_errors(exc.errors(include_url=False))) from exc
+    visitor_id = body.visitor or visitor or lk_visitor or ""
+    if not key_allows(settings, shop, request.headers.get("x-api-key", "")):
+        if settings.require_event_token:
+            try:
+                body = check_token(state.secret, shop, body, visitor_id)
+            except TokenError as exc:
+                return _refused(events, shop, "no_token" if not body.token else exc.reason, 403)
+            visitor_id = body.visitor
+        refusal = state.limiter.check(visitor_id, _client_ip(request))
+        if refusal is not None:
+            return _refused(events, shop, refusal, 429)
     # SQLite with synchronous=FULL waits for the disk: keep it off the event loop.
     recorded, event_id = await run_in_threadpool(
         record_event,
@@ -121,7 +180,7 @@ async def post_event(
         shop,
         body,
         user_agent=request.headers.get("user-agent", ""),
-        visitor=visitor or lk_visitor or "",
+        visitor=visitor_id,
         experiments=state.experiments[shop],
     )
     return {"recorded": recorded, "event_id": event_id}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -24,6 +24,7 @@ from lookalike.recommend.rules import Rules
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.sync import Change, apply_changes
 from lookalike.serve.deps import AdminDep, SettingsDep, StateDep
+from lookalike.serve.paths import unescape_segment
 from lookalike.serve.settings import ServeSettings
 from lookalike.serve.uploads import fetch_image, read_limited
 
@@ -32,7 +33,15 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/shops/{shop}", tags=["catalog sync"])
 
 MAX_BATCH = 500
-ProductId = Annotated[str, Path(max_length=512, description="The product's id.")]
+def _product_id(
+    product_id: Annotated[
+        str, Path(max_length=1536, description="The product's id, percent-encoded ('/' = %2F).")
+    ],
+) -> str:
+    return unescape_segment(product_id)  # see serve/paths.py
+
+
+ProductId = Annotated[str, Depends(_product_id)]
 
 
 class ProductIn(BaseModel):

@@ -8,15 +8,18 @@ the event endpoint and tells widget.js its height through ``postMessage``.
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Cookie, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from lookalike.ab.events import Event
 from lookalike.ab.experiments import HOLDOUT
+from lookalike.ab.tokens import RenderToken, shown_hash
 from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
@@ -24,7 +27,7 @@ from lookalike.recommend.query import SimilarQuery
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.steer import resolve, similar_for_product
 from lookalike.serve import queries
-from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep
+from lookalike.serve.deps import EventsDep, ExperimentsDep, SettingsDep, ShopDep, StateDep
 from lookalike.serve.routes.api import image_url_for
 from lookalike.serve.routes.events import VISITOR_COOKIE
 from lookalike.serve.templating import STATIC_DIR, http_url, templates
@@ -81,6 +84,17 @@ def _find_product(rec: Recommender, product_id: str | None, title: str | None) -
         return None
 
 
+class WidgetLook(BaseModel):
+    """How the strip looks (``data-*`` attributes over ``shop.toml [display]``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    headline: str | None = Field(None, max_length=80, description="The strip's title.")
+    currency: str | None = Field(None, max_length=8, description="Shown with prices: EUR.")
+    accent: str | None = Field(None, max_length=20, description="Price colour (#rgb, name).")
+    text: str | None = Field(None, max_length=20, description="Text colour.")
+    background: str | None = Field(None, max_length=20, description="Background colour.")
+
+
 @router.get("/v1/shops/{shop}/widget", response_class=HTMLResponse)
 def widget_page(
     shop: str,
@@ -88,16 +102,13 @@ def widget_page(
     settings: SettingsDep,
     experiments: ExperimentsDep,
     events: EventsDep,
+    state: StateDep,
     request: Request,
+    look: Annotated[WidgetLook, Query()],
     product_id: Annotated[str | None, Query(max_length=512)] = None,
     title: Annotated[str | None, Query(max_length=1000)] = None,
     visitor: Annotated[str | None, Query(max_length=128)] = None,
     widget: Annotated[str, Query(max_length=64, description="widget.js's frame id.")] = "",
-    headline: Annotated[str | None, Query(max_length=80)] = None,
-    currency: Annotated[str | None, Query(max_length=8)] = None,
-    accent: Annotated[str | None, Query(max_length=20)] = None,
-    text: Annotated[str | None, Query(max_length=20)] = None,
-    background: Annotated[str | None, Query(max_length=20)] = None,
     lk_visitor: Annotated[str | None, Cookie(max_length=128)] = None,
 ) -> HTMLResponse:
     """The "Similar products" strip for a product (by id, or by the page title).
@@ -139,7 +150,18 @@ def widget_page(
         }
         for r in results
     ]
+    token = RenderToken(
+        shop=shop,
+        visitor=visitor_id,
+        render=uuid.uuid4().hex,
+        shown=shown_hash([r.product.id for r in results]),
+        product_id=product.id if product else "",
+        experiment=served.experiment,
+        variant=served.variant,
+        exp=time.time() + settings.event_token_ttl,
+    )
     config = {
+        "token": token.encode(state.secret),
         "shop": shop,
         "product_id": product.id if product else "",
         "visitor": visitor_id,
@@ -148,9 +170,7 @@ def widget_page(
         "widget": widget,
         "events_url": str(request.url_for("post_event", shop=shop)),
     }
-    display = rec.config.display.overridden(
-        headline=headline, currency=currency, accent=accent, text=text, background=background
-    )
+    display = rec.config.display.overridden(**look.model_dump())
     response = templates.TemplateResponse(
         request,
         "widget.html",

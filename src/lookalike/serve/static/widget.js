@@ -31,10 +31,10 @@
   var params = new URLSearchParams();
   if (script.dataset.productId) params.set("product_id", script.dataset.productId);
   else params.set("title", document.title);
-  var passed = ["k", "category", "minPrice", "maxPrice", "priceWithin", "inStock", "attr",
-                "sameAttr", "exclude", "keepGroup", "nearDuplicate", "diversity", "metric",
-                "weights", "threshold", "headline", "currency", "accent", "text", "background"];
-  passed.forEach(function (key) {
+  // every other data-* attribute is a query parameter (data-in-stock -> in_stock): a new
+  // filter of the query model needs no change here
+  Object.keys(script.dataset).forEach(function (key) {
+    if (key === "shop" || key === "productId") return;
     var value = script.dataset[key];
     if (value === undefined || value === "") return;
     params.set(key.replace(/[A-Z]/g, function (c) { return "_" + c.toLowerCase(); }), value);
