@@ -44,7 +44,7 @@ def _rows(reader: csv.DictReader[str], file: CatalogFile) -> Rows:
     row_no = 1
     try:
         for row_no, row in enumerate(reader, start=2):
-            row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
+            row.pop(None, None)  # cells beyond the header
             yield row_no, row
     except csv.Error as exc:
         raise CatalogError(f"{file.name} row {row_no + 1}: {exc}") from exc
