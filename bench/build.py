@@ -148,9 +148,9 @@ def stage_model(n: int, batch: int) -> dict:
     return {"images": done, "total": time.perf_counter() - t0}
 
 
-def run_stage(args: argparse.Namespace, stage: str, images: int) -> dict:
+def run_stage(args: argparse.Namespace, stage: str, images: int, precision: str = "fp32") -> dict:
     cmd = [sys.executable, __file__, "--stage", stage, "--images", str(images)]
-    cmd += ["--data", str(args.data), "--cache", str(args.cache), "--precision", args.precision]
+    cmd += ["--data", str(args.data), "--cache", str(args.cache), "--precision", precision]
     cmd += ["--baseline-threads", str(args.baseline_threads)]
     cmd += ["--batch", str(args.batch)] if args.batch else []
     cmd += ["--workers", str(args.workers)] if args.workers else []
@@ -167,37 +167,38 @@ def shares(result: dict) -> str:
 
 
 def compare(args: argparse.Namespace) -> None:
-    print(
-        f"{os.cpu_count()} CPUs (shared: figures are noisy, the ratio is of paired runs), "
-        f"lookalike --precision {args.precision}"
-    )
+    print(f"{os.cpu_count()} CPUs, shared: wall figures are noisy; runs are paired back to back")
     rows = []
     for n in args.sizes:
         photo_files(args.data, n, args.cache)  # make any variants before timing anything
         base = run_stage(args, "baseline", n)
-        ours = run_stage(args, "build", n)
-        rows.append((n, base, ours))
         print(f"\n{n} photos")
-        for label, r in (("baseline ", base), ("lookalike", ours)):
-            print(f"  {label} {r['total']:7.1f} s  peak {r['peak_rss_mb']:6.0f} MB: {shares(r)}")
         print(
-            f"  CPU seconds: baseline {base['cpu_s']:.1f}, lookalike {ours['cpu_s']:.1f} "
-            f"({base['cpu_s'] / ours['cpu_s']:.2f}x)"
+            f"  baseline       {base['total']:7.1f} s  peak {base['peak_rss_mb']:6.0f} MB, "
+            f"CPU {base['cpu_s']:.1f} s: {shares(base)}",
+            flush=True,
         )
-        print(
-            f"  ratio {base['total'] / ours['total']:.2f}x; titles {ours['titles']}; rebuild "
-            f"{ours['rebuild_seconds']:.1f} s ({ours['rebuild_embedded']} embedded)"
-        )
+        for precision in args.precision.split(","):
+            ours = run_stage(args, "build", n, precision)
+            rows.append((n, precision, base, ours))
+            print(
+                f"  lookalike {precision} {ours['total']:7.1f} s  peak "
+                f"{ours['peak_rss_mb']:6.0f} MB, CPU {ours['cpu_s']:.1f} s: {shares(ours)}"
+            )
+            print(
+                f"    titles {ours['titles']}; rebuild {ours['rebuild_seconds']:.1f} s "
+                f"({ours['rebuild_embedded']} embedded)",
+                flush=True,
+            )
     print(
-        f"\n{'photos':>7} {'baseline s':>11} {'lookalike s':>12} {'ratio':>6} "
-        f"{'CPU ratio':>9} {'base MB':>8} {'ours MB':>8} {'img/s':>6}"
+        f"\n{'photos':>7} {'precision':>9} {'baseline s':>11} {'lookalike s':>12} {'ratio':>6} "
+        f"{'CPU ratio':>9} {'base MB':>8} {'ours MB':>8}"
     )
-    for n, base, ours in rows:
+    for n, precision, base, ours in rows:
         print(
-            f"{n:7d} {base['total']:11.1f} {ours['total']:12.1f} "
+            f"{n:7d} {precision:>9} {base['total']:11.1f} {ours['total']:12.1f} "
             f"{base['total'] / ours['total']:5.2f}x {base['cpu_s'] / ours['cpu_s']:8.2f}x "
-            f"{base['peak_rss_mb']:8.0f} "
-            f"{ours['peak_rss_mb']:8.0f} {n / ours['total']:6.1f}"
+            f"{base['peak_rss_mb']:8.0f} {ours['peak_rss_mb']:8.0f}"
         )
 
 
@@ -209,7 +210,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="photo variants")
     parser.add_argument("--batch", type=int, default=None, help="default: calibrated")
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
-    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    parser.add_argument("--precision", default="fp32", help="fp32, int8 or fp32,int8")
     parser.add_argument("--baseline", action="store_true", help="compare with the tutorial loop")
     parser.add_argument("--baseline-threads", type=int, default=1, help="torch threads")
     parser.add_argument("--stage", choices=["decode", "model", "build", "baseline"])
@@ -237,7 +238,7 @@ def main() -> None:
         ("model", "model (onnxruntime lite0)"),
         ("build", "end to end (lookalike build)"),
     ):
-        r = run_stage(args, stage, args.images)
+        r = run_stage(args, stage, args.images, args.precision)
         print(
             f"{label:28} {r['images'] / r['total']:9.1f} {r['total']:8.2f} {r['peak_rss_mb']:12.0f}"
         )

@@ -2,7 +2,7 @@
 
 Starts a 127.0.0.1 HTTP/1.1 server whose every response waits ``--latency`` ms (a far-away CDN),
 then fetches ``--images`` distinct JPEGs with ``ImageFetcher`` into a fresh cache per setting:
-one request at a time, the defaults (16 at once, 4 per host) on one host, 16 per host, and the
+one request at a time, the defaults (32 at once, 4 per host) on one host, 16 per host, and the
 defaults with the images spread over ``--hosts`` loopback servers (127.0.0.2, ...), as a shop's
 CDN hosts would be. Prints images/s and the ratio to one at a time. Nothing leaves the machine.
 

@@ -38,7 +38,7 @@ from lookalike.index import (  # noqa: E402
     make_index,
 )
 
-DIM, LATENT = 1280, 32
+DIM, LATENT = int(os.environ.get("LOOKALIKE_BENCH_DIM", "1280")), 32  # --dim sets it
 QUERIES, K = 1000, 10
 TOPK_SAMPLE = 2000  # rows timed for the all-products top-K beyond 10k products
 BACKENDS = ("exact", "hnsw", "ivfpq")
@@ -137,7 +137,8 @@ def print_table(rows: list[dict]) -> None:
             f"{fmt_bytes(r['data_rss']):>9} {r['qps']:>10,.0f} {r['recall']:>9.3f} {topk:>20}"
         )
     print(
-        f"\n{DIM}-d clustered synthetic vectors; {QUERIES:,} queries in one batch, top-{K}; "
+        f"\n{os.environ.get('LOOKALIKE_BENCH_DIM', DIM)}-d clustered synthetic vectors; "
+        f"{QUERIES:,} queries in one batch, top-{K}; "
         f"faiss threads: {os.environ.get('OMP_NUM_THREADS', 'all cores')}. (data) = RSS with "
         f"the vectors and ground truth loaded, before the index. ~ = extrapolated from "
         f"{TOPK_SAMPLE:,} rows."
@@ -152,8 +153,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated N")
     parser.add_argument("--backends", default=",".join(BACKENDS), help="exact,hnsw,ivfpq")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--dim", type=int, default=DIM, help="vector width (1M x 1280 float32 is 5 GB: use 256)"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("N", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ["LOOKALIKE_BENCH_DIM"] = str(args.dim)  # the workers read it at import
     if args.worker:
         print(json.dumps(worker(int(args.worker[0]), args.worker[1])))
         return

@@ -88,9 +88,15 @@ class ABReport:
         }
 
 
-def render_png(report: ABReport) -> bytes:
-    """Cumulative CTR over time per variant with its 95% Wilson band, as PNG bytes."""
-    import matplotlib
+def render_png(report: ABReport) -> bytes | None:
+    """Cumulative CTR over time per variant with its 95% Wilson band, as PNG bytes.
+
+    None without matplotlib (the ``reports`` extra): the page then shows the numbers only.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return None
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure  # no pyplot: no global state, safe in a server

@@ -116,6 +116,9 @@ def write_report(report: ABReport, out_dir: str | os.PathLike[str]) -> dict[str,
         "html": out / f"{report.experiment}.html",
     }
     write_json_atomic(paths["json"], report.to_dict())
-    write_bytes_atomic(paths["png"], png)
+    if png is None:  # no matplotlib: numbers only
+        del paths["png"]
+    else:
+        write_bytes_atomic(paths["png"], png)
     write_bytes_atomic(paths["html"], render_html(report, png).encode("utf-8"))
     return paths

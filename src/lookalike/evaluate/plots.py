@@ -14,9 +14,23 @@ from lookalike.evaluate.scoring import SettingResult
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["precision_curves", "category_bars", "score_histogram"]
+__all__ = ["CHARTS_HINT", "charts_available", "precision_curves", "category_bars",
+           "score_histogram"]
+
+# matplotlib is the `reports` extra (about 80 MB with its fonts and solvers): the core runtime,
+# which serves recommendations, stays light. Reports keep every number without it.
+CHARTS_HINT = "charts need matplotlib: pip install 'lookalike[reports]'"
 
 _DPI = 110
+
+
+def charts_available() -> bool:
+    """True where matplotlib is installed (the ``reports``, ``train`` or ``dev`` extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _figure(width: float, height: float) -> Figure:

@@ -296,12 +296,17 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
     thumbs = _Thumbs(ev.images)
     examples = pick_examples(ev.truth, ref, seed=ev.options.seed, per_section=GRID_QUERIES)
     pk = f"P@{k}"
-    figures = [
-        ("Precision@k curves", plots.precision_curves(ev.results)),
-        (f"{pk} by category", plots.category_bars(ev.results, pk)),
-    ]
+    charts = plots.charts_available()
+    figures = (
+        [
+            ("Precision@k curves", plots.precision_curves(ev.results)),
+            (f"{pk} by category", plots.category_bars(ev.results, pk)),
+        ]
+        if charts
+        else []
+    )
     th = ref.threshold or {}
-    if ref.pair_scores is not None:
+    if charts and ref.pair_scores is not None:
         figures.append(
             (
                 "Score histogram",
@@ -312,7 +317,7 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         )
     plots_html = "".join(
         f'<img class="plot" alt="{_esc(t)}" src="{_b64(png, "image/png")}">' for t, png in figures
-    )
+    ) or f'<p class="note">No charts: {_esc(plots.CHARTS_HINT)}.</p>'
     threshold_note = (
         (
             f"Suggested threshold for <b>{_esc(ref.label)}</b>: <b>{_fmt(th.get('f1'))}</b>, "
