@@ -102,6 +102,9 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.html").is_file()
     assert json.loads((out / "report.json").read_text())["queries"] == 20
+    # -q: one line (headline numbers and the report), no progress bar on stderr
+    assert len(proc.stdout.strip().splitlines()) == 1 and "P@5" in proc.stdout
+    assert "report:" in proc.stdout and proc.stderr.strip() == ""
     bad = subprocess.run(
         [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare", "colour=red"],
         capture_output=True,
@@ -134,6 +137,11 @@ def test_report_opens_offline_in_chromium(report_dir: Path, browser: Browser) ->
         assert page.locator("text=Failure cases").count() == 1
         assert page.locator("table.heat td").count() > 0
         assert page.locator("text=learning_curve").count() == 1
+        # the verdict in plain words first, a glossary last, nothing wider than the window
+        assert page.locator("section h2").first.inner_text() == "Verdict"
+        assert "a shopper sees at least one relevant product" in page.inner_text(".verdict")
+        assert page.locator(".glossary dt").count() >= 8
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         # every request was the page itself or an inline data: URI
         assert all(u.startswith(("data:", "file://")) for u in requests), requests
         artifacts = REPO / "test-artifacts"
@@ -255,7 +263,7 @@ def test_trained_head_is_compared_with_its_backbone_and_its_curve_shown(
     from lookalike.train import TrainOptions, train_workspace
 
     ws = Workspace(shutil.copytree(shop.root, tmp_path / "shop"))  # keep the shared shop clean
-    train_workspace(ws, TrainOptions(epochs=4, progress=False))
+    train_workspace(ws, TrainOptions(epochs=4, progress=False, force=True))
     build_workspace(ws, photo_folder, BuildOptions(progress=False))  # applies the head
     options = EvaluateOptions(
         k=5, queries=None, compare={"model": ("served", "lite0")}, n_boot=20, progress=False

@@ -11,7 +11,7 @@ from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
 
 
 def test_options_are_validated() -> None:
-    for bad in ({"k": 0}, {"queries": 0}, {"n_boot": 5}):
+    for bad in ({"k": 0}, {"queries": -1}, {"n_boot": 5}):
         with pytest.raises(ConfigError):
             EvaluateOptions(**bad)  # type: ignore[arg-type]
 

@@ -40,7 +40,10 @@ def shop(base_shop: Path, tmp_path: Path) -> Workspace:
 
 
 def _options(**kw: object) -> TrainOptions:
-    return TrainOptions(**({"epochs": 8, "progress": False} | kw))  # type: ignore[arg-type]
+    """Forced adoption by default: these tests are about training mechanics; the gate has its
+    own tests below and in test_gate.py."""
+    base = {"epochs": 8, "progress": False, "force": True}
+    return TrainOptions(**(base | kw))  # type: ignore[arg-type]
 
 
 def test_classifier_run_is_reproducible_and_improves(shop: Workspace) -> None:
@@ -48,7 +51,9 @@ def test_classifier_run_is_reproducible_and_improves(shop: Workspace) -> None:
     folder = shop.head_dir
     first = Head.load(folder)
     assert report.objective_after < report.objective_before
-    assert report.splits["holdout_categories"] == 8  # one of the 5 categories, 8 photos
+    # the two hardest of the 5 categories (8 photos each), reported by name
+    assert report.splits["holdout_categories"] == 16
+    assert len(report.held_out_categories) == 2
     assert set(report.evaluation) == {"held_out_products", "held_out_categories"}
     for result in report.evaluation.values():
         assert 0 <= result["before"]["mAP@10"] <= 1 and 0 <= result["after"]["mAP@10"] <= 1
@@ -123,8 +128,44 @@ def test_build_applies_the_head_and_head_none_restores(shop: Workspace, photo_fo
     np.testing.assert_allclose(restored.get(photo.stem), backbone, rtol=1e-4, atol=1e-5)
 
 
+def test_losing_head_is_kept_off_and_force_adopts(shop: Workspace) -> None:
+    # a 2-d head after one epoch cannot keep 5 categories apart: it loses on held-out data
+    report = train_workspace(shop, _options(force=False, dim=2, hidden=8, epochs=1))
+    assert not report.adopted and "does not beat" in report.decision["reason"]
+    assert not (shop.head_dir / "head.npz").exists()  # nothing the next build would apply
+    rejected = shop.train_dir / "rejected-head"
+    assert Head.load(rejected).dim == 2
+    log = json.loads((rejected / "training.json").read_text())
+    assert log["adopted"] is False and log["decision"]["checks"]
+    forced = train_workspace(shop, _options(dim=2, hidden=8, epochs=1))
+    assert forced.adopted and forced.decision["forced"]
+    assert Head.load(shop.head_dir).dim == 2
+
+
+def test_refit_on_all_products_after_adoption(shop: Workspace) -> None:
+    checked = train_workspace(shop, _options(refit=False, epochs=3))
+    refit = train_workspace(shop, _options(epochs=3))
+    assert checked.refit is None and refit.refit is not None
+    assert refit.refit["rows"] == 40 and refit.refit["epochs"] == checked.best_epoch
+    assert refit.evaluation == checked.evaluation  # the adoption numbers are the check's
+    assert refit.head_hash != checked.head_hash  # the saved head learned every product
+    log = json.loads((shop.head_dir / "training.json").read_text())
+    assert log["refit"]["rows"] == 40 and log["history"] == refit.history
+
+
+def test_triplet_from_categories_alone(shop: Workspace) -> None:
+    """A folder shop: categories, one photo per product, invented titles: no traceback."""
+    result = run("train", str(shop.root), "--method", "triplet", "--epochs", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    report = train_workspace(shop, _options(method="triplet", epochs=2, use_titles=False))
+    # no product has two photos: the triplets come from same-category positives
+    assert report.mining["anchors_with_identity_positive"] == 0
+    assert report.mining["triplets"] >= report.splits["train"] // 2
+
+
 def test_cli_train_then_build_head_none(shop: Workspace, photo_folder: Path) -> None:
-    result = run("train", str(shop.root), "--epochs", "3", "--quiet")
+    result = run("train", str(shop.root), "--epochs", "3", "--quiet", "--force")
     assert result.returncode == 0, result.stderr
     assert "held out products" in result.stdout and "mAP@10" in result.stdout
     assert (shop.head_dir / "learning_curve.png").is_file()

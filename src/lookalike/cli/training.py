@@ -40,6 +40,16 @@ def _render_train_report(report: dict) -> None:
     )
     for note in report["notes"]:
         console.print(f"note: {note}")
+    if report.get("held_out_categories"):
+        names = ", ".join(report["held_out_categories"])
+        console.print(f"held-out categories (the hardest before training): {names}")
+    decision = report.get("decision") or {}
+    if report.get("refit"):
+        refit = report["refit"]
+        console.print(f"refitted on all {refit['rows']} images for {refit['epochs']} epochs")
+    if decision:
+        verdict = "adopted" if report.get("adopted") else "kept off"
+        console.print(f"head {verdict}: {decision.get('reason', '')}", soft_wrap=True)
     console.print(f"saved in {report['head_dir']}")
 
 
@@ -56,6 +66,14 @@ def train(
     finetune: Annotated[
         bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Adopt the head even when it loses on the held-out check."),
+    ] = False,
+    refit: Annotated[
+        bool,
+        typer.Option(help="After an adopted check, refit on every product (both runs logged)."),
+    ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a projection head on the shop's catalog and report held-out quality."""
@@ -69,11 +87,13 @@ def train(
         dim=dim,
         seed=seed,
         finetune=finetune,
+        force=force,
+        refit=refit,
     )
     with progress_bars(not quiet) as bar:
         report = train_workspace(workspace, replace(options, progress=bar)).to_dict()
     _render_train_report(report)
-    if not finetune:
+    if not finetune and report.get("adopted"):
         console.print(
             "run `lookalike build` on this workspace again to apply the head "
             "(no image is re-embedded)"
@@ -95,12 +115,28 @@ def evaluate(
     ] = None,
     truth: Annotated[
         str,
-        typer.Option(help="What is relevant: category[:DEPTH], identity[:COLUMN], pairs:FILE.csv."),
-    ] = "category",
+        typer.Option(
+            help="What is relevant: category[:DEPTH], identity[:COLUMN], pairs:FILE.csv, "
+            "product (photo queries). auto: category, or product for photo queries with a "
+            "product_id column."
+        ),
+    ] = "auto",
+    queries_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--queries-from",
+            help="CSV of outside photos (image, product_id and/or category) to query the "
+            "catalog with: photo -> catalog evaluation.",
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
     queries: Annotated[
-        int, typer.Option(help="Seeded random sample of queries (0: every eligible product).")
-    ] = 500,
+        int | None,
+        typer.Option(
+            help="Seeded random sample of queries; 0: every eligible one. Default: all below "
+            "5,000 products, else 500 (the report states the sample and its interval)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the query sample and the bootstrap.")] = 0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
@@ -117,11 +153,12 @@ def evaluate(
     _setup_logging(quiet)
     options = EvaluateOptions(
         k=k,
-        queries=queries or None,
+        queries=queries,
         seed=seed,
         truth=TruthSpec.parse(truth),
         compare=parse_compare(compare or []),
         n_boot=bootstrap,
+        queries_from=queries_from,
     )
     with progress_bars(not quiet) as bar:
         evaluation = run_evaluation(workspace, replace(options, progress=bar))
@@ -130,8 +167,10 @@ def evaluate(
         title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"
     )
     metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
+    if queries_from is not None:  # photo -> catalog: top-1 / top-5 first
+        metrics = ["Recall@1", *(["Hit@5"] if k > 5 else [f"Hit@{k}"]), f"mAP@{k}", f"P@{k}"]
     table.add_column("setting", no_wrap=True)
-    for col in (*metrics, f"P@{k} ±", "coverage", "s"):
+    for col in (*metrics, f"{metrics[0]} ±", "coverage", "s"):
         table.add_column(col, justify="right")
     for r in evaluation.results:
         p = r.overall[metrics[0]]
@@ -142,6 +181,12 @@ def evaluate(
             f"{r.coverage:.2f}",
             f"{sum(r.seconds.values()):.1f}",
         )
-    if not quiet:
-        console.print(table)
+    if quiet:  # one line: the reference setting's headline numbers and where the report is
+        ref = evaluation.results[0]
+        head = " ".join(f"{m} {ref.overall[m].mean:.3f}" for m in metrics[:2])
+        console.print(
+            f"{ref.label}: {head} ({len(ref.queries)} queries) report: {path}", soft_wrap=True
+        )
+        return
+    console.print(table)
     console.print(f"report: {path}  numbers: {path.with_suffix('.json')}", soft_wrap=True)

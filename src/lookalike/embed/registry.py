@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from lookalike.embed.base import Embedder
+from lookalike.embed.features import FeatureSpec
 from lookalike.embed.ortconfig import CPU_PROVIDER, CUDA_PROVIDER
 from lookalike.errors import ConfigError, EmbedError
 
@@ -60,10 +61,24 @@ def _is_onnx_path(model: str) -> bool:
     return model.lower().endswith(".onnx")
 
 
+def _feature_spec(model: str) -> FeatureSpec | None:
+    """The feature options of a composite name (``lite0+gem``), None for a plain model."""
+    if "+" not in model or _is_onnx_path(model):
+        return None
+    spec = FeatureSpec.parse(model)
+    return None if spec.is_plain else spec
+
+
 def _check_model(model: str) -> None:
+    if "+" in model and not _is_onnx_path(model):
+        FeatureSpec.parse(model)  # ConfigError naming the bad option
+        return
     if model not in MODEL_NAMES and not _is_onnx_path(model):
         valid = ", ".join(MODEL_NAMES)
-        raise ConfigError(f"unknown model {model!r}; valid: {valid}, or a path to a .onnx file")
+        raise ConfigError(
+            f"unknown model {model!r}; valid: {valid}, a backbone with feature options "
+            "(lite0+gem+flip, see lookalike.embed.features), or a path to a .onnx file"
+        )
 
 
 def model_key(model: str) -> str:
@@ -73,6 +88,11 @@ def model_key(model: str) -> str:
     so editing the file invalidates the cache and moving it does not.
     """
     _check_model(model)
+    spec = _feature_spec(model)
+    if spec is not None:
+        return spec.key()
+    if "+" in model and not _is_onnx_path(model):
+        return FeatureSpec.parse(model).models[0]  # "lite0+" is plain lite0
     if not _is_onnx_path(model):
         return model
     from lookalike.embed.onnx_export import file_sha256
@@ -111,6 +131,12 @@ def get_embedder(
         raise ConfigError(f"unknown device {device!r}; valid: {', '.join(DEVICES)}")
     if model == "histogram":
         return _load("histogram", "cpu", None, None)
+    if "+" in model and not _is_onnx_path(model):
+        spec = _feature_spec(model)
+        if spec is None:
+            model = FeatureSpec.parse(model).models[0]
+        else:  # feature options run on ONNX Runtime (CPU) whatever the device
+            return _load(spec.key(), "cpu", str(cache_dir) if cache_dir else None, None)
     if device == "auto":
         device = "cuda" if cuda_available() else "cpu"
     elif device == "cuda" and not cuda_available():
@@ -134,6 +160,12 @@ def _load(
 
     if model == "histogram":
         return ColorHistogramEmbedder()
+    if "+" in model:
+        from lookalike.embed.features import load_feature_embedder
+
+        return load_feature_embedder(
+            FeatureSpec.parse(model), cache_dir=Path(cache_dir) if cache_dir else None
+        )
     if _is_onnx_path(model):
         return _user_onnx(Path(model), device)
     if device == "cuda" and not ort_cuda_available():

@@ -35,13 +35,15 @@ __all__ = [
 ]
 
 SERVED = "served"  # --compare model=served: the vectors the workspace serves
-AXES = ("model", "metric", "pca", "quantize", "index", "weights")
+AXES = ("model", "metric", "pca", "quantize", "index", "weights", "whiten", "expand")
 _ALL: dict[str, tuple[str, ...]] = {
     "model": ("lite0", "lite1", "lite2", "histogram", "random"),
     "metric": ("cosine", "euclidean", "manhattan"),
     "pca": ("none", "256", "64"),
     "quantize": ("none", "float16", "int8"),
     "index": ("exact", "hnsw", "ivfpq"),
+    "whiten": ("none", "1", "64", "256"),
+    "expand": ("none", "dba"),
 }
 
 
@@ -55,6 +57,10 @@ class Setting:
     quantize: str | None = None
     index: str = "exact"
     weights: str | None = None
+    # PCA-whitening fitted on the catalog, with this shrinkage (see lookalike.embed.whiten)
+    whiten: float | None = None
+    # "dba": database-side augmentation of the catalog + alpha query expansion of the queries
+    expand: str | None = None
 
     def label(self, default_model: str = "") -> str:
         """Short, unique among the compared settings: only what differs from the defaults."""
@@ -71,6 +77,10 @@ class Setting:
             parts.append(self.index)
         if self.weights:
             parts.append(f"hybrid({self.weights})")
+        if self.whiten is not None:
+            parts.append(f"whiten{self.whiten:g}")
+        if self.expand:
+            parts.append(self.expand)
         return " · ".join(p for p in parts if p)
 
     def to_dict(self) -> dict[str, object]:
@@ -108,6 +118,17 @@ def _none(value: str) -> str | None:
     return None if value.lower() in {"none", "off", "no", ""} else value
 
 
+def _shrink(value: str) -> float | None:
+    raw = _none(value)
+    try:
+        shrink = None if raw is None else float(raw)
+    except ValueError:
+        raise ConfigError(f"whiten must be a shrinkage (e.g. 64) or none, got {value!r}") from None
+    if shrink is not None and shrink <= 0:
+        raise ConfigError(f"whiten shrinkage must be > 0, got {value!r}")
+    return shrink
+
+
 def expand_settings(axes: dict[str, tuple[str, ...]]) -> list[Setting]:
     """Every combination of the axes' values, validated."""
     names = [a for a in AXES if a in axes]
@@ -123,6 +144,13 @@ def expand_settings(axes: dict[str, tuple[str, ...]]) -> list[Setting]:
                     raise ConfigError(f"pca must be a number or none, got {value!r}") from None
             elif name in {"quantize", "weights"}:
                 kwargs[name] = _none(value)
+            elif name == "whiten":
+                kwargs["whiten"] = _shrink(value)
+            elif name == "expand":
+                raw = _none(value)
+                if raw not in (None, "dba"):
+                    raise ConfigError(f"expand must be none or dba, got {value!r}")
+                kwargs["expand"] = raw
             elif name == "model" and value == SERVED:
                 kwargs["model"] = None  # the workspace's own vectors (with its head, if any)
             else:
@@ -137,8 +165,13 @@ def unsupported(setting: Setting, dim: int) -> str | None:
         return f"PCA {setting.pca} >= dim {dim}"
     if setting.index != "exact" and setting.metric != "cosine":
         return "ANN indexes search by inner product: cosine only"
-    if setting.weights and (setting.metric != "cosine" or setting.pca or setting.quantize):
+    fitted = setting.whiten is not None or setting.expand
+    if setting.weights and (
+        setting.metric != "cosine" or setting.pca or setting.quantize or fitted
+    ):
         return "hybrid weights combine plain cosine scores: no other metric, PCA or quantisation"
+    if fitted and (setting.index != "exact" or setting.metric != "cosine"):
+        return "whitening / expansion are evaluated with exact cosine search"
     return None
 
 
@@ -154,18 +187,28 @@ def pair_scores(xq: np.ndarray, xb: np.ndarray, metric: str) -> np.ndarray:
 
 
 def search_setting(
-    base: np.ndarray, query_rows: np.ndarray, k: int, setting: Setting, *, seed: int = 0
+    base: np.ndarray,
+    query_rows: np.ndarray,
+    k: int,
+    setting: Setting,
+    *,
+    seed: int = 0,
+    gallery: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
-    """Top-``k + 1`` of ``base[query_rows]`` among ``base`` under ``setting``'s compression,
-    metric and index. Returns ``(D, I, stored, queries, seconds)``: the raw lists (self not yet
-    dropped), the stored and query vectors as searched (for pair-score histograms) and the
-    seconds of each stage."""
+    """Top-``k + 1`` of ``base[query_rows]`` among ``base`` (its first ``gallery`` rows when
+    given: outside queries sit after the catalog) under ``setting``'s compression, metric and
+    index. Returns ``(D, I, stored, queries, seconds)``: the raw lists (self not yet dropped),
+    the stored and query vectors as searched (for pair-score histograms) and the seconds of
+    each stage."""
     if setting.weights:
         raise ConfigError("hybrid weights are ranked by evaluate.hybrid, not by a vector search")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    stored = np.asarray(base, dtype=np.float32)
-    queries = stored[query_rows]
+    everything = np.asarray(base, dtype=np.float32)
+    stored = raw = everything if gallery is None else everything[:gallery]
+    queries = everything[query_rows]
+    if setting.whiten is not None or setting.expand:
+        stored, queries = _fitted(stored, queries, query_rows, setting, gallery is None)
     if setting.pca or setting.quantize:
         codec = VectorCodec(pca=setting.pca, quantize=setting.quantize).fit(stored, seed=seed)
         queries = codec.project(queries)
@@ -175,13 +218,36 @@ def search_setting(
     if setting.index == "exact":
         dists, rows = _knn(queries, stored, k + 1, setting.metric)
     else:
-        dists, rows = _ann_search(np.asarray(base, dtype=np.float32), query_rows, k + 1, setting)
+        dists, rows = _ann_search(raw, everything[query_rows], k + 1, setting)
     seconds["search"] = time.perf_counter() - t0
     return dists, np.asarray(rows, dtype=np.int64), stored, queries, seconds
 
 
+def _fitted(
+    stored: np.ndarray, queries: np.ndarray, rows: np.ndarray, setting: Setting, same: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whitening fitted on the catalog, then DBA of the catalog and alpha-QE of the queries.
+    ``same``: the queries are catalog rows (``rows``), transformed with the catalog."""
+    from lookalike.embed.whiten import Whitening
+    from lookalike.recommend.expansion import (
+        DEFAULT_EXPANSION,
+        alpha_query_expansion,
+        database_augmentation,
+    )
+
+    if setting.whiten is not None:
+        whitening = Whitening.fit(stored, setting.whiten)
+        stored = whitening.apply(stored)
+        queries = stored[rows] if same else whitening.apply(queries)
+    if setting.expand == "dba":
+        k, alpha = DEFAULT_EXPANSION
+        stored = database_augmentation(stored, k, alpha)
+        queries = alpha_query_expansion(stored[rows] if same else queries, stored, k, alpha)
+    return stored, queries
+
+
 def _ann_search(
-    base: np.ndarray, query_rows: np.ndarray, k: int, setting: Setting
+    base: np.ndarray, queries: np.ndarray, k: int, setting: Setting
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` with ``lookalike.index.make_index`` (it fits its own PCA/quantisation and
     projects the queries itself); rows are named by their position."""
@@ -189,9 +255,9 @@ def _ann_search(
     index = make_index(
         setting.index, VectorSet(ids, base), pca=setting.pca, quantize=setting.quantize
     )
-    scores, found = index.search(base[query_rows], k)
-    dists = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
-    rows = np.full((len(query_rows), k), -1, dtype=np.int64)
+    scores, found = index.search(queries, k)
+    dists = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    rows = np.full((len(queries), k), -1, dtype=np.int64)
     for i, (row_scores, row_ids) in enumerate(zip(scores, found, strict=True)):
         hits = [(float(s), int(r)) for s, r in zip(row_scores, row_ids, strict=False) if r != ""]
         for j, (score, row) in enumerate(hits[:k]):

@@ -23,6 +23,8 @@ from lookalike.atomic import write_bytes_atomic, write_json_atomic
 from lookalike.evaluate import plots
 from lookalike.evaluate.runner import PAIRS_PER_QUERY, Evaluation
 from lookalike.evaluate.scoring import SettingResult, metric_names
+from lookalike.evaluate.style import REPORT_CSS as _CSS
+from lookalike.evaluate.verdict import glossary_html, training_html, training_logs, verdict_html
 from lookalike.evaluate.views import confusion, pick_examples
 
 __all__ = ["write_report", "report_data", "REPORT_HTML", "REPORT_JSON"]
@@ -31,37 +33,6 @@ REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
 THUMB_SIDE = 96
 GRID_QUERIES = 4
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f5f6f8;
-color:#1d2733}
-header{background:#1d2733;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
-header p{margin:4px 0 0;color:#c9d1db;font-size:14px}
-main{padding:10px 28px 40px;max-width:1280px}
-section{background:#fff;border-radius:8px;padding:14px 18px;margin:16px 0;
-box-shadow:0 1px 2px rgba(0,0,0,.08)}
-h2{font-size:17px;margin:2px 0 10px}h3{font-size:14px;margin:14px 0 6px}
-table{border-collapse:collapse;font-size:12.5px}
-th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;text-align:right;
-white-space:nowrap}th:first-child,td:first-child{text-align:left}
-th{background:#f0f2f5;position:sticky;top:0}td.best{font-weight:700;color:#1a7f4b}
-.ci{color:#6b7785;font-size:11px}.note{color:#56606b;font-size:13px;max-width:900px}
-.plots{display:flex;flex-wrap:wrap;gap:12px}.plots img{width:calc(50% - 8px);min-width:420px;
-border:1px solid #e4e7eb;border-radius:4px}.plots figure{margin:0;width:calc(50% - 8px)}
-.plots figure img{width:100%}figcaption{font-size:12px;color:#56606b}
-.row{display:flex;align-items:flex-start;gap:6px;margin:8px 0;padding-bottom:8px;
-border-bottom:1px dashed #e4e7eb}
-.card{width:96px;font-size:10.5px;text-align:center;color:#56606b}
-.card div{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.card img{width:96px;height:96px;object-fit:cover;border-radius:4px;border:3px solid #ccc;
-display:block}
-.card.query img{border-color:#2b6cb0}.card.hit img{border-color:#2f9e62}
-.card.miss img{border-color:#d64545}.card .cat{overflow:hidden;text-overflow:ellipsis;
-white-space:nowrap}.arrow{align-self:center;font-size:20px;color:#9aa5b1}
-.heat td{text-align:center;min-width:38px}.heat td:first-child{text-align:left}
-.legend span{display:inline-block;width:12px;height:12px;border-radius:2px;
-margin:0 4px 0 12px;vertical-align:middle}
-"""
 
 
 def _b64(data: bytes, mime: str) -> str:
@@ -289,6 +260,13 @@ def write_report(ev: Evaluation, out_dir: Path, *, extra_images: list[Path] | No
     return out_dir / REPORT_HTML
 
 
+def _photo_note(ev: Evaluation) -> str:
+    """`` · N outside photos as queries`` in photo -> catalog mode, else nothing."""
+    if ev.truth.gallery is None:
+        return ""
+    return f" · {len(ev.truth) - ev.truth.searchable} outside photos as queries"
+
+
 def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] | None) -> str:
     """The report page (see module doc)."""
     ref = ev.results[0]
@@ -344,7 +322,8 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
             + _skipped(ev)
             + (
                 f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
-                f"{ev.eligible} products that have a relevant item; seed {ev.options.seed}), "
+                f"{ev.eligible} {'photos' if ev.truth.gallery is not None else 'products'} "
+                f"that have a relevant item; seed {ev.options.seed}), "
                 f"95% percentile bootstrap interval ({ev.options.n_boot} resamples) below each "
                 f"value. Recall@1 and Hit@{k}: share of queries with a relevant product at rank 1 "
                 f"/ in the top {k}. Coverage: share of the catalog in at least one product's "
@@ -377,9 +356,18 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
             _grid(ev, ref, thumbs, examples["failures"]),
         ),
     ]
-    if train_html:
-        sections.append(("Training", f'<div class="plots">{train_html}</div>'))
+    logs = training_logs(ev.workspace)
+    if train_html or logs:
+        sections.append(
+            ("Training", training_html(logs) + f'<div class="plots">{train_html}</div>')
+        )
+    sections.insert(0, ("Verdict", verdict_html(ev)))
+    sections.append(("Glossary", glossary_html()))
     body = "".join(f"<section><h2>{t}</h2>{c}</section>" for t, c in sections)
+    # wide tables scroll inside their section instead of widening the page
+    body = body.replace("<table", "<div class='scroll'><table").replace(
+        "</table>", "</table></div>"
+    )
     legend = (
         '<p class="legend"><span style="background:#2b6cb0"></span>query'
         '<span style="background:#2f9e62"></span>relevant'
@@ -390,7 +378,8 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         f"<title>lookalike evaluation · {_esc(Path(ev.workspace).name)}</title>"
         f"<meta name='viewport' content='width=device-width'><style>{_CSS}</style></head><body>"
         f"<header><h1>Evaluation of {_esc(Path(ev.workspace).name)}</h1>"
-        f"<p>{len(ev.truth)} products · relevant = {_esc(ev.truth.description)} · k = {k} · "
+        f"<p>{ev.truth.searchable} products{_photo_note(ev)} · "
+        f"relevant = {_esc(ev.truth.description)} · k = {k} · "
         f"{len(ev.results)} setting(s) · reference: {_esc(ref.label)} · "
         f"{_esc(data['created'])}</p></header><main>{legend}{body}</main></body></html>"
     )

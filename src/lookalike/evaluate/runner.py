@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ __all__ = [
     "PAIRS_PER_QUERY",
 ]
 
+# Below this many products every eligible query is measured by default (a sample above it)
+AUTO_ALL_BELOW = 5_000
+AUTO_SAMPLE = 500
 # Coverage needs every product's list; above this many products it is measured on the queries.
 COVERAGE_MAX_ROWS = 10_000
 # Pairs sampled per query for the score histograms: all relevant ones up to this many, and
@@ -50,18 +54,21 @@ class EvaluateOptions:
     """What to evaluate and how. Validated on construction."""
 
     k: int = 10
-    queries: int | None = 500
+    # None: every eligible query below AUTO_ALL_BELOW products, else a seeded 500; 0: all
+    queries: int | None = None
     seed: int = 0
     truth: TruthSpec = field(default_factory=TruthSpec)
     compare: dict[str, tuple[str, ...]] = field(default_factory=dict)
     n_boot: int = DEFAULT_BOOTSTRAP
     progress: Progress | None = field(default=None, compare=False, repr=False)
+    # outside photos as queries against the catalog (see lookalike.evaluate.photos)
+    queries_from: Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 100:
             raise ConfigError(f"k must be between 1 and 100, got {self.k}")
-        if self.queries is not None and self.queries < 1:
-            raise ConfigError(f"queries must be at least 1, got {self.queries}")
+        if self.queries is not None and self.queries < 0:
+            raise ConfigError(f"queries must be 0 (all) or more, got {self.queries}")
         if not 10 <= self.n_boot <= 100_000:
             raise ConfigError(f"bootstrap resamples must be 10..100000, got {self.n_boot}")
 
@@ -92,7 +99,7 @@ def _pair_scores(
     importance weight of each sampled irrelevant pair. ``scores_of(i)``: the scores of
     ``queries[i]`` against every row."""
     rng = np.random.default_rng(seed)
-    n = len(truth)
+    n = truth.searchable
     all_rows = np.arange(n)
     rel_scores: list[np.ndarray] = []
     irr_scores: list[np.ndarray] = []
@@ -141,12 +148,14 @@ def _evaluate_setting(
 ) -> SettingResult:
     n = len(truth)
     search_rows = np.arange(n) if n <= COVERAGE_MAX_ROWS else queries
+    if truth.gallery is not None:  # outside photos: only they are searched
+        search_rows = queries
     if hybrid is not None:
         dists, rows, took = hybrid.search(search_rows, options.k)
         seconds = {"search": took}
     else:
         dists, rows, stored, searched, seconds = search_setting(
-            vectors, search_rows, options.k, setting, seed=options.seed
+            vectors, search_rows, options.k, setting, seed=options.seed, gallery=truth.gallery
         )
     rows, dists = drop_self(search_rows, rows, dists, options.k)
     position = {int(r): i for i, r in enumerate(search_rows)}
@@ -166,7 +175,7 @@ def _evaluate_setting(
     scores_of: Callable[[int], np.ndarray]
     if hybrid is not None:
         scores_of = _hybrid_scores(hybrid, queries)
-        if hybrid.uses_metadata and options.truth.kind == "category":
+        if hybrid.uses_metadata and truth.description.startswith("same category"):
             result.note = (
                 "title/attrs weights can see the category itself (titles often name it, attrs "
                 "compare it): against category ground truth their gain is partly circular"
@@ -212,8 +221,13 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
     ]
     if len(common) < 2:
         raise ConfigError("fewer than two products have vectors: nothing to evaluate")
-    truth = build_truth(common, products, options.truth)
-    queries = sample_queries(truth, options.queries, options.seed)
+    photo_vectors: dict[str, np.ndarray] = {}
+    photo_images: dict[str, str] = {}
+    if options.queries_from is not None:
+        truth, photo_vectors, photo_images = _photo_setup(ws, options, common, products, models)
+    else:
+        truth = build_truth(common, products, options.truth)
+    queries = sample_queries(truth, _query_count(options.queries, truth), options.seed)
     if not len(queries):
         raise ConfigError(
             f"no product has a relevant item under '{truth.description}': "
@@ -225,6 +239,8 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
     for setting in _progress(settings, options.progress):
         mv = model_vectors[setting.model or ""]
         vectors = np.asarray(mv.vectors.take(common).vectors, dtype=np.float32)
+        if photo_vectors:  # the photos' rows follow the catalog's
+            vectors = np.concatenate([vectors, photo_vectors[setting.model or ""]])
         label = setting.label(own_label)
         reason = unsupported(setting, vectors.shape[1])
         if reason:
@@ -233,6 +249,9 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             continue
 
         hybrid = None
+        if setting.weights and photo_vectors:
+            skipped.append({"label": label, "reason": "photo queries have no title or attrs"})
+            continue
         if setting.weights:
             hybrid = hybrid_ranking(ws, setting.weights, common, vectors, products)
         result = _evaluate_setting(setting, vectors, truth, queries, options, label, hybrid)
@@ -251,8 +270,9 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         truth=truth,
         model=own_model,
         results=results,
-        titles={pid: products[pid].title for pid in common},
-        images=_image_paths(ws, first),
+        titles={pid: products[pid].title for pid in common}
+        | {qid: Path(path).name for qid, path in photo_images.items()},
+        images=_image_paths(ws, first) | photo_images,
         eligible=len(truth.eligible()),
         seconds=time.perf_counter() - started,
         extra={
@@ -263,6 +283,46 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             "aggregate": str(manifest.get("aggregate", "mean")),
         },
     )
+
+
+def _query_count(asked: int | None, truth: GroundTruth) -> int | None:
+    """How many queries to sample (None: all): see ``EvaluateOptions.queries``."""
+    if asked == 0:
+        return None
+    if asked is None:
+        return None if truth.searchable < AUTO_ALL_BELOW else AUTO_SAMPLE
+    return asked
+
+
+def _photo_setup(
+    ws: Workspace,
+    options: EvaluateOptions,
+    common: list[str],
+    products: dict[str, Any],
+    models: list[str],
+) -> tuple[GroundTruth, dict[str, np.ndarray], dict[str, str]]:
+    """Photo -> catalog: the truth over catalog + photo rows, each model's photo vectors
+    (``""``: as served, through the head) and each photo's file, by query id."""
+    from lookalike.evaluate.photos import embed_photos, photo_truth, read_photo_queries
+    from lookalike.evaluate.vectors import random_vectors
+
+    assert options.queries_from is not None
+    with ws.open_store() as store:
+        shas = {r.sha256 for r in store.image_records().values() if r.sha256}
+    photos = read_photo_queries(options.queries_from, shas)
+    spec = options.truth.resolved(by_product=photos.has_product)
+    truth, kept = photo_truth(common, products, photos, spec)
+    own_model = str(ws.manifest().get("model", ""))
+    vectors: dict[str, np.ndarray] = {}
+    for m in models:
+        if m == "random":
+            ids = [q.qid for q in kept]
+            vectors[m] = np.asarray(random_vectors(ids, options.seed + 1).vectors)
+            continue
+        vectors[m], _ = embed_photos(
+            ws, m or own_model, kept, served=not m, progress=options.progress
+        )
+    return truth, vectors, {q.qid: str(q.path) for q in kept}
 
 
 def _progress(settings: list[Setting], progress: Progress | None) -> Iterator[Setting]:

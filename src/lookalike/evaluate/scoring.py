@@ -50,8 +50,10 @@ __all__ = [
 
 
 def metric_names(k: int) -> list[str]:
-    """The metric keys of a result, in table order."""
-    return [f"P@{k}", f"R@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1", f"Hit@{k}"]
+    """The metric keys of a result, in table order (``Hit@5`` too when ``k`` > 5: the top-5
+    hit rate is what a shopper sees in a short strip)."""
+    extra = ["Hit@5"] if k > 5 else []
+    return [f"P@{k}", f"R@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1", *extra, f"Hit@{k}"]
 
 
 @dataclass
@@ -150,6 +152,7 @@ def score_results(
                 average_precision_at_k(rel, n_rel, k),
                 ndcg_at_k(rel, n_rel, k),
                 hit_rate_at_k(rel, n_rel, 1),
+                *([hit_rate_at_k(rel, n_rel, 5)] if k > 5 else []),
                 hit_rate_at_k(rel, n_rel, k),
             ),
             strict=True,
@@ -165,7 +168,7 @@ def score_results(
         float(precision_at_k(rel, i).mean()) if len(rel) else math.nan for i in range(1, k + 1)
     ]
     lists = results[:, :k] if all_results is None else all_results[:, :k]
-    counts = recommendation_counts(lists, len(truth))
+    counts = recommendation_counts(lists, truth.searchable)
     return SettingResult(
         label=label,
         k=k,
@@ -176,7 +179,7 @@ def score_results(
         overall=overall,
         by_group=by_group,
         precision_curve=curve,
-        coverage=catalog_coverage(lists, len(truth)),
+        coverage=catalog_coverage(lists, truth.searchable),
         gini=gini(counts),
         top1_share=top_share(counts, 0.01),
         coverage_over=len(lists),

@@ -39,7 +39,7 @@ __all__ = [
     "TRUTH_KINDS",
 ]
 
-TRUTH_KINDS = ("category", "identity", "pairs")
+TRUTH_KINDS = ("category", "identity", "pairs", "auto")
 PATH_SEPARATOR = ">"
 
 
@@ -67,6 +67,8 @@ class TruthSpec:
     def parse(cls, text: str) -> TruthSpec:
         """``category``, ``category:2``, ``identity``, ``identity:ean``, ``pairs:file.csv``."""
         kind, _, arg = text.strip().partition(":")
+        if kind == "auto" and not arg:  # category; by product for photos with product ids
+            return cls("auto")
         if kind == "category":
             if not arg:
                 return cls("category")
@@ -76,15 +78,25 @@ class TruthSpec:
                 raise ConfigError(f"category depth must be a number, got {arg!r}") from None
         if kind == "identity":
             return cls("identity", key=arg or "group_id")
+        if kind == "product" and not arg:  # photo queries: the photo's own product
+            return cls("identity")
         if kind == "pairs":
             return cls("pairs", path=Path(arg).expanduser() if arg else None)
         raise ConfigError(
-            f"unknown truth {text!r}; valid: category[:depth], identity[:column], pairs:file.csv"
+            f"unknown truth {text!r}; valid: category[:depth], identity[:column], "
+            "pairs:file.csv, product (photo queries)"
         )
+
+    def resolved(self, by_product: bool = False) -> TruthSpec:
+        """``auto`` made concrete: by product when ``by_product`` (photo queries with product
+        ids), else by category; other kinds unchanged."""
+        if self.kind != "auto":
+            return self
+        return TruthSpec("identity") if by_product else TruthSpec("category")
 
     def describe(self) -> str:
         """One line for reports."""
-        if self.kind == "category":
+        if self.kind in ("category", "auto"):
             at = f" (path prefix, depth {self.depth})" if self.depth else ""
             return f"same category{at}"
         if self.kind == "identity":
@@ -114,7 +126,9 @@ class GroundTruth:
 
     Either ``labels`` (same non-negative label = relevant) or ``pair_codes`` (sorted
     ``query_row * n + relevant_row``) defines relevance. ``groups`` / ``group_names`` name each
-    row's category for breakdowns (-1: none).
+    row's category for breakdowns (-1: none). ``gallery``: when set, only rows
+    ``0..gallery-1`` are searchable (the catalog) and the rows after them are outside queries
+    (photos, see :mod:`~lookalike.evaluate.photos`): relevant counts are over the gallery only.
     """
 
     ids: list[str]
@@ -124,6 +138,7 @@ class GroundTruth:
     labels: np.ndarray | None = None
     pair_codes: np.ndarray | None = None
     notes: dict[str, int] = field(default_factory=dict)
+    gallery: int | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -132,8 +147,12 @@ class GroundTruth:
         if len(self.groups) != n or (self.labels is not None and len(self.labels) != n):
             raise ConfigError("ground truth arrays do not match the number of ids")
         if self.labels is not None:
-            counts = np.bincount(self.labels[self.labels >= 0], minlength=1)
-            self._n_rel = np.where(self.labels >= 0, counts[np.maximum(self.labels, 0)] - 1, 0)
+            g = n if self.gallery is None else self.gallery
+            searchable = self.labels[:g]
+            top = int(self.labels.max(initial=-1)) + 1
+            counts = np.bincount(searchable[searchable >= 0], minlength=max(top, 1))
+            own = (np.arange(n) < g).astype(np.int64)  # a gallery row does not count itself
+            self._n_rel = np.where(self.labels >= 0, counts[np.maximum(self.labels, 0)] - own, 0)
         else:
             assert self.pair_codes is not None
             self._n_rel = np.bincount(self.pair_codes // max(n, 1), minlength=n)[:n]
@@ -141,13 +160,20 @@ class GroundTruth:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def searchable(self) -> int:
+        """How many rows (from 0) are the catalog that results come from."""
+        return len(self.ids) if self.gallery is None else self.gallery
+
+    def eligible(self) -> np.ndarray:
+        """Rows that have at least one relevant item: the only meaningful queries (with a
+        gallery: only the outside queries)."""
+        rows = np.flatnonzero(self._n_rel > 0)
+        return rows if self.gallery is None else rows[rows >= self.gallery]
+
     def n_relevant(self, queries: np.ndarray) -> np.ndarray:
         """How many catalog rows are relevant to each query row (itself excluded)."""
         return self._n_rel[np.asarray(queries, dtype=np.int64)]
-
-    def eligible(self) -> np.ndarray:
-        """Rows that have at least one relevant item: the only meaningful queries."""
-        return np.flatnonzero(self._n_rel > 0)
 
     def relevance(self, queries: np.ndarray, results: np.ndarray) -> np.ndarray:
         """Boolean ``(nq, k)``: is ``results[q, j]`` (a row, -1 = none) relevant to
@@ -221,6 +247,7 @@ def truth_from_labels(
 def build_truth(ids: Sequence[str], products: dict[str, Product], spec: TruthSpec) -> GroundTruth:
     """The ground truth for the vector rows ``ids`` (products looked up by id)."""
     ids = list(ids)
+    spec = spec.resolved()
     missing = [pid for pid in ids if pid not in products]
     if missing:
         raise ConfigError(f"{len(missing)} vector ids are not in the catalog, e.g. {missing[0]!r}")

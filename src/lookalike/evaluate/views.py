@@ -54,6 +54,9 @@ def pick_examples(
     top1 = result.results[:, 0]
     top1_group = np.where(top1 >= 0, truth.groups[np.maximum(top1, 0)], -1)
     failures = np.flatnonzero((groups >= 0) & (top1_group >= 0) & (top1_group != groups))
+    if truth.gallery is not None:  # photo queries: any wrong first result (e.g. wrong product)
+        first = truth.relevance(result.queries, result.results[:, :1])[:, 0]
+        failures = np.flatnonzero((top1 >= 0) & ~first)
     # most confident failures first: the highest top-1 score is the most misleading
     failures = failures[np.argsort(-result.scores[failures, 0], kind="stable")][:per_section]
     return {

@@ -1,15 +1,21 @@
-"""``lookalike train``: load a built workspace's embeddings, split, fit, evaluate, save.
+"""``lookalike train``: load a built workspace's embeddings, split, fit, check, adopt, save.
 
-The head saved is the one evaluated: it is trained on the training split only, so the
-before/after figures on the held-out products (and, for category objectives, whole held-out
-categories) are honest. Outputs in ``<workspace>/head/``: ``head.npz`` + ``head.json`` (the
-runtime), ``training.json`` (config, splits, history, evaluation) and ``learning_curve.png``.
+The check run is trained without the held-out products and the held-out categories (the
+hardest ones, chosen by untrained P@10, see :mod:`lookalike.train.gate`), so its before/after
+figures are honest. The head is adopted only when it beats the untrained features on every
+held-out set (``force`` adopts anyway); an adopted head is then refitted on every product for
+the chosen number of epochs and that refit is the head saved. Outputs of an adopted run in
+``<workspace>/head/``: ``head.npz`` + ``head.json`` (the runtime), ``training.json`` (config,
+splits, held-out category names, history, evaluation, decision, refit) and
+``learning_curve.png``; a refused head goes to ``<workspace>/train/rejected-head/`` instead
+and the active head is left as it was.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ __all__ = [
 ]
 
 TRAINING_LOG = "training.json"
+REJECTED_DIR = "rejected-head"
 CURVE_PNG = "learning_curve.png"
 
 
@@ -51,10 +58,36 @@ def _titles_usable(data: TrainData) -> bool:
     return any(t and t != p for t, p in zip(data.title, data.product, strict=True))
 
 
+def _held_categories(data: TrainData, options: TrainOptions) -> list[str]:
+    """The hardest categories to hold out (several, at least 2 when >= 4 categories)."""
+    from lookalike.train.gate import hardest_categories
+
+    cats = data.categories
+    if options.holdout_categories <= 0 or len(cats) < 3:
+        return []
+    count = min(len(cats) - 2, max(2, round(options.holdout_categories * len(cats))))
+    return hardest_categories(data, count)
+
+
+def _title_vectors(ws: Workspace, data: TrainData, options: TrainOptions, notes: list[str]) -> Any:
+    if options.method != "triplet" or options.loss == "proxy" or not options.use_titles:
+        return None
+    if not _titles_usable(data):
+        if "titles are only product ids or invented: no title positives" not in notes:
+            notes.append("titles are only product ids or invented: no title positives")
+        return None
+    from lookalike.train.titles import title_vectors_for
+
+    return title_vectors_for(
+        [str(p) for p in data.product], [str(t) for t in data.title], ws.title_vectors
+    )
+
+
 def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainReport:
-    """Train a head for a built workspace, evaluate it on held-out data and save it."""
+    """Train a head, check it on held-out products and categories, and adopt it (refitted on
+    every product) only when it beats the untrained features there (see ``train.gate``)."""
+    from lookalike.train.gate import decide_adoption
     from lookalike.train.loop import fit_head
-    from lookalike.train.plots import plot_learning_curve
 
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     if options.finetune:  # checked first: the answer does not depend on the workspace
@@ -68,13 +101,14 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
             )
     ws.require_built()
     data, key = load_workspace_data(ws)
-    by_category = options.method == "classifier" or options.loss == "proxy"
+    held_names = _held_categories(data, options)
     splits = make_splits(
         data,
         seed=options.seed,
         val_fraction=options.val_fraction,
         holdout_fraction=options.holdout_fraction,
-        holdout_categories=options.holdout_categories if by_category else 0.0,
+        holdout_categories=options.holdout_categories,
+        held_categories=held_names,
     )
     train, val = data.subset(splits.train), data.subset(splits.val)
     if len(train) < 4:
@@ -84,16 +118,6 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
 
         return finetune_workspace(ws, data, splits, options, key)
     notes: list[str] = []
-    title_vectors = None
-    if options.method == "triplet" and options.loss != "proxy" and options.use_titles:
-        if _titles_usable(train):
-            from lookalike.train.titles import title_vectors_for
-
-            title_vectors = title_vectors_for(
-                [str(p) for p in train.product], [str(t) for t in train.title], ws.title_vectors
-            )
-        else:
-            notes.append("titles are only product ids: no title positives")
     meta = {
         "model_key": key,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -102,7 +126,8 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
         "hidden": options.hidden,
     }
     advance = _epoch_reporter(options.epochs, options.progress)
-    fit = fit_head(train, val, options, meta=meta, title_vectors=title_vectors, on_epoch=advance)
+    titles = _title_vectors(ws, train, options, notes)
+    fit = fit_head(train, val, options, meta=meta, title_vectors=titles, on_epoch=advance)
     evaluation: dict[str, dict[str, Any]] = {}
     for name, rows in (
         ("held_out_products", splits.holdout_products),
@@ -110,16 +135,53 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
     ):
         if len(rows) >= 2:
             evaluation[name] = evaluate_before_after(data.subset(rows), fit.head.apply)
-    folder = ws.head_dir
-    digest = fit.head.save(folder)
+    decision = decide_adoption(evaluation, force=options.force)
+    head, refit = fit.head, None
+    if decision.adopted and options.refit and len(data) > len(train):
+        # the check passed: learn every product (held-out ones included) for the chosen epochs
+        full = replace(options, epochs=max(fit.best_epoch, 1), patience=options.epochs + 1)
+        titles_all = _title_vectors(ws, data, options, notes)
+        again = fit_head(
+            data, data.subset(np.zeros(0, np.int64)), full, meta=meta, title_vectors=titles_all
+        )
+        head = again.head
+        refit = {
+            "rows": len(data),
+            "epochs": full.epochs,
+            "history": again.history,
+            "seconds": round(again.seconds, 3),
+        }
+    report = _save(ws, options, head, fit, decision, refit, splits, evaluation, notes)
+    report.held_out_categories = held_names
+    write_json_atomic(Path(report.head_dir) / TRAINING_LOG, _json_safe(report.to_dict()))
+    return report
+
+
+def _save(
+    ws: Workspace,
+    options: TrainOptions,
+    head: Any,
+    fit: Any,
+    decision: Any,
+    refit: dict[str, Any] | None,
+    splits: Any,
+    evaluation: dict[str, dict[str, Any]],
+    notes: list[str],
+) -> TrainReport:
+    """An adopted head goes to ``head/`` (what build applies); a refused one to
+    ``train/rejected-head/`` with its log, leaving the active head as it was."""
+    from lookalike.train.plots import plot_learning_curve
+
+    folder = ws.head_dir if decision.adopted else ws.train_dir / REJECTED_DIR
+    digest = head.save(folder)
     curve = plot_learning_curve(
         fit.history,
         folder / CURVE_PNG,
         monitor=fit.monitor,
         best_epoch=fit.best_epoch,
-        title=f"{options.method} head ({fit.head.meta['loss']}), {ws.shop}",
+        title=f"{options.method} head ({head.meta['loss']}), {ws.shop}",
     )
-    report = TrainReport(
+    return TrainReport(
         workspace=str(ws.root),
         options=options.to_dict(),
         splits=splits.sizes(),
@@ -136,9 +198,10 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
         curve=str(curve),
         head_hash=digest,
         notes=notes,
+        adopted=decision.adopted,
+        decision=decision.to_dict(),
+        refit=refit,
     )
-    write_json_atomic(folder / TRAINING_LOG, _json_safe(report.to_dict()))
-    return report
 
 
 def _epoch_reporter(total: int, progress: Progress | None) -> Callable[[dict[str, Any]], None]:

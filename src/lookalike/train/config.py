@@ -38,11 +38,16 @@ class TrainOptions:
     candidates: int = 100  # nearest neighbours searched for negatives and positives
     title_threshold: float = 0.9  # MiniLM cosine for "near-identical titles"
     use_titles: bool = True
+    use_categories: bool = True  # same-category positives when the catalog has categories
     mutual_nn: bool = True
     # splits (fractions of products / categories)
     val_fraction: float = 0.15
     holdout_fraction: float = 0.2
     holdout_categories: float = 0.2
+    # adoption: a head that loses on a held-out set is kept off unless forced; an adopted
+    # head is refitted on every product with the chosen number of epochs
+    force: bool = False
+    refit: bool = True
     finetune: bool = False
     finetune_blocks: int = 2
     progress: Progress | None = field(default=None, compare=False, repr=False)

@@ -164,6 +164,7 @@ def make_splits(
     val_fraction: float,
     holdout_fraction: float,
     holdout_categories: float = 0.0,
+    held_categories: list[str] | None = None,
 ) -> Splits:
     """Seeded splits: whole categories held out first (needs >= 3 categories, keeps >= 2),
     then units (products / item groups) held out, then a validation share of the rest."""
@@ -171,7 +172,9 @@ def make_splits(
     rows = np.arange(len(data))
     held_cats: set[str] = set()
     cats = data.categories
-    if holdout_categories > 0 and len(cats) >= 3:
+    if held_categories:  # chosen by the caller (the hardest ones, see train.gate)
+        held_cats = set(held_categories) & set(cats)
+    elif holdout_categories > 0 and len(cats) >= 3:
         count = min(len(cats) - 2, max(1, round(holdout_categories * len(cats))))
         held_cats = set(rng.choice(np.array(cats, dtype=object), size=count, replace=False))
     in_held_cat = np.array([c in held_cats for c in data.category], dtype=bool)

@@ -169,6 +169,8 @@ def fit_head(
             f"{options.method}/{options.objective} needs at least 2 categories in the training "
             f"split, found {len(classes)}: use --method triplet --loss triplet"
         )
+    # triplets from categories when the catalog has them (no product identity needed)
+    use_categories = not labelled and options.use_categories and len(train.categories) >= 2
     mean = train.vectors.mean(axis=0)
     std = np.maximum(train.vectors.std(axis=0), _STD_FLOOR)
     with deterministic(options.seed, options.threads):
@@ -206,6 +208,7 @@ def fit_head(
                 band=options.band,
                 candidates=options.candidates,
                 rng=rng,
+                category=data.category if use_categories else None,
             )
 
         def objective(x: Any, y: Any, keep: np.ndarray, triplets: Triplets | None) -> float:
@@ -214,8 +217,9 @@ def fit_head(
                 if labelled:
                     rows = torch.from_numpy(np.flatnonzero(keep))
                     return float(obj.label_loss(x[rows], y[rows])) if len(rows) else float("nan")
-                assert triplets is not None
-                return float(obj.triplet_loss(x, triplets)) if len(triplets) else float("nan")
+                if triplets is None or not len(triplets):  # e.g. a validation split too small
+                    return float("nan")
+                return float(obj.triplet_loss(x, triplets))
 
         first = None if labelled else mine(xt, train, fixed_pos)
         val_triplets = None
@@ -228,6 +232,7 @@ def fit_head(
                 band=options.band,
                 candidates=options.candidates,
                 rng=np.random.default_rng(0),
+                category=val.category if use_categories else None,
             )
         result = FitResult(head=None)  # type: ignore[arg-type]
         result.objective_before = objective(xt, yt, keep_t, first)

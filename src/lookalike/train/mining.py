@@ -105,11 +105,16 @@ def mine_triplets(
     band: float,
     candidates: int,
     rng: np.random.Generator,
+    category: np.ndarray | None = None,
 ) -> Triplets:
     """One semi-hard triplet per anchor that has a positive and a negative in the band.
 
-    ``vectors`` are the current (L2-normalised) embeddings of the rows.
+    ``vectors`` are the current (L2-normalised) embeddings of the rows. ``category``: when
+    given, an anchor without an identity/title/neighbour positive takes a seeded random row of
+    its own (non-empty) category, and no negative shares the anchor's category: triplets from
+    categories alone, for catalogs without product identities.
     """
+    members = _members(category) if category is not None else {}
     n = len(vectors)
     empty = np.zeros(0, dtype=np.int64)
     if n < 3:
@@ -118,9 +123,13 @@ def mine_triplets(
     anchors, pos, neg = [], [], []
     dropped = 0
     for a in range(n):
-        if not positives[a]:
+        same = members.get(str(category[a]), []) if category is not None and category[a] else []
+        if positives[a]:
+            choices = sorted(positives[a])
+        elif len(same) > 1:
+            choices = [r for r in same if r != a]
+        else:
             continue
-        choices = sorted(positives[a])
         p = choices[int(rng.integers(len(choices)))]
         s_ap = float(vectors[a] @ vectors[p])
         row_idx, row_s = idx[a], scores[a]
@@ -128,6 +137,8 @@ def mine_triplets(
         ok &= product[np.maximum(row_idx, 0)] != product[a]
         if group[a]:
             ok &= group[np.maximum(row_idx, 0)] != group[a]
+        if same:
+            ok &= category[np.maximum(row_idx, 0)] != category[a]
         cands = [int(j) for j in row_idx[ok] if int(j) not in positives[a]]
         if not cands:
             dropped += 1

@@ -28,6 +28,12 @@ class TrainReport:
     curve: str = ""
     head_hash: str = ""
     notes: list[str] = field(default_factory=list)
+    # the adoption gate (lookalike.train.gate): adopted or kept off, and why
+    adopted: bool = False
+    decision: dict[str, Any] = field(default_factory=dict)
+    # the run on every product after an adopted check (its head is the one saved), or None
+    refit: dict[str, Any] | None = None
+    held_out_categories: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
