@@ -8,6 +8,7 @@ functions that need them so that ``lookalike --help`` starts fast.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from lookalike.cli import (  # noqa: F401  (registers commands)
     ab,
@@ -39,9 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     except errors.usage as exc:
         sys.exit(report_usage_error(exc))
     except errors.click as exc:
-        exc.show()
+        shown: Any = exc  # click's exceptions have show(); the tuple's type says Exception
+        shown.show()
         sys.exit(getattr(exc, "exit_code", EXIT_FAILED))
-    except (*errors.abort, KeyboardInterrupt):
+    except errors.abort + (KeyboardInterrupt,):
         err_console.print("interrupted")
         sys.exit(130)
     sys.exit(rc if isinstance(rc, int) else EXIT_OK)

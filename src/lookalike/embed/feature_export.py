@@ -73,7 +73,7 @@ def _maps_module(model_name: str) -> Any:
             self.net = backbone
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            net = self.net
+            net: Any = self.net  # EfficientNet's parts, not typed by torch
             x = net._swish(net._bn0(net._conv_stem(x)))
             middle = x
             for i, block in enumerate(net._blocks):
@@ -105,7 +105,7 @@ def export_feature_maps(model_name: str, *, cache_dir: Path | None = None) -> Pa
             torch.onnx.export(
                 module,
                 (dummy,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # a file object is accepted
                 dynamo=False,
                 opset_version=ONNX_OPSET,
                 input_names=["input"],

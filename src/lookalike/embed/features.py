@@ -204,7 +204,7 @@ class FeatureEmbedder:
         session, graph_names = self._sessions[model]
         wanted = ["head", "last", "mid"] if memo is not None else names
         outputs = [graph_names[MAP_ROLES.index(n)] for n in wanted]
-        maps = session.run(outputs, {"input": view})  # type: ignore[attr-defined]
+        maps = session.run(outputs, {"input": view})
         if memo is not None:
             memo[(model, tag)] = maps
         return list(maps[: len(names)])

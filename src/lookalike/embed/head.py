@@ -91,7 +91,8 @@ class Head:
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             arrays[f"w{i}"], arrays[f"b{i}"] = w, b
         buffer = io.BytesIO()
-        np.savez(buffer, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
+        savez: Any = np.savez  # numpy's stubs read ``**arrays`` as its keyword options
+        savez(buffer, **{k: np.asarray(v, np.float32) for k, v in arrays.items()})
         return buffer.getvalue()
 
     def save(self, folder: str | Path) -> str:

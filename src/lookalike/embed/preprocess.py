@@ -53,7 +53,8 @@ def preprocess(image: Image.Image, *, resize: int = 256, crop: int = 224) -> np.
     if image.mode != "RGB":
         image = image.convert("RGB")
     box = crop_box(image.width, image.height, resize=resize, crop=crop)
-    resized = image.resize((crop, crop), _RESAMPLE, box=box)
+    left, top, right, bottom = box
+    resized = image.resize((crop, crop), _RESAMPLE, box=(left, top, right, bottom))
     pixels = np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)
     out = pixels.astype(np.float32)
     out -= MEAN

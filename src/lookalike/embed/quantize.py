@@ -76,7 +76,7 @@ def quantize_int8(source: Path, inputs: np.ndarray, target: Path) -> Path:
 
     name = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).get_inputs()[0]
 
-    class _Reader(CalibrationDataReader):  # type: ignore[misc]
+    class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._batches: Iterator[np.ndarray] = iter(
                 inputs[i : i + _CALIBRATION_BATCH]

@@ -144,7 +144,8 @@ class TorchEmbedder:
         # fp16 halves memory traffic on GPU; CPU kernels for fp16 convs are slow, so fp32 there.
         self._dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         model = load_torch_model(model_name)
-        self._model = model.to(self.device, dtype=self._dtype, memory_format=torch.channels_last)
+        to: Any = model.to  # torch's stubs lack memory_format on Module.to
+        self._model = to(self.device, dtype=self._dtype, memory_format=torch.channels_last)
         self._model.eval()
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
@@ -191,8 +192,8 @@ class ColorHistogramEmbedder:
         # Offset each image's codes into its own 512-slot range: one bincount for the batch.
         codes = codes.reshape(count, -1) + (np.arange(count) * self.dim)[:, None]
         hist = np.bincount(codes.ravel(), minlength=count * self.dim).reshape(count, self.dim)
-        hist = hist.astype(np.float32) / np.float32(codes.shape[1])
-        return l2_normalize(np.sqrt(hist))
+        freq = hist.astype(np.float32) / np.float32(codes.shape[1])
+        return l2_normalize(np.sqrt(freq))
 
     def __repr__(self) -> str:
         return "ColorHistogramEmbedder()"

@@ -114,7 +114,7 @@ def score_histogram(
     bins = np.linspace(float(both.min()), float(both.max()) + 1e-6, 50)
     ax.hist(
         others,
-        bins=bins,
+        bins=bins.tolist(),
         density=True,
         alpha=0.55,
         label=f"other pairs (n={len(others)})",
@@ -122,7 +122,7 @@ def score_histogram(
     )
     ax.hist(
         relevant,
-        bins=bins,
+        bins=bins.tolist(),
         density=True,
         alpha=0.6,
         label=f"relevant pairs (n={len(relevant)})",

@@ -56,7 +56,7 @@ def find_duplicates(
     rec: Recommender, threshold: float = DEFAULT_NEAR_DUPLICATE
 ) -> list[DuplicateCluster]:
     """Clusters of duplicate listings in the shop's built catalog, largest first."""
-    vectors = rec.vectors
+    vectors = rec.all_vectors
     products = rec.products(list(rec.store.ids()))
     group = {pid: p.group_id for pid, p in products.items()}
     links: dict[tuple[str, str], dict[str, Any]] = {}

@@ -89,7 +89,7 @@ def _best_score(
     exclude: frozenset[str],
 ) -> list[Recommendation]:
     live = rec.live
-    ids = [pid for pid in rec.vectors.ids if pid in live]
+    ids = [pid for pid in rec.all_vectors.ids if pid in live]
     ids += [pid for pid in rec.overlay.vector_set().ids if pid not in set(ids)]
     base = VectorSet(ids, live.take(ids).vectors) if ids else VectorSet.empty(rec.vectors.dim)
     x = np.asarray(base.vectors, np.float32)

@@ -46,8 +46,10 @@ def retrieval_metrics(
     product = np.asarray(product, dtype=object)
     labelled = np.array([bool(c) for c in category])
     if labelled.sum() >= 2:
-        cats = np.where(labelled, category, None)
-        result_cats = np.where(idx >= 0, cats[np.maximum(idx, 0)], None)
+        cats = category.copy()
+        cats[~labelled] = None
+        result_cats = cats[np.maximum(idx, 0)]  # fancy indexing: a copy
+        result_cats[idx < 0] = None
         rel = relevance(cats, result_cats) & labelled[:, None]
         n_rel = _counts(np.where(labelled, category, "\0unlabelled"))
         q = labelled & (n_rel > 0)

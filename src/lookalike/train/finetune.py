@@ -91,7 +91,7 @@ def finetune_backbone(
     labels = np.array([index[str(train.category[i])] for i in rows], dtype=np.int64)
     torch.manual_seed(options.seed)
     model = load_torch_model(model_name).to(device)
-    backbone = model.backbone
+    backbone: Any = model.backbone  # EfficientNet's blocks, not typed by torch
     for p in model.parameters():
         p.requires_grad_(False)
     for part in [*backbone._blocks[-options.finetune_blocks :], backbone._conv_head, backbone._bn1]:
@@ -105,6 +105,7 @@ def finetune_backbone(
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
     gen = torch.Generator().manual_seed(options.seed)
     history: list[dict[str, Any]] = []
+    assert train.path is not None  # fine-tuning data always carries its image files
     paths = [str(train.path[i]) for i in rows]
     batch_size = min(options.batch_size, 64)
     for epoch in range(1, options.epochs + 1):
@@ -154,6 +155,7 @@ def finetune_workspace(
     ):
         if len(rows) >= 2:
             part = data.subset(rows)
+            assert part.path is not None
             after = embed_paths(model, [str(p) for p in part.path], spec, device, 64)
             evaluation[label] = {
                 "before": retrieval_metrics(part.vectors, part.category, part.product),

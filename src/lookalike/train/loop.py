@@ -276,6 +276,7 @@ def fit_head(
                     rows_t = torch.from_numpy(batch)
                     loss = obj.label_loss(xt[rows_t], yt[rows_t])
                 else:
+                    assert triplets is not None
                     sub = Triplets(
                         triplets.anchor[batch], triplets.positive[batch], triplets.negative[batch]
                     )
@@ -289,7 +290,7 @@ def fit_head(
                 "train_loss": float(np.mean(losses)) if losses else float("nan"),
                 "val_loss": objective(xv, yv, keep_v, val_triplets) if len(val) else None,
             }
-            if not labelled:
+            if not labelled and triplets is not None:
                 record["triplets"] = len(triplets)
             if metric_name and len(val) >= 2:
                 scores = retrieval_metrics(_vectors(obj, xv), val.category, val.product)

@@ -137,7 +137,7 @@ def mine_triplets(
         ok &= product[np.maximum(row_idx, 0)] != product[a]
         if group[a]:
             ok &= group[np.maximum(row_idx, 0)] != group[a]
-        if same:
+        if same and category is not None:
             ok &= category[np.maximum(row_idx, 0)] != category[a]
         cands = [int(j) for j in row_idx[ok] if int(j) not in positives[a]]
         if not cands:

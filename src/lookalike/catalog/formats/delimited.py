@@ -68,7 +68,7 @@ def _rows(reader: csv.DictReader[str], file: CatalogFile, lines: _Lines, width: 
         while current is not None:
             row_no, row = current
             current = next(rows, None)
-            row.pop(None, None)  # type: ignore[call-overload,unused-ignore]  # cells past the header
+            row.pop(None, None)  # cells beyond the header
             if current is None and lines.unended and None in row.values():
                 # the last row is short and the file stops mid-line: cut off, not a catalog
                 cells = sum(v is not None for v in row.values())
