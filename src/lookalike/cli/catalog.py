@@ -373,31 +373,3 @@ def info(workspace: Workspace_) -> None:
     with ws.open_store() as store:
         stats = store.stats()
     console.print_json(json.dumps({"manifest": manifest, "catalog": stats}, ensure_ascii=False))
-
-
-@app.command()
-def demo(
-    workspace: Annotated[str, typer.Option(help="Where to build the demo shop.")] = "demo",
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build only.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
-) -> None:
-    """Build the demo shop from the CC0 clothing photos and serve it."""
-    from lookalike.catalog.demo import prepare_demo_catalog
-    from lookalike.cli.progressbar import progress_bars
-    from lookalike.pipeline import BuildOptions, build_workspace
-    from lookalike.workspace import Workspace
-
-    _setup_logging(quiet=False)
-    ws = Workspace(workspace).create()
-    catalog = prepare_demo_catalog(ws.root / "source", limit=limit)
-    with progress_bars() as bar:
-        report = build_workspace(ws, catalog, BuildOptions(progress=bar)).to_dict()
-    _render_build_report(report, quiet=True)
-    if no_serve:
-        return
-    from lookalike.cli.serving import announce_url
-    from lookalike.serve.app import run_server
-
-    run_server([str(ws.root)], host=host, port=port, on_ready=announce_url)
