@@ -23,14 +23,13 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
-from lookalike.errors import VectorIndexError, WorkspaceError
-from lookalike.index.vectors import VectorSet
+from lookalike.errors import WorkspaceError
+from lookalike.index.vectors import VectorFile
 from lookalike.textutil import is_url
 
 __all__ = [
@@ -85,48 +84,6 @@ def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
     every event carries its shop)."""
     env = os.environ.get("LOOKALIKE_EVENTS_DB")
     return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
-
-
-@dataclass(frozen=True)
-class VectorFile:
-    """Where one ``VectorSet`` of a workspace lives: ``<folder>/<name>.npy`` + ``.ids.json``."""
-
-    folder: Path
-    name: str
-
-    @property
-    def npy(self) -> Path:
-        """The vectors file."""
-        return self.folder / f"{self.name}.npy"
-
-    @property
-    def ids(self) -> Path:
-        """The ids file."""
-        return self.folder / f"{self.name}.ids.json"
-
-    def exists(self) -> bool:
-        """Whether both files are there."""
-        return VectorSet.exists(self.folder, self.name)
-
-    def load(self, *, mmap: bool = True) -> VectorSet:
-        """The saved set (``VectorIndexError`` when missing or inconsistent)."""
-        return VectorSet.load(self.folder, self.name, mmap=mmap)
-
-    def load_or_empty(self, dim: int) -> VectorSet:
-        """A cache: the saved set read into memory, or an empty one of dimension ``dim`` when
-        there is none or it is damaged (a cache is rebuilt, never trusted when inconsistent)."""
-        if not self.exists():
-            return VectorSet.empty(dim)
-        try:
-            return self.load(mmap=False)
-        except VectorIndexError as exc:
-            log.warning("starting %s afresh: %s", self.npy, exc)
-            return VectorSet.empty(dim)
-
-    def save(self, vectors: VectorSet) -> None:
-        """Write the set atomically (creating the folder)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        vectors.save(self.folder, self.name)
 
 
 class Workspace:

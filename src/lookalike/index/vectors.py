@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,9 @@ import numpy as np
 from lookalike.atomic import save_npy_atomic, write_json_atomic
 from lookalike.errors import VectorIndexError
 
-__all__ = ["VectorSet"]
+__all__ = ["VectorFile", "VectorSet"]
+
+log = logging.getLogger(__name__)
 
 _FULL_HASH_ROWS = 4096  # below this, every row goes into the fingerprint
 
@@ -136,3 +139,45 @@ class VectorSet:
     def exists(folder: Path, name: str) -> bool:
         """Whether a set named ``name`` was saved in ``folder``."""
         return (folder / f"{name}.npy").exists() and (folder / f"{name}.ids.json").exists()
+
+
+@dataclass(frozen=True)
+class VectorFile:
+    """Where one ``VectorSet`` of a workspace lives: ``<folder>/<name>.npy`` + ``.ids.json``."""
+
+    folder: Path
+    name: str
+
+    @property
+    def npy(self) -> Path:
+        """The vectors file."""
+        return self.folder / f"{self.name}.npy"
+
+    @property
+    def ids(self) -> Path:
+        """The ids file."""
+        return self.folder / f"{self.name}.ids.json"
+
+    def exists(self) -> bool:
+        """Whether both files are there."""
+        return VectorSet.exists(self.folder, self.name)
+
+    def load(self, *, mmap: bool = True) -> VectorSet:
+        """The saved set (``VectorIndexError`` when missing or inconsistent)."""
+        return VectorSet.load(self.folder, self.name, mmap=mmap)
+
+    def load_or_empty(self, dim: int) -> VectorSet:
+        """A cache: the saved set read into memory, or an empty one of dimension ``dim`` when
+        there is none or it is damaged (a cache is rebuilt, never trusted when inconsistent)."""
+        if not self.exists():
+            return VectorSet.empty(dim)
+        try:
+            return self.load(mmap=False)
+        except VectorIndexError as exc:
+            log.warning("starting %s afresh: %s", self.npy, exc)
+            return VectorSet.empty(dim)
+
+    def save(self, vectors: VectorSet) -> None:
+        """Write the set atomically (creating the folder)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        vectors.save(self.folder, self.name)

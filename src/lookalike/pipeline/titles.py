@@ -18,11 +18,10 @@ import numpy as np
 from lookalike.catalog.models import Product
 from lookalike.crashpoints import crash_point
 from lookalike.embed.titles import TITLE_DIM, TitleEncoder, load_title_encoder
-from lookalike.index.vectors import VectorSet
+from lookalike.index.vectors import VectorFile, VectorSet
 from lookalike.pipeline.titled import titled_products
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
-from lookalike.workspace import VectorFile
 
 if TYPE_CHECKING:
     from lookalike.pipeline.state import BuildState

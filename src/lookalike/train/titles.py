@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lookalike.workspace import VectorFile
+from lookalike.index.vectors import VectorFile
 
 __all__ = ["embed_titles", "title_vectors_for"]
 
