@@ -90,8 +90,9 @@ def demo_first_page(scratch: Path, timeout_s: float = 900) -> float:
             time.sleep(0.5)
         raise SystemExit(f"no page within {timeout_s:.0f} s")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 def main() -> None:

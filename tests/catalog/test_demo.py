@@ -253,3 +253,23 @@ def test_real_shared_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert len({r["category"] for r in rows}) == 10
     assert len({r["id"] for r in rows}) == len(rows)
     assert all(Path(r["image"]).is_relative_to(shared.resolve()) for r in rows)
+
+
+@pytest.mark.slow
+def test_demo_command_builds_from_the_shared_photos(tmp_path: Path) -> None:
+    """`lookalike demo --no-serve` as `make demo` runs it: photos outside the catalog folder."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root.parent / "shared" / "datasets" / "clothing-small").is_dir():
+        pytest.skip("no ../shared/datasets/clothing-small beside the project")
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "lookalike", "demo", "--no-serve", "--limit", "12",
+         "--workspace", str(tmp_path / "demo")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 with vectors" in result.stdout, result.stdout

@@ -26,6 +26,7 @@ __all__ = [
     "DEMO_ARCHIVE_URL",
     "DEMO_SPLITS",
     "find_shared_clothing",
+    "demo_photo_folder",
     "prepare_demo_catalog",
 ]
 
@@ -270,6 +271,19 @@ def prepare_demo_catalog(
     csv_path = Path(dest) / "catalog.csv"
     _write_csv(csv_path, rows)
     return csv_path
+
+
+def demo_photo_folder(csv_path: Path) -> Path:
+    """The one folder holding every photo of a demo catalog written by ``prepare_demo_catalog``.
+
+    The photos stay where they are (``../shared`` or the extracted archive), outside the
+    catalog's own folder, so the demo build allows exactly this folder for local paths.
+    """
+    with Path(csv_path).open(newline="", encoding="utf-8") as handle:
+        images = [row["image"] for row in csv.DictReader(handle)]
+    if not images:
+        raise CatalogError(f"{csv_path} lists no photos")
+    return Path(os.path.commonpath(images))
 
 
 def _offline_message(cache: Path, url: str, reason: str, exc: Exception) -> str:

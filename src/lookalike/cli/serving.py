@@ -57,7 +57,7 @@ def demo(
     limit: Annotated[int | None, typer.Option(help="Use only the first N photos.")] = None,
 ) -> None:
     """Build the demo shop from the CC0 clothing photos and serve it."""
-    from lookalike.catalog.demo import prepare_demo_catalog
+    from lookalike.catalog.demo import demo_photo_folder, prepare_demo_catalog
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
     from lookalike.workspace import Workspace
@@ -65,8 +65,9 @@ def demo(
     _setup_logging(quiet=False)
     ws = Workspace(workspace).create()
     catalog = prepare_demo_catalog(ws.root / "source", limit=limit)
+    photos = demo_photo_folder(catalog)  # the photos stay in ../shared (or the archive's folder)
     with progress_bars() as bar:
-        report = build_workspace(ws, catalog, BuildOptions(progress=bar)).to_dict()
+        report = build_workspace(ws, catalog, BuildOptions(progress=bar, allow_local_paths=photos)).to_dict()
     from lookalike.cli.catalog import _render_build_report
 
     _render_build_report(report, quiet=True)
