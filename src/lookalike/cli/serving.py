@@ -67,7 +67,8 @@ def demo(
     catalog = prepare_demo_catalog(ws.root / "source", limit=limit)
     photos = demo_photo_folder(catalog)  # the photos stay in ../shared (or the archive's folder)
     with progress_bars() as bar:
-        report = build_workspace(ws, catalog, BuildOptions(progress=bar, allow_local_paths=photos)).to_dict()
+        options = BuildOptions(progress=bar, allow_local_paths=photos)
+        report = build_workspace(ws, catalog, options).to_dict()
     from lookalike.cli.catalog import _render_build_report
 
     _render_build_report(report, quiet=True)
