@@ -16,20 +16,16 @@ Cached like the plain export: ``<cache>/models/<name>-maps-<sha12 of weights>.on
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 from typing import Any
 
-from lookalike.atomic import atomic_open
 from lookalike.embed.onnx_export import (
-    ONNX_OPSET,
     default_cache_dir,
     file_sha256,
     get_spec,
     weights_path,
 )
-from lookalike.errors import EmbedError
+from lookalike.embed.torch_model import export_torch_onnx
 
 __all__ = ["MAP_OUTPUTS", "maps_path_for", "export_feature_maps"]
 
@@ -91,35 +87,15 @@ def export_feature_maps(model_name: str, *, cache_dir: Path | None = None) -> Pa
     target = maps_path_for(model_name, cache_dir=cache_dir)
     if target.is_file():
         return target
-    import torch
-
     spec = get_spec(model_name)
     module = _maps_module(model_name)
-    dummy = torch.zeros(1, 3, spec.input_size, spec.input_size)
     axes = {"input": {0: "batch", 2: "height", 3: "width"}}
     axes |= {name: {0: "batch", 2: f"{name}_h", 3: f"{name}_w"} for name in MAP_OUTPUTS}
-    buffer = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning)
-            torch.onnx.export(
-                module,
-                (dummy,),
-                buffer,  # type: ignore[arg-type]  # a file object is accepted
-                dynamo=False,
-                opset_version=ONNX_OPSET,
-                input_names=["input"],
-                output_names=list(MAP_OUTPUTS),
-                dynamic_axes=axes,
-                do_constant_folding=True,
-            )
-    except (RuntimeError, ValueError, TypeError, OSError) as exc:
-        raise EmbedError(f"ONNX export of {spec.name} feature maps failed: {exc}") from exc
-    finally:
-        module.eval()  # the exporter leaves it in train mode
-    try:
-        with atomic_open(target, "wb") as handle:
-            handle.write(buffer.getvalue())
-    except OSError as exc:
-        raise EmbedError(f"cannot write the ONNX model to {target}: {exc}") from exc
-    return target
+    return export_torch_onnx(
+        module,
+        spec.input_size,
+        target,
+        label=f"{spec.name} feature maps",
+        outputs=MAP_OUTPUTS,
+        dynamic_axes=axes,
+    )

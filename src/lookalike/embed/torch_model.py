@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +60,19 @@ def load_torch_model(model_name: str) -> torch.nn.Module:
 
 
 def export_torch_onnx(
-    module: torch.nn.Module, input_size: int, target: Path, *, label: str = "model"
+    module: torch.nn.Module,
+    input_size: int,
+    target: Path,
+    *,
+    label: str = "model",
+    outputs: Sequence[str] = ("embedding",),
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
 ) -> Path:
     """Export ``module`` (float32, CPU, eval) to ONNX at ``target``, written atomically.
 
-    Input ``input`` float32 ``(batch, 3, S, S)``, output ``embedding`` ``(batch, D)``, opset
-    :data:`ONNX_OPSET`, dynamic batch axis, constants folded. The module is back in eval mode
+    Input ``input`` float32 ``(batch, 3, S, S)``, outputs ``outputs`` (default ``embedding``
+    ``(batch, D)``), opset :data:`ONNX_OPSET`, ``dynamic_axes`` (default: the batch axis of the
+    input and every output), constants folded. The module is back in eval mode
     afterwards (``torch.onnx.export`` leaves it in train mode, where BatchNorm would use batch
     statistics).
     """
@@ -74,8 +82,9 @@ def export_torch_onnx(
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            # The TorchScript exporter warns about un-foldable Slice ops; harmless noise.
-            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+            # The TorchScript exporter warns about un-foldable Slice ops and traced shapes;
+            # harmless noise for these fixed graphs.
+            warnings.filterwarnings("ignore", category=UserWarning)
             torch.onnx.export(
                 module,
                 (torch.zeros(1, 3, input_size, input_size),),
@@ -83,8 +92,9 @@ def export_torch_onnx(
                 dynamo=False,
                 opset_version=ONNX_OPSET,
                 input_names=["input"],
-                output_names=["embedding"],
-                dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
+                output_names=list(outputs),
+                dynamic_axes=dynamic_axes
+                or {name: {0: "batch"} for name in ("input", *outputs)},
                 do_constant_folding=True,
             )
     except (RuntimeError, ValueError, TypeError, OSError) as exc:
