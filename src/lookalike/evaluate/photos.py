@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lookalike.catalog.models import Product
-from lookalike.errors import ConfigError, ImageError
+from lookalike.errors import ConfigError
 from lookalike.evaluate.truth import GroundTruth, TruthSpec, _codes, category_prefix
+from lookalike.evaluate.vectors import file_reader
 from lookalike.index.vectors import VectorSet
 from lookalike.progress import Progress
 from lookalike.workspace import Workspace
@@ -150,16 +150,6 @@ def photo_truth(
     return truth, kept
 
 
-def _reader(path: Path) -> Callable[[], bytes]:
-    def read() -> bytes:
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise ImageError(f"{path}: {exc.strerror or exc}", reason="unreadable") from exc
-
-    return read
-
-
 def embed_photos(
     ws: Workspace,
     model: str,
@@ -183,7 +173,7 @@ def embed_photos(
     )
     todo = list({q.sha256: q.path for q in queries if q.sha256 not in cache}.items())
     result = embed_images(
-        [_reader(p) for _, p in todo], embedder, progress=progress, description="photos"
+        [file_reader(p) for _, p in todo], embedder, progress=progress, description="photos"
     )
     if result.ok:
         cache = cache.merged(VectorSet([todo[i][0] for i in result.ok], result.vectors))

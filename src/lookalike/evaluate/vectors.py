@@ -51,7 +51,10 @@ def image_path(source: str, ws: Workspace) -> Path:
     return ws.image_file(source)
 
 
-def _reader(path: Path) -> Callable[[], bytes]:
+def file_reader(path: Path) -> Callable[[], bytes]:
+    """A deferred read of ``path`` for the embed pipeline; an unreadable file is an
+    ``ImageError`` (reason ``unreadable``), recorded per image, not a failed run."""
+
     def read() -> bytes:
         try:
             return path.read_bytes()
@@ -102,7 +105,7 @@ def workspace_vectors(
             todo.setdefault(record.sha256, image_path(record.source, ws))
     shas = list(todo)
     result = embed_images(
-        [_reader(todo[s]) for s in shas], embedder, progress=progress, description=key
+        [file_reader(todo[s]) for s in shas], embedder, progress=progress, description=key
     )
     if result.ok:
         cache = cache.merged(VectorSet([shas[i] for i in result.ok], result.vectors))
