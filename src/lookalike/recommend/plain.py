@@ -12,6 +12,7 @@ from __future__ import annotations
 from lookalike.recommend.query import SimilarQuery
 from lookalike.recommend.similar import Recommender
 from lookalike.recommend.steer import resolve
+from lookalike.recommend.topk import Neighbors
 
 __all__ = ["plain_template"]
 
@@ -21,11 +22,11 @@ def plain_template(rec: Recommender, product_id: str, k: int | None) -> bytes | 
     exactly the live answer: no rules, no synced change, shop defaults adding nothing, the
     table answering. Otherwise None."""
     size = _plain_size(rec, k)
-    answers = rec.plain_answers
-    row = rec.neighbors.row(product_id) if size and answers is not None else None
-    if row is None or answers is None:
+    answers, table = rec.plain_answers, rec.neighbors
+    if not size or answers is None or not isinstance(table, Neighbors):
         return None
-    return answers.template(row, size)
+    row = table.row(product_id)
+    return None if row is None else answers.template(row, size)
 
 
 def _plain_size(rec: Recommender, k: int | None) -> int:
