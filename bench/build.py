@@ -93,11 +93,18 @@ def stage_build(files: list[Path], args: argparse.Namespace) -> dict:
     """``lookalike build`` into a fresh workspace, then again with nothing changed."""
     from lookalike.pipeline import BuildOptions, build_workspace
 
+    # local image paths must stay inside the catalog's folder: the catalog sits in the
+    # variants' folder, and the dataset's folder is allowed besides
     options = BuildOptions(
-        batch_size=args.batch, workers=args.workers, precision=args.precision, k=K
+        batch_size=args.batch,
+        workers=args.workers,
+        precision=args.precision,
+        k=K,
+        allow_local_paths=args.data,
     )
+    args.cache.mkdir(parents=True, exist_ok=True)
+    catalog = args.cache / f"catalog-{os.getpid()}.csv"
     with tempfile.TemporaryDirectory() as tmp:
-        catalog = Path(tmp) / "catalog.csv"
         write_catalog(files, catalog)
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         report = build_workspace(Path(tmp) / "ws", catalog, options)
@@ -105,6 +112,7 @@ def stage_build(files: list[Path], args: argparse.Namespace) -> dict:
         t1 = time.perf_counter()
         again = build_workspace(Path(tmp) / "ws", catalog, options)
         rebuild = time.perf_counter() - t1
+    catalog.unlink()
     seconds = {k: v for k, v in report.seconds.items() if k != "total"}
     return {
         "images": report.images["ok"],

@@ -1,6 +1,8 @@
 """Atomic file replacement: write to a temp file in the same folder, fsync, rename.
 
 A crash at any point leaves either the old file or the new one, never a half-written file.
+``durable=False`` skips the fsyncs, for copies a later run verifies anyway: a process crash
+still leaves the old file or the new one; only a power loss may leave the new one torn.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ __all__ = [
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temp file beside ``path``; on clean exit fsync it and rename it over ``path``."""
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = True
+) -> Iterator[IO[Any]]:
+    """Open a temp file beside ``path``; on clean exit fsync it (``durable``) and rename it
+    over ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -40,10 +45,12 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[A
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         crash_point("atomic.before_rename")  # a complete temp file, not yet in place
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        if durable:
+            _fsync_dir(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -73,9 +80,11 @@ def _fsync_dir(folder: Path) -> None:
         fsync_path(folder)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically."""
-    with atomic_open(path, "wb") as handle:
+def write_bytes_atomic(
+    path: str | os.PathLike[str], data: bytes, *, durable: bool = True
+) -> None:
+    """Replace ``path`` with ``data`` atomically (see the module docstring for ``durable``)."""
+    with atomic_open(path, "wb", durable=durable) as handle:
         handle.write(data)
 
 

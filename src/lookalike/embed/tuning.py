@@ -5,6 +5,12 @@ Bigger batches are not always faster on a CPU: a batch-1 pass of EfficientNet-Li
 activations in cache, a batch of 32 does not, and on these 2-core machines batch 1 to 8 ran
 as fast or faster than 32. So the batch size is measured, once per model per process, on a
 few dummy batches (about a second), rather than guessed.
+
+It is measured in CPU seconds per image (the whole process's, so the model's intra-op threads
+count), not wall time: during a build the decode threads keep every core busy beside the model,
+so the CPU an image costs is what sets the throughput, and CPU time does not swing with other
+work on the machine the way wall time does (on a shared 2-core machine, wall-time calibration
+picked batch 8 or 32 at random; batch 1 cost ~8% less CPU per image).
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ def decode_workers(requested: int | None = None) -> int:
 def choose_batch_size(
     embedder: Embedder, candidates: Sequence[int] = BATCH_CANDIDATES, *, rounds: int = 2
 ) -> int:
-    """The candidate batch size with the best images/s for ``embedder`` (cached per process).
+    """The candidate batch size with the least CPU per image for ``embedder`` (cached per
+    process).
 
     Embedders without an ONNX session (histogram, fakes) are not worth measuring: 32.
     """
@@ -45,14 +52,14 @@ def choose_batch_size(
     size = embedder.input_size
     batch = np.zeros((max(candidates), 3, size, size), np.float32)
     embedder.embed(batch[:1])  # first run allocates; not part of any figure
-    best: dict[int, float] = {}
-    for _ in range(rounds):  # interleaved rounds: a load spike hits every candidate alike
+    cost: dict[int, float] = {}  # CPU seconds per image, the best round
+    for _ in range(rounds):  # interleaved rounds: a cache-thrashing neighbour hits all alike
         for count in candidates:
-            started = time.perf_counter()
+            started = time.process_time()
             for _ in range(max(_CALIBRATION_IMAGES // count, 1)):
                 embedder.embed(batch[:count])
-            rate = max(_CALIBRATION_IMAGES, count) / (time.perf_counter() - started)
-            best[count] = max(best.get(count, 0.0), rate)
-    chosen = max(best, key=lambda c: best[c])
+            spent = (time.process_time() - started) / max(_CALIBRATION_IMAGES, count)
+            cost[count] = min(cost.get(count, spent), spent)
+    chosen = min(cost, key=lambda c: cost[c])
     _chosen[id(embedder)] = chosen
     return chosen

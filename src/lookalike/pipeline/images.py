@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lookalike.atomic import write_bytes_atomic
@@ -18,6 +19,8 @@ from lookalike.textutil import is_url
 from lookalike.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+LOCAL_READERS = 8  # threads reading, hashing and copying local image files
 
 __all__ = [
     "ImageState",
@@ -44,18 +47,25 @@ def images_stage(state: BuildState) -> None:
         state.images = {s: ImageState(s) for p in state.products for s in p.images}
         urls = [i for i in state.images.values() if is_remote(i.source)]
         state.url_sources = {i.source for i in urls}
-        for image in state.images.values():
-            if image.source not in state.url_sources:
-                refused = local_refusal(image.source, state)
-                if refused:
-                    image.reason, image.error = "local_path_refused", refused
-                else:
-                    resolve_local(image, state.ws)
+        local = [i for i in state.images.values() if i.source not in state.url_sources]
+        # reading, hashing and copying wait on the disk, not the CPU (hashlib and file I/O
+        # release the GIL): a few threads overlap them
+        with ThreadPoolExecutor(LOCAL_READERS, thread_name_prefix="lookalike-local") as pool:
+            for _ in pool.map(lambda image: _local(image, state), local):
+                pass
         state.downloads = {"local": len(state.images) - len(urls)}
         if urls:
             counts, state.hosts = resolve_urls(urls, state.ws, state.options)
             state.downloads |= counts
     crash_point("images.done")
+
+
+def _local(image: ImageState, state: BuildState) -> None:
+    refused = local_refusal(image.source, state)
+    if refused:
+        image.reason, image.error = "local_path_refused", refused
+    else:
+        resolve_local(image, state.ws)
 
 
 def local_refusal(source: str, state: BuildState) -> str | None:
@@ -115,7 +125,8 @@ def resolve_local(image: ImageState, ws: Workspace) -> None:
     digest = hashlib.sha256(data).hexdigest()
     copy = ws.image_cache_file(image.source)
     if not (copy.is_file() and hashlib.sha256(copy.read_bytes()).hexdigest() == digest):
-        write_bytes_atomic(copy, data)
+        # not fsynced: every build checks the copy against the file, as just above
+        write_bytes_atomic(copy, data, durable=False)
     image.path, image.sha256 = copy, digest
 
 
