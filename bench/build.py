@@ -8,6 +8,8 @@ model load counts for both. Prints seconds, the ratio, peak memory and each stag
 Beyond 3,781 photos the extra ones are light deterministic variants (bench/photoset.py).
 
     .venv/bin/python bench/build.py --baseline --sizes 2000 [--precision int8]
+    .venv/bin/python bench/build.py --stage baseline --images 10000 > base10k.json  # ~40 min
+    .venv/bin/python bench/build.py --baseline --sizes 10000 --baseline-result base10k.json
     .venv/bin/python bench/build.py [--images 713]      # decode / model / build stages alone
 """
 
@@ -175,11 +177,19 @@ def shares(result: dict) -> str:
 
 
 def compare(args: argparse.Namespace) -> None:
-    print(f"{os.cpu_count()} CPUs, shared: wall figures are noisy; runs are paired back to back")
+    print(
+        f"{os.cpu_count()} CPUs, shared (load average {os.getloadavg()[0]:.1f}): wall figures "
+        "are noisy; runs are paired back to back"
+    )
+    saved = {}  # a baseline measured earlier (``--stage baseline`` prints it): not re-run
+    for path in args.baseline_result:
+        result = json.loads(Path(path).read_text().strip().splitlines()[-1])
+        saved[int(result["images"])] = result
+        print(f"baseline of {result['images']} photos read from {path} (measured earlier)")
     rows = []
     for n in args.sizes:
         photo_files(args.data, n, args.cache)  # make any variants before timing anything
-        base = run_stage(args, "baseline", n)
+        base = saved.get(n) or run_stage(args, "baseline", n)
         print(f"\n{n} photos")
         print(
             f"  baseline       {base['total']:7.1f} s  peak {base['peak_rss_mb']:6.0f} MB, "
@@ -221,6 +231,12 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", help="fp32, int8 or fp32,int8")
     parser.add_argument("--baseline", action="store_true", help="compare with the tutorial loop")
     parser.add_argument("--baseline-threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--baseline-result",
+        action="append",
+        default=[],
+        help="JSON of an earlier `--stage baseline` run, used instead of running it again",
+    )
     parser.add_argument("--stage", choices=["decode", "model", "build", "baseline"])
     args = parser.parse_args()
     if not args.data.is_dir():

@@ -36,7 +36,7 @@ DEPTH = 20  # results stored per product; a larger k is answered live
 FORMAT = 1
 IMAGE_START, IMAGE_END = b"\x00", b"\x01"
 TAIL = b'],"experiment":"","variant":""}'
-_CHUNK = 2000  # query products per batch: bounds the fragments held while writing
+_CHUNK = 8192  # query products per batch: bounds the fragments held while writing
 
 
 def _product_json(product: Product) -> bytes:
