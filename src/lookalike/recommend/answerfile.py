@@ -59,16 +59,14 @@ def _product_json(product: Product) -> bytes:
 
 
 def _answer(
-    query: Product, hits: list[tuple[Product, float]], image_weight: float
+    query: bytes, hits: list[tuple[bytes, float]], image_weight: float
 ) -> tuple[bytes, list[int]]:
-    """One product's answer (after ``{"shop":``, before ``TAIL``) and the end of each part."""
-    parts = [
-        b',"query":' + _product_json(query) + b'},"metric":"cosine","source":"precomputed",'
-        b'"results":['
-    ]
+    """One product's answer (after ``{"shop":``, before ``TAIL``) and the end of each part,
+    from the products' JSON (``_product_json``)."""
+    parts = [b',"query":' + query + b'},"metric":"cosine","source":"precomputed","results":[']
     for rank, (product, score) in enumerate(hits, start=1):
         item = b"" if rank == 1 else b","
-        item += _product_json(product) + b',"rank":' + str(rank).encode() + b',"score":'
+        item += product + b',"rank":' + str(rank).encode() + b',"score":'
         item += to_json(round(image_weight * score, 6)) + b',"components":null,"rules":[]}'
         parts.append(item)
     ends = np.cumsum([len(p) for p in parts]).tolist()
@@ -96,13 +94,14 @@ def write_answers(
             wanted = {neighbors.ids[int(r)] for r in table[table >= 0]}
             wanted.update(neighbors.ids[i] for i in rows)
             products = store.get_many(sorted(wanted))
+            fragments = {pid: _product_json(p) for pid, p in products.items()}  # once each
             for i, row in enumerate(rows):
                 pid = neighbors.ids[row]
                 hit_ids = [neighbors.ids[int(r)] for r in table[i] if r >= 0]
                 if pid not in products or pid in hit_ids or any(h not in products for h in hit_ids):
                     continue
-                hits = [(products[h], float(s)) for h, s in zip(hit_ids, scores[i], strict=False)]
-                blob, ends = _answer(products[pid], hits, image_weight)
+                hits = [(fragments[h], float(s)) for h, s in zip(hit_ids, scores[i], strict=False)]
+                blob, ends = _answer(fragments[pid], hits, image_weight)
                 out.write(blob)
                 offsets[row, 0] = position
                 offsets[row, 1 : 1 + len(ends)] = [position + e for e in ends]
