@@ -23,11 +23,14 @@ def _fmt(value: object) -> str:
 
 
 def _render_train_report(report: dict) -> None:
-    table = Table(title="held-out quality: pretrained backbone -> trained (leave-one-out)")
+    title = "held-out quality: pretrained backbone -> trained (leave-one-out)"
+    if report["options"].get("method") == "photos":
+        title = "held-out quality: pretrained backbone -> trained (photo -> catalog; catalog LOO)"
+    table = Table(title=title)
     for col in ("held-out set", "images", "metric", "before", "after"):
         table.add_column(col, justify="left" if col in ("held-out set", "metric") else "right")
     for name, result in report["evaluation"].items():
-        for metric in ("P@10", "mAP@10", "Recall@1"):
+        for metric in ("P@10", "mAP@10", "Recall@1", "Hit@5"):
             before, after = result["before"].get(metric), result["after"].get(metric)
             if before is not None:
                 label = name.replace("_", " ")
@@ -57,6 +60,14 @@ def _render_train_report(report: dict) -> None:
 def train(
     workspace: Workspace_,
     method: Annotated[str, typer.Option(help="classifier or triplet.")] = "classifier",
+    photos: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of shop photos labelled by product (image, product_id: the format of "
+            "evaluate --queries-from): train a head that brings each photo next to its "
+            "product's catalog images (applied to catalog and image queries alike)."
+        ),
+    ] = None,
     loss: Annotated[
         str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
     ] = "triplet",
@@ -80,6 +91,11 @@ def train(
     from lookalike.train import TrainOptions, train_workspace
 
     _setup_logging(quiet)
+    if photos is not None:
+        _train_photos(
+            workspace, photos, epochs=epochs, seed=seed, force=force, refit=refit, quiet=quiet
+        )
+        return
     options = TrainOptions(
         method=method,
         loss=loss,
@@ -97,6 +113,24 @@ def train(
         console.print(
             "run `lookalike build` on this workspace again to apply the head "
             "(no image is re-embedded)"
+        )
+
+
+def _train_photos(
+    workspace: str, photos: Path, *, epochs: int, seed: int, force: bool, refit: bool, quiet: bool
+) -> None:
+    """``train --photos``: the photo -> catalog head (lookalike.train.photo_api)."""
+    from lookalike.train.photo_api import train_photo_workspace
+    from lookalike.train.photo_fit import PhotoTrainOptions
+
+    options = PhotoTrainOptions(epochs=epochs, seed=seed, force=force, refit=refit)
+    with progress_bars(not quiet) as bar:
+        report = train_photo_workspace(workspace, photos, replace(options, progress=bar))
+    _render_train_report(report.to_dict())
+    if report.adopted:
+        console.print(
+            "run `lookalike build` on this workspace again to apply the head to the catalog "
+            "(no image is re-embedded); image queries get the same head"
         )
 
 

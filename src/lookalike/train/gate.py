@@ -22,7 +22,8 @@ from lookalike.train.data import TrainData
 
 __all__ = ["Decision", "decide_adoption", "hardest_categories", "primary_metric"]
 
-SETS = ("held_out_products", "held_out_categories")
+# held-out photos: photo -> catalog training (train.photo_api)
+SETS = ("held_out_products", "held_out_categories", "held_out_photos")
 
 
 @dataclass
