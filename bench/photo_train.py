@@ -30,8 +30,15 @@ from lookalike.train.photo_fit import PhotoTrainOptions  # noqa: E402
 from lookalike.workspace import Workspace  # noqa: E402
 
 
-def write_sets(grocery: Path, out: Path) -> tuple[Path, Path, Path]:
-    """``catalog.csv`` (iconic images), ``train_photos.csv`` and ``val_photos.csv`` in ``out``."""
+def first_sentence(grocery: Path, description: str) -> str:
+    """The first sentence of a class's product description (a real product text)."""
+    text = (grocery / description.lstrip("/")).read_text(encoding="utf-8", errors="replace")
+    return text.strip().split(". ")[0].strip().rstrip(".")
+
+
+def write_sets(grocery: Path, out: Path, titles: str = "name") -> tuple[Path, Path, Path]:
+    """``catalog.csv`` (iconic images; title: the class name, or the first sentence of its
+    description with ``titles="description"``), ``train_photos.csv`` and ``val_photos.csv``."""
     lines = (grocery / "classes.csv").read_text(encoding="utf-8").splitlines()[1:]
     classes = [line.split(",") for line in lines if line.strip()]
     name_of = {c[1]: c[0] for c in classes}
@@ -41,7 +48,10 @@ def write_sets(grocery: Path, out: Path) -> tuple[Path, Path, Path]:
         writer.writerow(["id", "title", "image", "category"])
         for c in classes:
             image = grocery / c[4].lstrip("/")
-            writer.writerow([c[0], c[0].replace("-", " "), str(image), c[2]])
+            title = c[0].replace("-", " ")
+            if titles == "description":
+                title = first_sentence(grocery, c[5]) or title
+            writer.writerow([c[0], title, str(image), c[2]])
     paths = []
     for split in ("train", "val"):
         path = out / f"{split}_photos.csv"
@@ -70,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="Folder for the shop (temp).")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--form", default="diagonal", help="diagonal, full or lowrank.")
+    parser.add_argument("--form", default="auto", help="auto, diagonal, full or lowrank.")
     parser.add_argument("--force", action="store_true", help="Adopt even when the check fails.")
     args = parser.parse_args()
     grocery = default_datasets() / "grocery"

@@ -117,6 +117,9 @@ def test_training_brings_photos_to_their_product_and_is_adopted(shop) -> None:
         assert result["after"]["Recall@1"] > result["before"]["Recall@1"]
     assert {c["set"] for c in report.decision["checks"]} == {"held_out_products", "held_out_photos"}
     assert report.refit and report.refit["rows"] == 96
+    # form auto checks both maps: only the diagonal one (ignore the backdrops) generalises
+    assert report.options["form"] == "diagonal"
+    assert any(n.startswith("full map") and "fails" in n for n in report.notes)
     log = json.loads((ws.head_dir / TRAINING_LOG).read_text())
     assert log["adopted"] and log["options"]["photos"].endswith("train.csv")
     assert Head.load(ws.head_dir).meta["method"] == "photos"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,6 +16,9 @@ from lookalike.cli.common import (
     console,
 )
 from lookalike.cli.progressbar import progress_bars
+
+if TYPE_CHECKING:
+    from lookalike.train.photo_fit import PhotoTrainOptions
 
 
 def _fmt(value: object) -> str:
@@ -63,8 +66,9 @@ def train(
     method: Annotated[
         str,
         typer.Option(
-            help="classifier or triplet (heads), or partial: fine-tune the backbone's last "
-            "blocks on CPU from cached activations."
+            help="classifier or triplet (heads); partial: fine-tune the backbone's last blocks "
+            "on CPU from cached activations; weights: tune the image/title hybrid weight on "
+            "the catalog (needs real titles)."
         ),
     ] = "classifier",
     photos: Annotated[
@@ -75,6 +79,13 @@ def train(
             "product's catalog images (applied to catalog and image queries alike)."
         ),
     ] = None,
+    photo_map: Annotated[
+        str,
+        typer.Option(
+            help="For --photos: auto (diagonal and full both checked, the better one that "
+            "passes adopted), diagonal (re-weights features), full, or lowrank."
+        ),
+    ] = "auto",
     loss: Annotated[
         str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
     ] = "triplet",
@@ -99,12 +110,17 @@ def train(
 ) -> None:
     """Train a projection head on the shop's catalog and report held-out quality."""
     from lookalike.train import TrainOptions, train_workspace
+    from lookalike.train.photo_fit import PhotoTrainOptions
 
     _setup_logging(quiet)
+    if method == "weights":
+        _train_weights(workspace, seed=seed, force=force)
+        return
     if photos is not None:
-        _train_photos(
-            workspace, photos, epochs=epochs, seed=seed, force=force, refit=refit, quiet=quiet
+        photo_options = PhotoTrainOptions(
+            epochs=epochs, seed=seed, force=force, refit=refit, form=photo_map
         )
+        _train_photos(workspace, photos, photo_options, quiet=quiet)
         return
     options = TrainOptions(
         method=method,
@@ -127,14 +143,10 @@ def train(
         )
 
 
-def _train_photos(
-    workspace: str, photos: Path, *, epochs: int, seed: int, force: bool, refit: bool, quiet: bool
-) -> None:
+def _train_photos(workspace: str, photos: Path, options: PhotoTrainOptions, quiet: bool) -> None:
     """``train --photos``: the photo -> catalog head (lookalike.train.photo_api)."""
     from lookalike.train.photo_api import train_photo_workspace
-    from lookalike.train.photo_fit import PhotoTrainOptions
 
-    options = PhotoTrainOptions(epochs=epochs, seed=seed, force=force, refit=refit)
     with progress_bars(not quiet) as bar:
         report = train_photo_workspace(workspace, photos, replace(options, progress=bar))
     _render_train_report(report.to_dict())
@@ -143,6 +155,30 @@ def _train_photos(
             "run `lookalike build` on this workspace again to apply the head to the catalog "
             "(no image is re-embedded); image queries get the same head"
         )
+
+
+def _train_weights(workspace: str, *, seed: int, force: bool) -> None:
+    """``train --method weights``: the hybrid title share (lookalike.train.weights)."""
+    from lookalike.train.weights import WeightsOptions, tune_weights
+
+    report = tune_weights(workspace, WeightsOptions(seed=seed, force=force))
+    metric = f"P@{report.options['k']}"
+    grid = Table(title=f"title share -> tuning products' {metric} (image share = 1 - title)")
+    grid.add_column("title share", justify="right")
+    grid.add_column(metric, justify="right")
+    for row in report.grid:
+        grid.add_row(f"{row['title_share']:.1f}", _fmt(row[metric]))
+    console.print(grid)
+    for name, result in report.evaluation.items():
+        before, after = result["before"][metric], result["after"][metric]
+        console.print(
+            f"{name.replace('_', ' ')} ({result['before']['n']} products): {metric} image only "
+            f"{_fmt(before)} -> chosen {_fmt(after)}"
+        )
+    verdict = "adopted" if report.adopted else "kept off"
+    chosen = ",".join(f"{k}={v:g}" for k, v in report.chosen.items())
+    console.print(f"weights {chosen} {verdict}: {report.decision['reason']}", soft_wrap=True)
+    console.print(f"saved in {report.saved} (training.json)", soft_wrap=True)
 
 
 @app.command()

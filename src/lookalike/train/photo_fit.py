@@ -41,10 +41,10 @@ class PhotoTrainOptions:
     batch_size: int = 64
     gallery_sample: int = 1024  # products scored per step (positives + random negatives)
     patience: int = 5
-    # the map: diagonal (re-weights the features: what generalises to products never trained
-    # on), full (d x d: fits the trained products' photos far better, loses on new products)
-    # or lowrank (I + U V^T)
-    form: str = "diagonal"
+    # the map: diagonal (re-weights the features: generalises to products never trained on),
+    # full (d x d: fits the trained products' photos far better, may lose on new products),
+    # lowrank (I + U V^T), or auto (diagonal and full both checked, see train.photo_api)
+    form: str = "auto"
     rank: int = 32
     seed: int = 0
     threads: int = 1
@@ -62,8 +62,8 @@ class PhotoTrainOptions:
         for name in ("holdout_products", "holdout_photos", "val_fraction"):
             if not 0.0 <= getattr(self, name) < 0.9:
                 raise ConfigError(f"{name} must be in [0, 0.9), got {getattr(self, name)}")
-        if self.form not in FORMS or self.rank < 1:
-            raise ConfigError(f"form must be one of {', '.join(FORMS)} (rank >= 1)")
+        if self.form not in (*FORMS, "auto") or self.rank < 1:
+            raise ConfigError(f"form must be auto or one of {', '.join(FORMS)} (rank >= 1)")
         if not 0.0 < self.lr < 1.0 or not 0.0 < self.temperature <= 1.0 or self.reg < 0:
             raise ConfigError("lr must be in (0, 1), temperature in (0, 1] and reg >= 0")
 
