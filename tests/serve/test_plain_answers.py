@@ -117,6 +117,19 @@ def test_stored_answers_are_used_only_while_they_are_the_answer(shop: Path) -> N
         assert plain_template(rec, IDS[0], 3) is None
         rec.set_rules(Rules())
         assert plain_template(rec, IDS[0], 3) is not None
+    # weights tuned by `train --method weights` rank with titles too: not the table's answer
+    from lookalike.recommend.filters import Weights
+    from lookalike.recommend.tuned import WEIGHTS_FILE, save_tuned_weights
+
+    folder = Workspace(shop).weights_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    save_tuned_weights(folder, Weights.parse({"image": 0.7, "title": 0.3}), {})
+    try:
+        with Recommender(shop) as rec:
+            assert not rec.weights.image_only
+            assert plain_template(rec, IDS[0], 3) is None
+    finally:
+        (folder / WEIGHTS_FILE).unlink()
 
 
 def test_rules_and_sync_show_at_once(shop: Path, tmp_path: Path) -> None:
