@@ -17,6 +17,8 @@ from lookalike.cli.common import (
 )
 from lookalike.cli.progressbar import progress_bars
 
+PARTIAL_EPOCHS = 8  # each epoch runs the tail over every image: a CPU budget of minutes
+
 
 def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -67,7 +69,10 @@ def train(
     loss: Annotated[
         str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
     ] = "triplet",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 30,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Maximum epochs (early stopping); default 30, 8 for --method partial."),
+    ] = None,
     dim: Annotated[int, typer.Option(help="Output dimension of the head.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (runs are reproducible).")] = 0,
     finetune: Annotated[
@@ -93,7 +98,7 @@ def train(
     options = TrainOptions(
         method=method,
         loss=loss,
-        epochs=epochs,
+        epochs=epochs or (PARTIAL_EPOCHS if method == "partial" else 30),
         dim=dim,
         seed=seed,
         finetune=finetune,

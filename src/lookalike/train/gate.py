@@ -48,8 +48,11 @@ def primary_metric(before: dict[str, Any], k: int = 10) -> str | None:
     return None
 
 
-def decide_adoption(evaluation: dict[str, dict[str, Any]], *, force: bool = False) -> Decision:
-    """Apply the rule of the module doc to ``{set: {"before": m, "after": m}}``."""
+def decide_adoption(
+    evaluation: dict[str, dict[str, Any]], *, force: bool = False, subject: str = "the head"
+) -> Decision:
+    """Apply the rule of the module doc to ``{set: {"before": m, "after": m}}``; ``subject``
+    names what was trained in the reason ("the head", "the fine-tuned model")."""
     checks: list[dict[str, Any]] = []
     for name in SETS:
         result = evaluation.get(name)
@@ -79,10 +82,10 @@ def decide_adoption(evaluation: dict[str, dict[str, Any]], *, force: bool = Fals
         adopted = False
     elif losing:
         names = ", ".join(c["set"].replace("_", " ") for c in losing)
-        reason = f"the head does not beat the untrained features on {names} ({text})"
+        reason = f"{subject} does not beat the untrained features on {names} ({text})"
         adopted = False
     else:
-        reason = f"the head beats the untrained features on every held-out set ({text})"
+        reason = f"{subject} beats the untrained features on every held-out set ({text})"
         adopted = True
     if force and not adopted:
         return Decision(True, True, f"adopted with --force although {reason}", checks)
