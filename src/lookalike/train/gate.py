@@ -22,7 +22,8 @@ from lookalike.train.data import TrainData
 
 __all__ = ["Decision", "decide_adoption", "hardest_categories", "primary_metric"]
 
-SETS = ("held_out_products", "held_out_categories")
+# held-out photos: photo -> catalog training (train.photo_api)
+SETS = ("held_out_products", "held_out_categories", "held_out_photos")
 
 
 @dataclass
@@ -49,10 +50,14 @@ def primary_metric(before: dict[str, Any], k: int = 10) -> str | None:
 
 
 def decide_adoption(
-    evaluation: dict[str, dict[str, Any]], *, force: bool = False, subject: str = "the head"
+    evaluation: dict[str, dict[str, Any]],
+    *,
+    force: bool = False,
+    subject: str = "the head",
+    baseline: str = "the untrained features",
 ) -> Decision:
     """Apply the rule of the module doc to ``{set: {"before": m, "after": m}}``; ``subject``
-    names what was trained in the reason ("the head", "the fine-tuned model")."""
+    and ``baseline`` name what is compared in the reason (tuned weights vs image only)."""
     checks: list[dict[str, Any]] = []
     for name in SETS:
         result = evaluation.get(name)
@@ -82,10 +87,10 @@ def decide_adoption(
         adopted = False
     elif losing:
         names = ", ".join(c["set"].replace("_", " ") for c in losing)
-        reason = f"{subject} does not beat the untrained features on {names} ({text})"
+        reason = f"{subject} does not beat {baseline} on {names} ({text})"
         adopted = False
     else:
-        reason = f"{subject} beats the untrained features on every held-out set ({text})"
+        reason = f"{subject} beats {baseline} on every held-out set ({text})"
         adopted = True
     if force and not adopted:
         return Decision(True, True, f"adopted with --force although {reason}", checks)
