@@ -135,8 +135,8 @@ def _print_table(partial: dict, head: dict) -> None:
                 f"{result['before'][metric]:>11.3f}{head[name]['after'][metric]:>8.3f}"
                 f"{result['after'][metric]:>9.3f}"
             )
-    for label, evaluation in (("head", head), ("partial", partial)):
-        print(f"gate, {label}: {decide_adoption(evaluation).reason}")
+    for label, evaluation in (("the head", head), ("the fine-tuned model", partial)):
+        print(f"gate: {decide_adoption(evaluation, subject=label).reason}")
 
 
 if __name__ == "__main__":

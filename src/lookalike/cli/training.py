@@ -123,7 +123,7 @@ def train(
         return
     if photos is not None:
         photo_options = PhotoTrainOptions(
-            epochs=epochs, seed=seed, force=force, refit=refit, form=photo_map
+            epochs=epochs or 30, seed=seed, force=force, refit=refit, form=photo_map
         )
         _train_photos(workspace, photos, photo_options, quiet=quiet)
         return
