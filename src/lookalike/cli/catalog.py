@@ -144,6 +144,13 @@ def build(
     aggregate: Annotated[
         str, typer.Option(help="Product similarity over its images: mean (vector) or max (pair).")
     ] = "mean",
+    whiten: Annotated[
+        float | None,
+        typer.Option(help="PCA-whitening with this shrinkage, fitted on the catalog (e.g. 64)."),
+    ] = None,
+    expand: Annotated[
+        str, typer.Option(help="none, or dba[:K[:ALPHA]]: DBA of the catalog + alpha-QE of photos.")
+    ] = "none",
     revalidate: Annotated[
         bool,
         typer.Option(
@@ -206,6 +213,7 @@ def build(
     from lookalike.catalog.http import FetchSettings
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
+    from lookalike.recommend.expansion import Expansion
     from lookalike.recommend.filters import Weights
 
     _setup_logging(quiet)
@@ -225,6 +233,8 @@ def build(
         titles=titles,
         weights=Weights.parse(weights),
         aggregate=aggregate,
+        whiten=whiten,
+        expand=Expansion.parse(expand),
         revalidate=revalidate,
         max_shrink=max_shrink,
         allow_shrink=allow_shrink,

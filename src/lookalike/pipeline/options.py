@@ -11,6 +11,7 @@ from lookalike.index.compress import QUANTIZE_KINDS
 from lookalike.index.factory import INDEX_KINDS
 from lookalike.progress import Progress
 from lookalike.recommend.aggregate import AGGREGATES
+from lookalike.recommend.expansion import Expansion
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
 
 if TYPE_CHECKING:
@@ -47,6 +48,10 @@ class BuildOptions:
     fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
     revalidate: bool = True  # ask servers whether cached images changed (304 = no download)
     aggregate: str = "mean"  # product similarity over images: "mean" vector or "max" pair
+    # label-free transforms fitted on the catalog (docs/quality.md): PCA-whitening with this
+    # shrinkage, and DBA of the product vectors + alpha-QE of image queries
+    whiten: float | None = None
+    expand: Expansion | None = None
     # hybrid scoring and default exclusions (the top-K table is built with them)
     titles: bool = True  # embed titles with MiniLM (cached by title hash)
     weights: Weights = field(default_factory=Weights)
@@ -109,6 +114,10 @@ class BuildOptions:
             from lookalike.recommend.milvus import StoreSpec
 
             StoreSpec.parse(self.store)  # a bad --store fails before anything is written
+        if self.whiten is not None and not 0 < self.whiten <= 1e6:
+            raise ConfigError(f"whiten shrinkage must be in (0, 1e6], got {self.whiten}")
+        if self.expand is not None and self.aggregate != "mean":
+            raise ConfigError("--expand works on product vectors: use it with --aggregate mean")
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"

@@ -35,6 +35,7 @@ from lookalike.pipeline.state import BuildState
 from lookalike.pipeline.store_publish import store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
+from lookalike.pipeline.transform import transform_stage
 from lookalike.pipeline.vectors import load_head, vectors_stage
 from lookalike.workspace import Workspace
 
@@ -110,6 +111,7 @@ def build_workspace(
             embed(state)
             vectors_stage(state, head)
             _guard(state, previous, model)
+            transform_stage(state)
             index_stage(state)
             table_stage(state)
             store_stage(state)

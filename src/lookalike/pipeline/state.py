@@ -62,6 +62,9 @@ class BuildState:
     space: VectorSet | None = None
     owned: dict[str, list[str]] = field(default_factory=dict)
     vectors: VectorSet | None = None
+    # transform (--whiten, --expand): the product vectors before it, and what it applied
+    base_vectors: VectorSet | None = None
+    transform: dict[str, Any] = field(default_factory=dict)
     # index, table, titles
     index: IndexBuild | None = None
     neighbors: Neighbors | None = None
