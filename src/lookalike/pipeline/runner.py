@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
+from lookalike.embed.head import Head
 from lookalike.errors import PublishError, VectorIndexError, WorkspaceError
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
 from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
+from lookalike.pipeline.gem import gem_is_auto, pick_gem_stage, recorded_model
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
 from lookalike.pipeline.options import BuildOptions, BuildReport
@@ -72,6 +75,23 @@ def _embedder(
     return load, key, options.model, dim
 
 
+class _Setup(NamedTuple):
+    """The embedder side of a build, known once the model name is final."""
+
+    load: EmbedderLoader
+    key: str
+    model: str
+    dim: int
+    head: Head | None
+    fresh: bool
+
+
+def _setup(ws: Workspace, options: BuildOptions, factory: EmbedderFactory | None) -> _Setup:
+    fresh = factory is None and needs_calibration(ws, options.model, options.precision)
+    load, key, model, dim = _embedder(ws, options, factory)
+    return _Setup(load, key, model, dim, load_head(ws, options, key, dim), fresh)
+
+
 def build_workspace(
     workspace: Workspace | str,
     catalog: CatalogSource,
@@ -93,9 +113,15 @@ def build_workspace(
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
     source_name, products = open_catalog(catalog, options)
     # Check the model before touching anything: a bad --model must not change anything.
-    fresh = embedder_factory is None and needs_calibration(ws, options.model, options.precision)
-    load, key, model, dim = _embedder(ws, options, embedder_factory)
-    head = load_head(ws, options, key, dim)
+    requested = options.model
+    if embedder_factory is None:
+        embedding_key(requested, options.precision)
+    pick = embedder_factory is None and gem_is_auto(requested)
+    earlier = _published_manifest(ws) if pick else None
+    recorded = recorded_model(requested, earlier)
+    if recorded is not None:  # p chosen by an earlier build of this workspace: keep it
+        options, pick = replace(options, model=recorded), False
+    setup = None if pick else _setup(ws, options, embedder_factory)
     with build_lock(ws):
         sweep(ws)
         previous = _published_manifest(ws)
@@ -107,6 +133,13 @@ def build_workspace(
             state.local_roots, state.remote_catalog = local_policy(catalog, options)
             catalog_stage(state, products)
             images_stage(state)
+            if setup is None:  # gem without p: choose it on this catalog's images
+                options = replace(options, model=pick_gem_stage(state, requested))
+                state.options = options
+                setup = _setup(ws, options, embedder_factory)
+            elif recorded is not None and earlier is not None:
+                state.gem_choice = earlier.get("gem_choice")
+            load, key, model, dim, head, fresh = setup
             embed = EmbedStage(load, key, dim, fresh=fresh)
             embed(state)
             vectors_stage(state, head)
@@ -119,7 +152,10 @@ def build_workspace(
             snapshot_stage(state, head)
         report = build_report(state, model)
         report.generation = generation
-        manifest = build_manifest(state, model, key, dim, head)
+        manifest = build_manifest(state, model, key, dim, head) | {
+            "model_requested": requested,
+            "gem_choice": state.gem_choice,
+        }
         staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
         publish(ws, generation)
         sweep(ws)  # the new generation and the one it replaced stay

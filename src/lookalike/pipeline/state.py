@@ -58,6 +58,8 @@ class BuildState:
     # embed: the embedding cache (backbone space) after this build, and how many were new
     cache: VectorSet | None = None
     embedded: int = 0
+    # ``gem`` without p: how the build chose it (pipeline/gem.py), for the manifest
+    gem_choice: dict[str, Any] | None = None
     # vectors: image vectors in the product space (through the head), product -> its images
     space: VectorSet | None = None
     owned: dict[str, list[str]] = field(default_factory=dict)
