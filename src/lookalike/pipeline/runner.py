@@ -24,6 +24,7 @@ from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import Head
 from lookalike.errors import PublishError, VectorIndexError, WorkspaceError
+from lookalike.pipeline.answers import answers_stage
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
 from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.gem import gem_is_auto, pick_gem_stage, recorded_model
@@ -111,6 +112,7 @@ def build_workspace(
     """
     options = options or BuildOptions()
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
+    options = _resolve_tuned(ws, options)
     source_name, products = open_catalog(catalog, options)
     # Check the model before touching anything: a bad --model must not change anything.
     requested = options.model
@@ -150,6 +152,7 @@ def build_workspace(
             store_stage(state)
             titles_stage(state)
             snapshot_stage(state, head)
+            answers_stage(state)
         report = build_report(state, model)
         report.generation = generation
         manifest = build_manifest(state, model, key, dim, head) | {
@@ -164,6 +167,15 @@ def build_workspace(
         write_json_atomic(ws.report_path, report.to_dict())
     log.info("built %s: %d products, %d vectors", ws.root, report.products["total"], report.vectors)
     return report
+
+
+def _resolve_tuned(ws: Workspace, options: BuildOptions) -> BuildOptions:
+    """``--model tuned``: the shop's adopted fine-tuned model file (``train --method partial``)."""
+    if options.model != "tuned":  # train.partial.TUNED, not imported by every build
+        return options
+    from lookalike.train.partial import tuned_model
+
+    return replace(options, model=str(tuned_model(ws)))
 
 
 def _published_manifest(ws: Workspace) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from lookalike.errors import NotFoundError, VectorIndexError, WorkspaceError
 from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.exact import knn_exact
 from lookalike.index.vectors import VectorSet
+from lookalike.recommend.answerfile import PlainAnswers
 from lookalike.recommend.expansion import Expansion, weighted_expansion
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, HybridScorer
@@ -142,6 +143,13 @@ class LoadedWorkspace:
                 model = str(self.workspace.model_file(int8_name(model)))
             self._embedder = get_embedder(model)
         return self._embedder
+
+    @cached_property
+    def plain_answers(self) -> PlainAnswers | None:
+        """The generation's plain answers as JSON bytes (None: built without, or Milvus)."""
+        if not isinstance(self.neighbors, Neighbors):
+            return None
+        return PlainAnswers.open(self.workspace.answer_files, self.neighbors.ids)
 
     @cached_property
     def title_vectors(self) -> VectorSet | None:
