@@ -271,13 +271,14 @@ def load_feature_embedder(spec: FeatureSpec, cache_dir: Path | None = None) -> F
     import onnxruntime as ort
 
     from lookalike.embed.onnx_export import export_onnx, get_spec
+    from lookalike.embed.ortconfig import OrtSettings, session_options
     from lookalike.embed.runners import _ort_errors
     from lookalike.errors import EmbedError
 
     sessions: dict[str, tuple[Any, tuple[str, ...]]] = {}
     sides: dict[str, int] = {}
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # the plain embedder's settings: no spin-waiting threads, sized by the usable cores
+    options = session_options(OrtSettings())
     for model in spec.models:
         if spec.multiscale:
             from lookalike.embed.feature_export import export_feature_maps
