@@ -110,12 +110,13 @@ def build(
     ] = None,
     format_: Format_ = None,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="lite0, lite1, lite2, histogram, a .onnx file, or tuned (the shop's model "
-            "from `lookalike train --method partial`)."
+            help="lite1 (new shops), lite0, lite2, feature options (lite0+gem, lite0+lite1), "
+            "histogram, a .onnx file, or tuned (the shop's model from `lookalike train --method "
+            "partial`); default: the shop's current model."
         ),
-    ] = "lite0",
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Similar products stored per product.")] = 20,
     batch_size: Annotated[
         int | None, typer.Option(help="Images per model batch (default: measured).")

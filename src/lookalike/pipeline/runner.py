@@ -30,7 +30,7 @@ from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.gem import gem_is_auto, pick_gem_stage, recorded_model
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
-from lookalike.pipeline.options import BuildOptions, BuildReport
+from lookalike.pipeline.options import BuildOptions, BuildReport, resolve_model
 from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.publish import build_lock, check_publish, new_generation_id, publish, sweep
 from lookalike.pipeline.report import build_manifest, build_report
@@ -57,23 +57,23 @@ def _embedder(
     """How to get the embedder (called only when an image needs embedding), its
     embedding-cache key, the model name the manifest records and the vector width."""
     if factory is not None:
-        embedder = factory(options.model)
+        embedder = factory(options.model_name)
         return (lambda files: embedder), f"custom-{embedder.name}", embedder.name, embedder.dim
     from lookalike.embed.registry import get_embedder
 
-    key = embedding_key(options.model, options.precision)  # checks the model name
+    key = embedding_key(options.model_name, options.precision)  # checks the model name
     cache = ws.embeddings(key)
     # The vector width comes from the cache when there is one, so a rebuild with nothing new
     # loads no model at all; the first build loads it here (it is needed anyway).
     try:
-        dim = cache.load().dim if cache.exists() else get_embedder(options.model).dim
+        dim = cache.load().dim if cache.exists() else get_embedder(options.model_name).dim
     except VectorIndexError:  # a damaged cache is rebuilt, not trusted
-        dim = get_embedder(options.model).dim
+        dim = get_embedder(options.model_name).dim
 
     def load(files: Sequence[Path]) -> Embedder:
-        return load_build_embedder(ws, options.model, options.precision, files)
+        return load_build_embedder(ws, options.model_name, options.precision, files)
 
-    return load, key, options.model, dim
+    return load, key, options.model_name, dim
 
 
 class _Setup(NamedTuple):
@@ -88,7 +88,7 @@ class _Setup(NamedTuple):
 
 
 def _setup(ws: Workspace, options: BuildOptions, factory: EmbedderFactory | None) -> _Setup:
-    fresh = factory is None and needs_calibration(ws, options.model, options.precision)
+    fresh = factory is None and needs_calibration(ws, options.model_name, options.precision)
     load, key, model, dim = _embedder(ws, options, factory)
     return _Setup(load, key, model, dim, load_head(ws, options, key, dim), fresh)
 
@@ -114,8 +114,10 @@ def build_workspace(
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
     options = _resolve_tuned(ws, options)
     source_name, products = open_catalog(catalog, options)
+    # no --model: the workspace's own model (kept when the default changes), else the default
+    options = replace(options, model=resolve_model(options.model, _published_manifest(ws)))
     # Check the model before touching anything: a bad --model must not change anything.
-    requested = options.model
+    requested = options.model_name
     if embedder_factory is None:
         embedding_key(requested, options.precision)
     pick = embedder_factory is None and gem_is_auto(requested)
