@@ -192,6 +192,8 @@ def _train_weights(workspace: str, *, seed: int, force: bool) -> None:
     chosen = ",".join(f"{k}={v:g}" for k, v in report.chosen.items())
     console.print(f"weights {chosen} {verdict}: {report.decision['reason']}", soft_wrap=True)
     console.print(f"saved in {report.saved} (training.json)", soft_wrap=True)
+    if report.adopted:
+        console.print("the Recommender uses them from its next load (a build, a service reload)")
 
 
 @app.command()
