@@ -105,6 +105,9 @@ def test_partial_end_to_end_train_build_serve(shop: Workspace, photo_folder: Pat
     assert after.ids == before.ids
     cosine = np.sum(np.asarray(after.vectors) * np.asarray(before.vectors), axis=1)
     assert cosine.max() < 0.9999 and cosine.mean() > 0.3  # moved, not destroyed
+    again = run("train", str(shop.root), "--method", "partial", "--quiet")
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert "build it with --model lite0 first" in " ".join((again.stderr + again.stdout).split())
     compared = run(
         "evaluate",
         str(shop.root),
