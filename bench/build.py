@@ -98,6 +98,7 @@ def stage_build(files: list[Path], args: argparse.Namespace) -> dict:
     # local image paths must stay inside the catalog's folder: the catalog sits in the
     # variants' folder, and the dataset's folder is allowed besides
     options = BuildOptions(
+        model="lite0",  # the baseline's weights: the same model on both sides
         batch_size=args.batch,
         workers=args.workers,
         precision=args.precision,
