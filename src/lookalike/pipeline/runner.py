@@ -32,7 +32,7 @@ from lookalike.pipeline.publish import build_lock, check_publish, new_generation
 from lookalike.pipeline.report import build_manifest, build_report
 from lookalike.pipeline.snapshot import snapshot_stage
 from lookalike.pipeline.state import BuildState
-from lookalike.pipeline.store_publish import store_stage
+from lookalike.pipeline.store_publish import store_commit, store_recover, store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
 from lookalike.pipeline.vectors import load_head, vectors_stage
@@ -97,6 +97,7 @@ def build_workspace(
     head = load_head(ws, options, key, dim)
     with build_lock(ws):
         sweep(ws)
+        store_recover(ws, options)
         previous = _published_manifest(ws)
         generation = new_generation_id()
         staging = Workspace(ws.root, generation=ws.staging_dir(generation))
@@ -120,6 +121,7 @@ def build_workspace(
         manifest = build_manifest(state, model, key, dim, head)
         staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
         publish(ws, generation)
+        store_commit(ws, state)
         sweep(ws)  # the new generation and the one it replaced stay
         embed.prune(state)
         report.downloads["pruned"] = prune_image_cache(ws, set(state.images))
