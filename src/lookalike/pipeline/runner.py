@@ -22,6 +22,7 @@ from typing import Any
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
 from lookalike.errors import PublishError, VectorIndexError, WorkspaceError
+from lookalike.pipeline.answers import answers_stage
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
 from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.images import images_stage, prune_image_cache
@@ -116,6 +117,7 @@ def build_workspace(
             store_stage(state)
             titles_stage(state)
             snapshot_stage(state, head)
+            answers_stage(state)
         report = build_report(state, model)
         report.generation = generation
         manifest = build_manifest(state, model, key, dim, head)
