@@ -86,6 +86,11 @@ def write_generation(
             client.insert(name, rows)
             crash_point("store.inserted")
         client.flush(name)
+        # milvus-lite builds a segment's vector index only when the collection is loaded, and
+        # create_collection loaded it while it was empty: without this reload its rows are
+        # searched by brute force. The load also saves the index, so the service reads it.
+        client.release_collection(name)
+        client.load_collection(name)
         crash_point("store.flushed")
         return {
             **spec.to_dict(),
