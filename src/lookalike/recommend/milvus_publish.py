@@ -81,16 +81,20 @@ def write_generation(
             index_params=index_params,
             properties={SHOP_PROPERTY: shop},
         )
+        # create_collection loads it; released, milvus-lite builds no index of the segments
+        # its memtable flushes while rows go in (each rebuilt after compaction, in a background
+        # thread that races the load below on the same index file)
+        client.release_collection(name)
         crash_point("store.created")
         for rows in row_batches(products, vectors, neighbors):
             client.insert(name, rows)
             crash_point("store.inserted")
         client.flush(name)
-        # milvus-lite builds a segment's vector index only when the collection is loaded, and
-        # create_collection loaded it while it was empty: without this reload its rows are
-        # searched by brute force. The load also saves the index, so the service reads it.
-        client.release_collection(name)
+        _settle(spec, name)
+        # the load builds the vector index of every segment (and saves it, so the service's
+        # load reads it): without it milvus-lite would search these rows by brute force
         client.load_collection(name)
+        _settle(spec, name)
         crash_point("store.flushed")
         return {
             **spec.to_dict(),
@@ -140,6 +144,24 @@ def publish_shop(
     record = write_generation(spec, shop, products, vectors, neighbors, index_kind=index_kind)
     commit_generation(spec, shop, record["name"], set())
     return record
+
+
+def _settle(spec: StoreSpec, name: str) -> None:
+    """milvus-lite only: wait for the background compaction and index build its flush started
+    (none of its public calls waits for them), so nothing is still writing the collection's
+    files when ``CURRENT`` publishes it: a process killed mid-write would leave a truncated
+    index file that milvus-lite then fails to load. A Milvus server does this server-side."""
+    if spec.kind != "milvus-lite":
+        return
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        engine = server_manager_instance._servers[spec.uri][1].get_collection(name)
+        wait = engine._wait_for_bg
+    except Exception as exc:  # another milvus-lite version, or no such server or collection
+        log.debug("cannot wait for milvus-lite's background work: %s", exc)
+        return
+    wait()
 
 
 def _alias_target(client: Any, alias: str) -> str | None:
