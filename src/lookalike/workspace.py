@@ -272,6 +272,15 @@ class Workspace:
         return self.root / "finetune"
 
     @property
+    def tuned_record(self) -> Path:
+        """Names the adopted partially fine-tuned model (``--model tuned``) in ``models/``."""
+        return self.finetune_dir / "tuned.json"
+
+    def activations(self, key: str) -> Path:
+        """Cached backbone activations at a cut point (``<this>.npy`` + ``<this>.ids.json``)."""
+        return self.embeddings_dir / "activations" / key
+
+    @property
     def train_dir(self) -> Path:
         """Plots of a training run that are not part of a head."""
         return self.root / "train"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,7 @@ def build_workspace(
     """
     options = options or BuildOptions()
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
+    options = _resolve_tuned(ws, options)
     source_name, products = open_catalog(catalog, options)
     # Check the model before touching anything: a bad --model must not change anything.
     fresh = embedder_factory is None and needs_calibration(ws, options.model, options.precision)
@@ -130,6 +132,15 @@ def build_workspace(
         write_json_atomic(ws.report_path, report.to_dict())
     log.info("built %s: %d products, %d vectors", ws.root, report.products["total"], report.vectors)
     return report
+
+
+def _resolve_tuned(ws: Workspace, options: BuildOptions) -> BuildOptions:
+    """``--model tuned``: the shop's adopted fine-tuned model file (``train --method partial``)."""
+    if options.model != "tuned":  # train.partial.TUNED, not imported by every build
+        return options
+    from lookalike.train.partial import tuned_model
+
+    return replace(options, model=str(tuned_model(ws)))
 
 
 def _published_manifest(ws: Workspace) -> dict[str, Any] | None:
