@@ -364,9 +364,11 @@ def main() -> None:
         print_embed(result)
     elif args.part == "profile":
         with tempfile.TemporaryDirectory() as tmp:
-            store_rows(args.n, "milvus-hnsw", Path(tmp), args.max_rss_gb)
+            row = store_rows(args.n, "milvus-hnsw", Path(tmp), args.max_rss_gb)
             common = ["--n", str(args.n), "--folder", tmp, "--max-rss-gb", str(args.max_rss_gb)]
             result = run(["profile-worker", *common])
+        print_store([row])
+        print("\nms per single-query call, layer by layer:")
         print(json.dumps(result, indent=1))
     else:
         result = []
@@ -375,6 +377,7 @@ def main() -> None:
                 for kind in args.stores.split(","):
                     print(f"... N={n:,} {kind}", file=sys.stderr, flush=True)
                     result.append(store_rows(n, kind, Path(tmp), args.max_rss_gb))
+                    print(json.dumps(result[-1]), file=sys.stderr, flush=True)  # kept if killed
                     shutil.rmtree(Path(tmp) / "bench.db", ignore_errors=True)
         print_store(result)
     if args.json:
