@@ -120,7 +120,8 @@ def load_workspace_data(ws: Workspace) -> tuple[TrainData, str]:
                 product.append(p.id)
                 category.append(p.category)
                 group.append(p.group_id)
-                title.append(p.title)
+                # an invented title ("Dress <stem>") would leak the category into mining
+                title.append("" if p.title_invented else p.title)
     if not rows:
         raise WorkspaceError(f"{ws.root} has no embedded images to train on")
     data = TrainData.from_labels(
