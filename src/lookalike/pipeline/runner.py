@@ -26,6 +26,7 @@ from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_polic
 from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
+from lookalike.pipeline.neardup import NearDuplicateStage
 from lookalike.pipeline.options import BuildOptions, BuildReport
 from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.publish import build_lock, check_publish, new_generation_id, publish, sweep
@@ -110,6 +111,7 @@ def build_workspace(
             embed(state)
             vectors_stage(state, head)
             _guard(state, previous, model)
+            NearDuplicateStage(embed)(state, head)
             index_stage(state)
             table_stage(state)
             store_stage(state)
