@@ -138,6 +138,14 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the query sample and the bootstrap.")] = 0,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Measure the raw search. Default: the served lists (self, group variants and "
+            "near-duplicates left out, as the service shows them).",
+        ),
+    ] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
     quiet: Annotated[
@@ -159,6 +167,7 @@ def evaluate(
         compare=parse_compare(compare or []),
         n_boot=bootstrap,
         queries_from=queries_from,
+        raw=raw,
     )
     with progress_bars(not quiet) as bar:
         evaluation = run_evaluation(workspace, replace(options, progress=bar))

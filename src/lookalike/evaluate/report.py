@@ -23,6 +23,7 @@ from lookalike.atomic import write_bytes_atomic, write_json_atomic
 from lookalike.evaluate import plots
 from lookalike.evaluate.runner import PAIRS_PER_QUERY, Evaluation
 from lookalike.evaluate.scoring import SettingResult, metric_names
+from lookalike.evaluate.served import lists_note
 from lookalike.evaluate.style import REPORT_CSS as _CSS
 from lookalike.evaluate.verdict import glossary_html, training_html, training_logs, verdict_html
 from lookalike.evaluate.views import confusion, pick_examples
@@ -244,8 +245,9 @@ def report_data(ev: Evaluation) -> dict[str, Any]:
         "reference_per_query": per_query,
         "embedded_now": ev.extra.get("embedded", {}),
         "skipped_settings": ev.extra.get("skipped", []),
-        "ranked_by": "mean product vectors (the workspace was built with aggregate="
-        f"{ev.extra.get('aggregate', 'mean')})",
+        "lists": ev.extra.get("lists", "raw"),  # "served" (exclusions applied) or "raw"
+        "exclusions": ev.extra.get("exclusions"),
+        "lists_note": lists_note(ev.extra),
         "seconds": round(ev.seconds, 3),
     }
 
@@ -381,5 +383,6 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         f"<p>{ev.truth.searchable} products{_photo_note(ev)} · "
         f"relevant = {_esc(ev.truth.description)} · k = {k} · "
         f"{len(ev.results)} setting(s) · reference: {_esc(ref.label)} · "
+        f"{_esc(lists_note(ev.extra))} · "
         f"{_esc(data['created'])}</p></header><main>{legend}{body}</main></body></html>"
     )
