@@ -54,7 +54,8 @@ PAIRS_PER_QUERY = 200
 class EvaluateOptions:
     """What to evaluate and how. Validated on construction."""
 
-    k: int = 10
+    k: int = 10  # list length; every metric at every cutoff (``-k 1,5,10``: k = 10)
+    cutoffs: tuple[int, ...] | None = None  # None: 1, 5 and k (scoring.default_cutoffs)
     # None: every eligible query below AUTO_ALL_BELOW products, else a seeded 500; 0: all
     queries: int | None = None
     seed: int = 0
@@ -71,6 +72,8 @@ class EvaluateOptions:
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 100:
             raise ConfigError(f"k must be between 1 and 100, got {self.k}")
+        if self.cutoffs is not None and not all(1 <= c <= self.k for c in self.cutoffs):
+            raise ConfigError(f"every k must be between 1 and {self.k}, got {self.cutoffs}")
         if self.queries is not None and self.queries < 0:
             raise ConfigError(f"queries must be 0 (all) or more, got {self.queries}")
         if not 10 <= self.n_boot <= 100_000:
@@ -179,6 +182,7 @@ def _evaluate_setting(
         all_results=rows,
         n_boot=options.n_boot,
         seed=options.seed,
+        cutoffs=options.cutoffs,
     )
     scores_of: Callable[[int], np.ndarray]
     if hybrid is not None:
