@@ -23,12 +23,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from lookalike.catalog.fetch import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_PER_HOST,
-    FetchSettings,
-    ImageFetcher,
-)
+from lookalike.catalog.fetch import ImageFetcher
+from lookalike.catalog.http import DEFAULT_CONCURRENCY, DEFAULT_PER_HOST, FetchSettings
 
 
 def make_jpegs(count: int) -> list[bytes]:

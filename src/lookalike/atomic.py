@@ -17,7 +17,13 @@ import numpy as np
 
 from lookalike.crashpoints import crash_point
 
-__all__ = ["atomic_open", "write_bytes_atomic", "write_json_atomic", "save_npy_atomic"]
+__all__ = [
+    "atomic_open",
+    "fsync_path",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "save_npy_atomic",
+]
 
 
 @contextlib.contextmanager
@@ -50,18 +56,21 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself is only durable once the directory entry is flushed.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file or a folder to disk (for files written by code that does not fsync, and
+    for folders whose new entries must survive a crash)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    except OSError:
-        pass
     finally:
         os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename itself is only durable once the directory entry is flushed; some filesystems
+    # refuse to open or fsync a folder, and the file is in place either way.
+    with contextlib.suppress(OSError):
+        fsync_path(folder)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from lookalike.catalog import demo
 from lookalike.catalog.demo import CSV_COLUMNS, find_shared_clothing, prepare_demo_catalog
-from lookalike.catalog.fetch import FetchSettings
+from lookalike.catalog.http import FetchSettings
 from lookalike.errors import CatalogError, ConfigError
 
 if TYPE_CHECKING:

@@ -3,8 +3,8 @@
 ``ImageFetcher.fetch_many`` is synchronous for its callers (it runs its own event loop) and
 never raises for one bad URL: each URL gets a :class:`FetchResult` with a status and a short
 machine-readable ``reason``. The HTTP layer it stands on (settings, retries, redirects, size
-caps, ``fetch_bytes`` / ``fetch_to_file``) lives in :mod:`lookalike.catalog.http`; its public
-names are re-exported here.
+caps, ``fetch_bytes`` / ``fetch_to_file``) lives in :mod:`lookalike.catalog.http`: import
+those names from there.
 
 Cache layout: ``<cache_dir>/<sha[:2]>/<sha256(url)>.bin`` (the bytes) and ``.json`` (url, etag,
 last_modified, sha256 of the bytes, fetched_at, size); the JSON is written last, so it marks a
@@ -30,45 +30,12 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from lookalike.atomic import write_bytes_atomic, write_json_atomic
-from lookalike.catalog.http import (
-    DEFAULT_BACKOFF,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_REDIRECTS,
-    DEFAULT_MAX_RETRY_AFTER,
-    DEFAULT_PER_HOST,
-    DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_USER_AGENT,
-    FetchSettings,
-    Slot,
-    download,
-    fetch_bytes,
-    fetch_to_file,
-    make_client,
-    run_sync,
-)
+from lookalike.catalog.http import FetchSettings, Slot, download, make_client, run_sync
 from lookalike.errors import FetchError
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
 
-__all__ = [
-    "DEFAULT_BACKOFF",
-    "DEFAULT_CONCURRENCY",
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_REDIRECTS",
-    "DEFAULT_MAX_RETRY_AFTER",
-    "DEFAULT_PER_HOST",
-    "DEFAULT_RETRIES",
-    "DEFAULT_TIMEOUT",
-    "DEFAULT_USER_AGENT",
-    "FetchResult",
-    "FetchSettings",
-    "ImageFetcher",
-    "fetch_bytes",
-    "is_transient",
-    "fetch_to_file",
-]
+__all__ = ["FetchResult", "ImageFetcher", "is_transient"]
 
 logger = logging.getLogger(__name__)
 

@@ -19,12 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lookalike.embed.onnx_export import (
-    default_cache_dir,
-    file_sha256,
-    get_spec,
-    weights_path,
-)
+from lookalike.embed.onnx_export import default_cache_dir, file_sha256, get_spec, weights_path
 from lookalike.embed.torch_model import export_torch_onnx
 
 __all__ = ["MAP_OUTPUTS", "maps_path_for", "export_feature_maps"]

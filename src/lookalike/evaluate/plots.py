@@ -112,22 +112,10 @@ def score_histogram(
     ax = fig.add_subplot()
     both = np.concatenate([relevant, others]) if len(relevant) + len(others) else np.zeros(1)
     bins = np.linspace(float(both.min()), float(both.max()) + 1e-6, 50)
-    ax.hist(
-        others,
-        bins=bins.tolist(),
-        density=True,
-        alpha=0.55,
-        label=f"other pairs (n={len(others)})",
-        color="#9aa5b1",
-    )
-    ax.hist(
-        relevant,
-        bins=bins.tolist(),
-        density=True,
-        alpha=0.6,
-        label=f"relevant pairs (n={len(relevant)})",
-        color="#2f7d5b",
-    )
+    series = ((others, "other", 0.55, "#9aa5b1"), (relevant, "relevant", 0.6, "#2f7d5b"))
+    for scores, name, alpha, color in series:
+        label = f"{name} pairs (n={len(scores)})"
+        ax.hist(scores, bins=bins.tolist(), density=True, alpha=alpha, label=label, color=color)
     if threshold is not None:
         ax.axvline(
             threshold, color="#c0392b", linestyle="--", label=f"suggested threshold {threshold:.3f}"

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from lookalike.atomic import write_json_atomic
+from lookalike.atomic import fsync_path, write_json_atomic
 from lookalike.errors import VectorIndexError
 from lookalike.index.base import SearchResult, VectorIndex
 from lookalike.index.compress import VectorCodec
 from lookalike.index.exact import knn_exact
-from lookalike.index.persist import fsync_file, read_generation, write_generation
+from lookalike.index.persist import read_generation, write_generation
 
 __all__ = ["FaissIndex", "import_faiss", "sq_type"]
 
@@ -56,7 +56,7 @@ def _write_faiss_atomic(faiss: Any, index: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         faiss.write_index(index, str(tmp))
-        fsync_file(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import uuid
@@ -21,20 +20,11 @@ from typing import Any
 from lookalike.atomic import write_json_atomic
 from lookalike.errors import VectorIndexError
 
-__all__ = ["INDEX_META", "write_generation", "read_generation", "fsync_file"]
+__all__ = ["INDEX_META", "write_generation", "read_generation"]
 
 INDEX_META = "index.json"
 _FORMAT = 1
 _GENERATION = re.compile(r"g[0-9a-f]{12}")
-
-
-def fsync_file(path: Path) -> None:
-    """Flush a file written by a library that does not fsync (faiss.write_index)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_generation(

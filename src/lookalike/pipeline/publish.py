@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lookalike.atomic import write_bytes_atomic
+from lookalike.atomic import fsync_path, write_bytes_atomic
 from lookalike.crashpoints import crash_point
 from lookalike.errors import PublishError, WorkspaceError
 from lookalike.pipeline.options import BuildOptions
@@ -128,16 +128,8 @@ def check_publish(
 def _fsync_tree(folder: Path) -> None:
     for root, _dirs, files in os.walk(folder):
         for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fd = os.open(root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fsync_path(os.path.join(root, name))
+        fsync_path(root)
 
 
 def publish(ws: Workspace, generation_id: str) -> None:
@@ -146,16 +138,10 @@ def publish(ws: Workspace, generation_id: str) -> None:
     _fsync_tree(staging)
     crash_point("publish.fsynced")
     os.rename(staging, final)
-    _fsync_dir(ws.generations_dir)
+    fsync_path(ws.generations_dir)
     crash_point("publish.renamed")
     write_bytes_atomic(ws.current_path, f"{generation_id}\n".encode())
     crash_point("publish.current")
     log.info("published generation %s of %s", generation_id, ws.root)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

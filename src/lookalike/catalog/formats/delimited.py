@@ -10,16 +10,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from lookalike.catalog.formats.base import Format
+from lookalike.catalog.formats.base import Format, Reader
 from lookalike.catalog.formats.columns import ColumnMap, product_from_record
 from lookalike.catalog.formats.source import CatalogFile
 from lookalike.catalog.models import Product
 from lookalike.errors import CatalogError
 
-__all__ = ["CSV", "TSV", "Rows", "open_rows", "read_delimited"]
+__all__ = ["CSV", "TSV", "Rows", "export_format", "open_rows", "read_delimited"]
 
 Rows = Iterator[tuple[int, dict[str, str]]]
 
@@ -112,3 +112,16 @@ TSV = Format(
     sniff=lambda file: file.suffix == ".tsv",
     read=functools.partial(read_delimited, delimiter="\t"),
 )
+
+
+def export_format(
+    name: str, description: str, is_header: Callable[[tuple[str, ...]], bool], read: Reader
+) -> Format:
+    """A platform's CSV/TSV export: recognised by its header row, not by its extension."""
+    return Format(
+        name=name,
+        description=description,
+        suffixes=(".csv", ".tsv"),
+        sniff=lambda file: is_header(file.header),
+        read=read,
+    )

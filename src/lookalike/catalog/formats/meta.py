@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lookalike.catalog.formats.base import Format
 from lookalike.catalog.formats.cells import Columns
 from lookalike.catalog.formats.columns import ColumnMap
-from lookalike.catalog.formats.delimited import open_rows
+from lookalike.catalog.formats.delimited import export_format, open_rows
 from lookalike.catalog.formats.source import CatalogFile
 from lookalike.catalog.formats.values import (
     category_path,
@@ -97,11 +96,10 @@ def read_meta(file: CatalogFile, columns: ColumnMap | None = None) -> Iterator[P
                 file.problem(f"row {row_no}", f"skipped: {exc}")
 
 
-META = Format(
-    name="meta",
-    description="Meta (Facebook) catalog feed or Merchant text feed, CSV/TSV (id, title, "
+META = export_format(
+    "meta",
+    "Meta (Facebook) catalog feed or Merchant text feed, CSV/TSV (id, title, "
     "image_link, availability, price ...)",
-    suffixes=(".csv", ".tsv"),
-    sniff=lambda file: is_meta_header(file.header),
-    read=read_meta,
+    is_meta_header,
+    read_meta,
 )

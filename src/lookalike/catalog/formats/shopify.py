@@ -19,10 +19,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from lookalike.catalog.formats.base import Format
 from lookalike.catalog.formats.cells import Columns
 from lookalike.catalog.formats.columns import ColumnMap
-from lookalike.catalog.formats.delimited import Rows, open_rows
+from lookalike.catalog.formats.delimited import Rows, export_format, open_rows
 from lookalike.catalog.formats.source import CatalogFile
 from lookalike.catalog.formats.values import category_path, parse_price
 from lookalike.catalog.models import Product
@@ -201,10 +200,9 @@ def read_shopify(file: CatalogFile, columns: ColumnMap | None = None) -> Iterato
             yield from reader.products(group)
 
 
-SHOPIFY = Format(
-    name="shopify",
-    description="Shopify product CSV export (Handle, Variant SKU, Image Src ...)",
-    suffixes=(".csv", ".tsv"),
-    sniff=lambda file: is_shopify_header(file.header),
-    read=read_shopify,
+SHOPIFY = export_format(
+    "shopify",
+    "Shopify product CSV export (Handle, Variant SKU, Image Src ...)",
+    is_shopify_header,
+    read_shopify,
 )

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lookalike.catalog.formats.base import Format
 from lookalike.catalog.formats.cells import Columns
 from lookalike.catalog.formats.columns import ColumnMap
-from lookalike.catalog.formats.delimited import open_rows
+from lookalike.catalog.formats.delimited import export_format, open_rows
 from lookalike.catalog.formats.source import CatalogFile
 from lookalike.catalog.formats.values import category_path, parse_price
 from lookalike.catalog.models import Product
@@ -148,10 +147,9 @@ def read_woocommerce(file: CatalogFile, columns: ColumnMap | None = None) -> Ite
                 yield product
 
 
-WOOCOMMERCE = Format(
-    name="woocommerce",
-    description="WooCommerce product CSV export (ID, SKU, Name, Regular price, Images ...)",
-    suffixes=(".csv", ".tsv"),
-    sniff=lambda file: is_woocommerce_header(file.header),
-    read=read_woocommerce,
+WOOCOMMERCE = export_format(
+    "woocommerce",
+    "WooCommerce product CSV export (ID, SKU, Name, Regular price, Images ...)",
+    is_woocommerce_header,
+    read_woocommerce,
 )

@@ -26,6 +26,16 @@ __all__ = ["PROLOGUE_PEEK", "XmlEvents", "local_name", "release", "text_of"]
 PROLOGUE_PEEK = 64 * 1024
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
+# defusedxml's rules as lxml parser options: no entity expansion, no network, no DTD, no
+# unbounded trees; comments and processing instructions are dropped.
+_SAFE_PARSING: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
 
 
 def local_name(tag: object) -> str:
@@ -89,16 +99,7 @@ class XmlEvents:
         self.name = name
         reader = _PeekingReader(stream)
         _check_prologue(reader.head, name)
-        self._events = etree.iterparse(
-            reader,
-            events=("start", "end"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        self._events = etree.iterparse(reader, events=("start", "end"), **_SAFE_PARSING)
         first = self._next()
         if first is None:
             raise FeedError(f"{name}: the feed is empty")
