@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from lookalike.embed import registry
 from lookalike.embed.head import Head
@@ -128,6 +128,37 @@ def test_fixed_threshold_for_old_generations_and_when_asked(shop: Path, tmp_path
     recommend = Workspace(tmp_path / "ws").manifest()["recommend"]
     assert recommend["near_duplicate"] == DEFAULT_NEAR_DUPLICATE
     assert recommend["near_duplicate_calibration"] is None
+
+
+def _drawing(seed: int) -> Image.Image:
+    """Flat shapes on a flat background: Lite0 is not robust to re-encoding these."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", (160, 160), tuple(int(c) for c in rng.integers(0, 256, 3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x, y = (int(v) for v in rng.integers(0, 120, 2))
+        w, h = (int(v) for v in rng.integers(20, 80, 2))
+        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x, y, x + w, y + h), fill=fill)
+    return image
+
+
+def test_a_model_that_cannot_tell_copies_apart_keeps_the_fixed_threshold(tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    rows = ["id,title,image"]
+    for i in range(12):
+        _drawing(i).save(shop / f"d{i}.jpg", quality=90)
+        rows.append(f"d{i},Drawing {i},d{i}.jpg")
+    (shop / "shop.csv").write_text("\n".join(rows) + "\n")
+    build_workspace(tmp_path / "ws", shop / "shop.csv", BuildOptions(k=5, titles=False))
+    recommend = Workspace(tmp_path / "ws").manifest()["recommend"]
+    calibration = recommend["near_duplicate_calibration"]
+    assert recommend["near_duplicate"] == DEFAULT_NEAR_DUPLICATE
+    assert calibration["method"] == "fixed" and calibration["copies"]  # measured, not trusted
+    # the measured rule would have hidden most products' nearest neighbour
+    measured = threshold_from(np.full(10, calibration["copies"]["q02"]))
+    assert measured < calibration["distinct"]["median"]
 
 
 def test_threshold_rule() -> None:

@@ -15,10 +15,14 @@ histogram scores every re-encoding near 1. So each build measures it:
 3. the sampled products' nearest *other* product (another group) gives the *distinct* scores,
    recorded with the share of them above the threshold (``nearest_above``) and above the fixed
    0.97 (``fixed_above``): what the threshold hides, and what the fixed one would have hidden.
-   They do not move the threshold: a catalog's nearest pairs include its real duplicates, so
-   its distinct-looking scores cannot be told from copies where the two overlap (measured:
-   on real clothing photos with Lite0 the copies score 0.96-1.0 and the nearest distinct
-   products at most 0.89; the threshold came out at 0.956).
+   They do not move the threshold (a catalog's nearest pairs include its real duplicates),
+   but when the threshold would hide the nearest neighbour of more than ``UNRELIABLE`` of
+   the sampled products, the model does not tell copies from distinct products (re-encoding
+   moves a photo farther than its neighbours: Lite0 on flat synthetic drawings scored copies
+   0.74-0.99 against distinct drawings at 0.85-0.91) and the fixed
+   ``DEFAULT_NEAR_DUPLICATE`` is kept (``method: "fixed"`` with the measurements). Measured
+   on real clothing photos with Lite0: copies 0.96-1.0, the nearest distinct products at most
+   0.89, threshold 0.956.
 
 Re-encoded vectors are cached by ``<sha256>:<variant>`` (``Workspace.reencoded_embeddings``),
 so a rebuild loads no model for them; the sample is topped up only when the build embedded
@@ -65,6 +69,9 @@ VARIANTS: tuple[tuple[int, float], ...] = ((70, 0.75), (90, 1.0))  # JPEG qualit
 QUANTILE = 0.02
 MARGIN = 0.25
 LOWEST, HIGHEST = 0.80, 0.9995
+# above this share of sampled products losing their nearest neighbour, the measurement is
+# not trusted (copies and distinct products overlap) and the fixed threshold is kept
+UNRELIABLE = 0.5
 
 
 @dataclass
@@ -171,13 +178,23 @@ class NearDuplicateStage:
         threshold = threshold_from(scores)
         distinct = _distinct(state, shas)
         share = (lambda t: float(np.mean(distinct > t))) if len(distinct) else (lambda t: None)
+        hidden = share(threshold)
+        method = "reencoded"
+        if hidden is not None and hidden > UNRELIABLE:
+            # re-encoding moves a photo farther than most products' nearest neighbour: the
+            # model does not tell copies from distinct products, so keep the fixed rule
+            threshold, method, hidden = (
+                DEFAULT_NEAR_DUPLICATE,
+                "fixed",
+                share(DEFAULT_NEAR_DUPLICATE),
+            )
         return Calibration(
             threshold,
-            "reencoded",
+            method,
             images=len({c.split(":", 1)[0] for c in copies.ids}),
             copies=_quantiles(scores, {"min": 0.0, "q02": QUANTILE, "median": 0.5}),
             distinct=_quantiles(distinct, {"median": 0.5, "q90": 0.9, "q99": 0.99}),
-            nearest_above=share(threshold),
+            nearest_above=hidden,
             fixed_above=share(DEFAULT_NEAR_DUPLICATE),
         )
 
