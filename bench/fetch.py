@@ -4,7 +4,9 @@ Starts a 127.0.0.1 HTTP/1.1 server whose every response waits ``--latency`` ms (
 then fetches ``--images`` distinct JPEGs with ``ImageFetcher`` into a fresh cache per setting:
 one request at a time, the defaults (32 at once, 4 per host) on one host, 16 per host, and the
 defaults with the images spread over ``--hosts`` loopback servers (127.0.0.2, ...), as a shop's
-CDN hosts would be. Prints images/s and the ratio to one at a time. Nothing leaves the machine.
+CDN hosts would be. Prints images/s, the ratio to one at a time and the fetcher's CPU
+milliseconds per image (user + system, robust to other load), and the load average. Nothing
+leaves the machine.
 
     .venv/bin/python bench/fetch.py --images 200 --latency 50
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import io
 import multiprocessing
+import os
 import random
+import resource
 import tempfile
 import threading
 import time
@@ -70,17 +74,22 @@ def serve_all(
     threading.Event().wait()
 
 
-def measure(urls: list[str], settings: FetchSettings) -> float:
-    """Seconds to fetch every URL into an empty cache (all must succeed)."""
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(urls: list[str], settings: FetchSettings) -> tuple[float, float]:
+    """Seconds and CPU seconds to fetch every URL into an empty cache (all must succeed)."""
     with tempfile.TemporaryDirectory() as cache:
         fetcher = ImageFetcher(Path(cache), settings)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         results = fetcher.fetch_many(urls, progress=False)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     failed = [r for r in results.values() if r.status != "fetched"]
     if failed:
         raise SystemExit(f"{len(failed)} fetches failed, e.g. {failed[0].error}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -116,19 +125,27 @@ def main() -> None:
     ]
     try:
         measure(urls[:4], cases[0][2])  # warm-up: imports, first connection
-        rows = [(name, args.images / measure(u, s)) for name, u, s in cases]
+        rows = []
+        for name, u, s in cases:
+            elapsed, cpu = measure(u, s)
+            rows.append((name, args.images / elapsed, 1000 * cpu / args.images))
     finally:
         servers.terminate()
         servers.join()
     kb = sum(map(len, jpegs)) / len(jpegs) / 1024
-    print(f"{args.images} images of ~{kb:.0f} KB, {args.latency:g} ms latency per request")
-    print(f"{'setting':<34}{'images/s':>10}{'ratio':>8}")
-    for name, rate in rows:
-        print(f"{name:<34}{rate:>10.1f}{rate / rows[0][1]:>8.1f}")
-    bound = min(DEFAULT_CONCURRENCY, DEFAULT_PER_HOST * args.hosts) / (args.latency / 1000)
     print(
-        f"bound with {args.hosts} hosts: min(concurrency, per_host x hosts) / latency = "
-        f"{bound:.0f} images/s"
+        f"{args.images} images of ~{kb:.0f} KB, {args.latency:g} ms latency per request, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'setting':<34}{'images/s':>10}{'ratio':>8}{'CPU ms/image':>14}")
+    for name, rate, cpu in rows:
+        print(f"{name:<34}{rate:>10.1f}{rate / rows[0][1]:>8.1f}{cpu:>14.2f}")
+    bound = min(DEFAULT_CONCURRENCY, DEFAULT_PER_HOST * args.hosts) / (args.latency / 1000)
+    cpu_bound = 1000 / rows[-1][2]
+    print(
+        f"bounds with {args.hosts} hosts: the network, min(concurrency, per_host x hosts) / "
+        f"latency = {bound:.0f} images/s; the fetcher's one event-loop thread, 1 / CPU per "
+        f"image = {cpu_bound:.0f} images/s if it had a core to itself"
     )
 
 

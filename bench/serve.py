@@ -3,7 +3,10 @@ through the index (k above the stored K, or a filter), and image search (upload,
 server).
 
 The server runs as `lookalike serve` in its own process; clients are threads with one
-keep-alive httpx connection each, running a bounded loop (a request count and a time limit).
+keep-alive ``http.client`` connection each (a light client: the figures are the server's, not
+a client library's), running a bounded loop (a request count and a time limit). Besides the
+latencies it prints the server's CPU milliseconds per request (from /proc, robust to other
+load on the machine) and the load average.
 
     .venv/bin/python bench/serve.py [--images 300] [--clients 4] [--requests 2000] [--seconds 20]
 """
@@ -11,6 +14,7 @@ keep-alive httpx connection each, running a bounded loop (a request count and a 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import statistics
 import subprocess
@@ -56,9 +60,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+Request = tuple[str, str, bytes, dict[str, str]]  # method, path, body, headers
+BOUNDARY = "lookalike-bench-boundary"
+
+
+def upload(data: bytes) -> tuple[bytes, dict[str, str]]:
+    """A multipart body with one ``image`` field, and its headers."""
+    body = (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.jpg\"\r\n"
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(
-    base: str,
-    make_request: Callable[[httpx.Client, int], httpx.Response],
+    port: int,
+    make_request: Callable[[int], Request],
     clients: int,
     requests: int,
     seconds: float,
@@ -72,16 +95,20 @@ def load(
 
     def worker() -> None:
         nonlocal errors
-        with httpx.Client(base_url=base, timeout=60) as client:
-            for i in counter:
-                if time.monotonic() > deadline:
-                    return
-                t0 = time.perf_counter()
-                response = make_request(client, i)
-                elapsed = time.perf_counter() - t0
-                with lock:
-                    latencies.append(elapsed)
-                    errors += response.status_code != 200
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for i in counter:
+            if time.monotonic() > deadline:
+                break
+            method, path, body, headers = make_request(i)
+            t0 = time.perf_counter()
+            conn.request(method, path, body=body or None, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                errors += response.status != 200
+        conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     t0 = time.perf_counter()
@@ -140,36 +167,37 @@ def main() -> None:
                 probe.post(
                     "/v1/shops/bench/search", files={"image": ("q.jpg", uploads[0])}, timeout=120
                 )
-            scenarios = {
+            bodies = [upload(u) for u in uploads]
+            similar = "/v1/shops/bench/products/{}/similar?k={}"
+            scenarios: dict[str, tuple[Callable[[int], Request], int]] = {
                 "similar, cached top-K (k=10)": (
-                    lambda c, i: c.get(
-                        f"/v1/shops/bench/products/{ids[i % len(ids)]}/similar?k=10"
-                    ),
+                    lambda i: ("GET", similar.format(ids[i % len(ids)], 10), b"", {}),
                     args.requests,
                 ),
                 "similar, index search (k=50)": (
-                    lambda c, i: c.get(
-                        f"/v1/shops/bench/products/{ids[i % len(ids)]}/similar?k=50"
-                    ),
+                    lambda i: ("GET", similar.format(ids[i % len(ids)], 50), b"", {}),
                     args.requests,
                 ),
                 "similar, filtered (category=same)": (
-                    lambda c, i: c.get(
-                        f"/v1/shops/bench/products/{ids[i % len(ids)]}/similar?k=10&category=same"
+                    lambda i: (
+                        "GET",
+                        similar.format(ids[i % len(ids)], 10) + "&category=same",
+                        b"",
+                        {},
                     ),
                     args.requests,
                 ),
                 "image search (upload, k=10)": (
-                    lambda c, i: c.post(
-                        "/v1/shops/bench/search?k=10",
-                        files={"image": ("q.jpg", uploads[i % len(uploads)], "image/jpeg")},
-                    ),
+                    lambda i: ("POST", "/v1/shops/bench/search?k=10", *bodies[i % len(bodies)]),
                     max(1, args.requests // 10),
                 ),
             }
             rows = []
             for name, (request, n) in scenarios.items():
-                rows.append((name, load(base, request, args.clients, n, args.seconds)))
+                cpu0 = server_cpu(server.pid)
+                result = load(port, request, args.clients, n, args.seconds)
+                result["cpu_ms"] = (server_cpu(server.pid) - cpu0) * 1000 / result["requests"]
+                rows.append((name, result))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -177,13 +205,16 @@ def main() -> None:
     cpus = os.cpu_count()
     print(
         f"\n{len(catalog)} products, {args.clients} clients, {cpus} CPU cores "
-        "(server and clients on the same machine)"
+        f"(server and clients on the same machine), load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'scenario':34} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'scenario':34} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'server CPU ms/req':>18}"
+    )
     for name, r in rows:
         print(
             f"{name:34} {r['requests']:8d} {r['errors']:6d} {r['per_s']:8.1f} "
-            f"{r['p50_ms']:8.1f} {r['p99_ms']:8.1f}"
+            f"{r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['cpu_ms']:18.2f}"
         )
     cached, image = rows[0][1], rows[-1][1]
     print(

@@ -4,8 +4,8 @@ Layout (see docs/architecture.md)::
 
     CURRENT                  the published generation's id (replaced atomically: the commit point)
     generations/<id>/        everything the service reads, immutable once published:
-        products.sqlite, product_vectors.*, title_vectors.*, neighbors.*, index/, head/,
-        manifest.json
+        products.sqlite, product_vectors.*, title_vectors.*, neighbors.*, answers.*,
+        index/, head/, manifest.json
     products.sqlite          the build's catalog store (a cache: image outcomes, diffs)
     images/, embeddings/     caches a build reuses, never served as they are
     head/, experiments.json  inputs (a trained head, A/B experiments); report.json: last build
@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from lookalike.textutil import is_url
 
 __all__ = [
     "Workspace",
+    "AnswerFiles",
     "VectorFile",
     "resolve_workspace",
     "default_events_path",
@@ -84,6 +86,15 @@ def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
     every event carries its shop)."""
     env = os.environ.get("LOOKALIKE_EVENTS_DB")
     return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
+
+
+@dataclass(frozen=True)
+class AnswerFiles:
+    """The plain similar answers of a generation: JSON blob, offset index, metadata."""
+
+    blob: Path
+    offsets: Path
+    meta: Path
 
 
 class Workspace:
@@ -227,6 +238,14 @@ class Workspace:
         return self.served_dir
 
     @property
+    def answer_files(self) -> AnswerFiles:
+        """The plain similar answers as JSON bytes (``recommend.answerfile``)."""
+        folder = self.served_dir
+        return AnswerFiles(
+            folder / "answers.bin", folder / "answers.offsets.npy", folder / "answers.json"
+        )
+
+    @property
     def ray_shards_dir(self) -> Path:
         """Where Ray embedding actors write their Parquet shards (removed once read)."""
         return self.embeddings_dir / "ray-shards"
@@ -256,6 +275,15 @@ class Workspace:
     def finetune_dir(self) -> Path:
         """A fine-tuned backbone exported to ONNX (``lookalike train --finetune``)."""
         return self.root / "finetune"
+
+    @property
+    def tuned_record(self) -> Path:
+        """Names the adopted partially fine-tuned model (``--model tuned``) in ``models/``."""
+        return self.finetune_dir / "tuned.json"
+
+    def activations(self, key: str) -> Path:
+        """Cached backbone activations at a cut point (``<this>.npy`` + ``<this>.ids.json``)."""
+        return self.embeddings_dir / "activations" / key
 
     @property
     def train_dir(self) -> Path:

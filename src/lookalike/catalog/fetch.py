@@ -20,23 +20,26 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from PIL import Image, UnidentifiedImageError
 
 from lookalike.atomic import write_bytes_atomic, write_json_atomic
-from lookalike.catalog.http import FetchSettings, Slot, download, make_client, run_sync
+from lookalike.catalog.hostpool import HostClients
+from lookalike.catalog.http import FetchSettings, Slot, download, run_sync, within
 from lookalike.errors import FetchError
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
 
 __all__ = ["FetchResult", "ImageFetcher", "is_transient"]
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
@@ -199,7 +202,11 @@ class ImageFetcher:
             return slot
 
         pending = iter(todo)
-        async with make_client(self.settings) as client:
+        clients = HostClients(self.settings)
+        # Cache writes fsync twice per file: waiting on the disk, not the CPU, so as many
+        # writer threads as fetches in flight (asyncio's default pool has cores + 4).
+        writer = ThreadPoolExecutor(self.settings.concurrency, "lookalike-cache")
+        try:
             advance = progress_task(progress, "fetching images", len(urls))
             advance(len(results))
 
@@ -211,7 +218,9 @@ class ImageFetcher:
                     if in_a_row.get(host, 0) >= self.settings.host_failures:
                         results[url] = self._skipped(url, host, in_a_row[host])
                     else:
-                        results[url] = await self._fetch_deadline(client, url, slot_for(url))
+                        async with clients.client(host) as client:
+                            fetch = self._fetch_one(client, url, slot_for(url), writer)
+                            results[url] = await self._within_deadline(url, fetch)
                         failed = results[url].status == "failed"
                         in_a_row[host] = in_a_row.get(host, 0) + 1 if failed else 0
                     advance(1)
@@ -226,14 +235,23 @@ class ImageFetcher:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await clients.aclose()
+            writer.shutdown(wait=True)
         return {url: results[url] for url in urls}
 
-    async def _fetch_deadline(self, client: httpx.AsyncClient, url: str, slot: Slot) -> FetchResult:
-        """``_fetch_one`` within the total per-URL deadline (every attempt and sleep)."""
+    @staticmethod
+    async def _in_writer(writer: Executor, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a cache-writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(writer, fn, *args)
+
+    async def _within_deadline(
+        self, url: str, fetch: Coroutine[Any, Any, FetchResult]
+    ) -> FetchResult:
+        """``fetch`` (``_fetch_one``) within the total per-URL deadline (every attempt and
+        sleep)."""
         try:
-            return await asyncio.wait_for(
-                self._fetch_one(client, url, slot), self.settings.deadline
-            )
+            return await within(fetch, self.settings.deadline)
         except asyncio.TimeoutError:
             error = FetchError(
                 f"{url} did not arrive within the {self.settings.deadline:g} s deadline",
@@ -249,7 +267,9 @@ class ImageFetcher:
         )
         return self._failed(url, error, 0)
 
-    async def _fetch_one(self, client: httpx.AsyncClient, url: str, slot: Slot) -> FetchResult:
+    async def _fetch_one(
+        self, client: httpx.AsyncClient, url: str, slot: Slot, writer: Executor
+    ) -> FetchResult:
         meta = self._load_meta(url)
         headers: dict[str, str] = {}
         if meta is not None:
@@ -273,7 +293,7 @@ class ImageFetcher:
                     status=304,
                 )
             else:
-                await asyncio.to_thread(self._refresh_meta, url, meta, outcome.headers)
+                await self._in_writer(writer, self._refresh_meta, url, meta, outcome.headers)
                 return self._cached(url, meta, attempts=outcome.attempts)
         if outcome.error is None:
             try:
@@ -283,7 +303,9 @@ class ImageFetcher:
         if outcome.error is not None:
             return self._failed(url, outcome.error, outcome.attempts)
         assert outcome.headers is not None and outcome.status is not None
-        path, digest = await asyncio.to_thread(self._store, url, outcome.body, outcome.headers)
+        path, digest = await self._in_writer(
+            writer, self._store, url, outcome.body, outcome.headers
+        )
         return FetchResult(
             url=url,
             status="fetched",

@@ -192,12 +192,20 @@ class GuardedClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` whose every connection goes through a :class:`PinnedBackend`."""
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing: responses' cookies are not even parsed."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
 def guarded_client(
     *,
     allow_private: bool,
     http2: bool,
     limits: httpx.Limits,
     ssl_context: ssl.SSLContext | None = None,
+    cookies: bool = True,
     **client_options: Any,
 ) -> GuardedClient:
     """A client that resolves, vets and connects in one step (no proxy, no env settings)."""
@@ -213,4 +221,7 @@ def guarded_client(
         http2=http2,
         network_backend=PinnedBackend(allow_private=allow_private),
     )
-    return GuardedClient(transport=transport, trust_env=False, **client_options)
+    client = GuardedClient(transport=transport, trust_env=False, **client_options)
+    if not cookies:
+        client._cookies = _NoCookies()  # httpx reads its jar from here; no public switch
+    return client

@@ -110,7 +110,11 @@ def build(
     ] = None,
     format_: Format_ = None,
     model: Annotated[
-        str, typer.Option(help="lite0, lite1, lite2, histogram or a .onnx file.")
+        str,
+        typer.Option(
+            help="lite0, lite1, lite2, histogram, a .onnx file, or tuned (the shop's model "
+            "from `lookalike train --method partial`)."
+        ),
     ] = "lite0",
     k: Annotated[int, typer.Option("-k", help="Similar products stored per product.")] = 20,
     batch_size: Annotated[

@@ -52,14 +52,21 @@ def _render_train_report(report: dict) -> None:
         console.print(f"refitted on all {refit['rows']} images for {refit['epochs']} epochs")
     if decision:
         verdict = "adopted" if report.get("adopted") else "kept off"
-        console.print(f"head {verdict}: {decision.get('reason', '')}", soft_wrap=True)
+        what = "fine-tuned model" if report["options"].get("method") == "partial" else "head"
+        console.print(f"{what} {verdict}: {decision.get('reason', '')}", soft_wrap=True)
     console.print(f"saved in {report['head_dir']}")
 
 
 @app.command()
 def train(
     workspace: Workspace_,
-    method: Annotated[str, typer.Option(help="classifier or triplet.")] = "classifier",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="classifier or triplet (heads), or partial: fine-tune the backbone's last "
+            "blocks on CPU from cached activations."
+        ),
+    ] = "classifier",
     loss: Annotated[
         str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
     ] = "triplet",
@@ -69,6 +76,9 @@ def train(
     finetune: Annotated[
         bool, typer.Option(help="Fine-tune the backbone's last blocks (CUDA GPU only).")
     ] = False,
+    blocks: Annotated[
+        int, typer.Option(help="For --method partial (and --finetune): blocks fine-tuned.")
+    ] = 2,
     force: Annotated[
         bool,
         typer.Option(help="Adopt the head even when it loses on the held-out check."),
@@ -90,13 +100,14 @@ def train(
         dim=dim,
         seed=seed,
         finetune=finetune,
+        finetune_blocks=blocks,
         force=force,
         refit=refit,
     )
     with progress_bars(not quiet) as bar:
         report = train_workspace(workspace, replace(options, progress=bar)).to_dict()
     _render_train_report(report)
-    if not finetune and report.get("adopted"):
+    if not finetune and method != "partial" and report.get("adopted"):
         console.print(
             "run `lookalike build` on this workspace again to apply the head "
             "(no image is re-embedded)"

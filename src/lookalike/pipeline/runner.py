@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
 from lookalike.errors import PublishError, VectorIndexError, WorkspaceError
+from lookalike.pipeline.answers import answers_stage
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
 from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.images import images_stage, prune_image_cache
@@ -91,6 +93,7 @@ def build_workspace(
     """
     options = options or BuildOptions()
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
+    options = _resolve_tuned(ws, options)
     source_name, products = open_catalog(catalog, options)
     # Check the model before touching anything: a bad --model must not change anything.
     fresh = embedder_factory is None and needs_calibration(ws, options.model, options.precision)
@@ -117,6 +120,7 @@ def build_workspace(
             store_stage(state)
             titles_stage(state)
             snapshot_stage(state, head)
+            answers_stage(state)
         report = build_report(state, model)
         report.generation = generation
         manifest = build_manifest(state, model, key, dim, head)
@@ -128,6 +132,15 @@ def build_workspace(
         write_json_atomic(ws.report_path, report.to_dict())
     log.info("built %s: %d products, %d vectors", ws.root, report.products["total"], report.vectors)
     return report
+
+
+def _resolve_tuned(ws: Workspace, options: BuildOptions) -> BuildOptions:
+    """``--model tuned``: the shop's adopted fine-tuned model file (``train --method partial``)."""
+    if options.model != "tuned":  # train.partial.TUNED, not imported by every build
+        return options
+    from lookalike.train.partial import tuned_model
+
+    return replace(options, model=str(tuned_model(ws)))
 
 
 def _published_manifest(ws: Workspace) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from lookalike.errors import NotFoundError, VectorIndexError, WorkspaceError
 from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.exact import knn_exact
 from lookalike.index.vectors import VectorSet
+from lookalike.recommend.answerfile import PlainAnswers
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, HybridScorer
 from lookalike.recommend.overlay import LiveVectors, Overlay, SyncJournal
@@ -139,6 +140,13 @@ class LoadedWorkspace:
                 model = str(self.workspace.model_file(int8_name(model)))
             self._embedder = get_embedder(model)
         return self._embedder
+
+    @cached_property
+    def plain_answers(self) -> PlainAnswers | None:
+        """The generation's plain answers as JSON bytes (None: built without, or Milvus)."""
+        if not isinstance(self.neighbors, Neighbors):
+            return None
+        return PlainAnswers.open(self.workspace.answer_files, self.neighbors.ids)
 
     @cached_property
     def title_vectors(self) -> VectorSet | None:

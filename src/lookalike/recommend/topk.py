@@ -57,6 +57,10 @@ class Neighbors:
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._row_of
 
+    def row(self, product_id: str) -> int | None:
+        """The table row of ``product_id`` (None when it has none)."""
+        return self._row_of.get(product_id)
+
     def lookup(self, product_id: str, k: int | None = None) -> list[tuple[str, float]]:
         """The stored neighbours of ``product_id`` as ``(id, score)``, best first."""
         row = self._row_of.get(product_id)

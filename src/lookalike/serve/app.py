@@ -19,6 +19,8 @@ from lookalike.serve.bodies import BodyLimitMiddleware
 from lookalike.serve.cors import ShopCORSMiddleware
 from lookalike.serve.docs import install_offline_docs
 from lookalike.serve.errors import install_error_handlers
+from lookalike.serve.fastpath import ROUTE as SIMILAR_ROUTE
+from lookalike.serve.fastpath import PlainSimilarMiddleware
 from lookalike.serve.metrics import MetricsMiddleware
 from lookalike.serve.paths import EncodedSlashMiddleware
 from lookalike.serve.routes import ab, admin, api, browse, discover, events, sync, widget
@@ -76,6 +78,8 @@ def create_app(
         big = path.endswith(UPLOAD_PATHS) or "/products/" in path  # PUT products/{id}: sync
         return upload_limit if big else settings.max_body_bytes
 
+    similar = next(r for r in api.router.routes if getattr(r, "path", "") == SIMILAR_ROUTE)
+    app.add_middleware(PlainSimilarMiddleware, route=similar)  # innermost of them all
     app.add_middleware(EncodedSlashMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     # Added last = outermost: metrics time everything, CORS headers go on every response.

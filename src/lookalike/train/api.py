@@ -117,6 +117,10 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
         from lookalike.train.finetune import finetune_workspace
 
         return finetune_workspace(ws, data, splits, options, key)
+    if options.method == "partial":
+        from lookalike.train.partial import partial_workspace
+
+        return partial_workspace(ws, data, splits, options, key, held=held_names)
     notes: list[str] = []
     meta = {
         "model_key": key,

@@ -10,7 +10,8 @@ from lookalike.progress import Progress
 
 __all__ = ["TrainOptions", "METHODS", "LOSSES"]
 
-METHODS = ("classifier", "triplet")
+# partial: the backbone's last blocks fine-tuned on cached activations (train.partial)
+METHODS = ("classifier", "triplet", "partial")
 # triplet/contrastive: mined without labels; proxy: Proxy-Anchor on categories.
 LOSSES = ("triplet", "contrastive", "proxy")
 
@@ -79,7 +80,7 @@ class TrainOptions:
     @property
     def objective(self) -> str:
         """The loss actually optimised: ``cross_entropy`` or the triplet method's loss."""
-        return "cross_entropy" if self.method == "classifier" else self.loss
+        return "cross_entropy" if self.method in ("classifier", "partial") else self.loss
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""

@@ -11,10 +11,12 @@ from fastapi.responses import FileResponse, Response
 from lookalike.ab.variants import Served, ShopExperiments
 from lookalike.catalog.models import Product
 from lookalike.errors import ConfigError, NotFoundError
+from lookalike.recommend.plain import plain_template
 from lookalike.recommend.query import SimilarQuery, SimilarQueryParams
 from lookalike.recommend.similar import Recommendation, Recommender
 from lookalike.serve import queries
 from lookalike.serve.deps import ExperimentsDep, SettingsDep, ShopDep, StateDep
+from lookalike.serve.fastpath import IMAGE_PREFIXES, render
 from lookalike.serve.images import media_type, product_image_file
 from lookalike.serve.jsoncache import ResponseCache
 from lookalike.serve.paths import unescape_segment
@@ -131,6 +133,10 @@ def similar(
     the list (``source`` "variant", ``experiment`` and ``variant`` set; empty for the holdout).
     """
     if queries.plain_query(options) and (not visitor or experiments.assign(visitor) is None):
+        template = plain_template(rec, product_id, options.k)  # stored by the build
+        if template is not None:
+            body = render(template, *IMAGE_PREFIXES(request, shop))
+            return Response(body, media_type="application/json")
         # Always the same answer: serialise it once, then send the bytes (no pydantic work).
         def build() -> bytes:
             product = rec.product(product_id)
