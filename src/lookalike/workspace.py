@@ -206,11 +206,6 @@ class Workspace:
         """The image embedding cache of one model (rows keyed by sha256 of the bytes)."""
         return VectorFile(self.embeddings_dir, model_key)
 
-    def reencoded_embeddings(self, model_key: str) -> VectorFile:
-        """Embeddings of re-encoded copies of a sample of images (rows ``<sha256>:<variant>``),
-        for the near-duplicate calibration (``pipeline/neardup.py``)."""
-        return VectorFile(self.embeddings_dir, f"{model_key}.reencoded")
-
     @property
     def title_cache(self) -> VectorFile:
         """The MiniLM title vector cache (rows keyed by sha256 of the title text)."""

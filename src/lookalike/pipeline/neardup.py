@@ -24,7 +24,8 @@ histogram scores every re-encoding near 1. So each build measures it:
    on real clothing photos with Lite0: copies 0.96-1.0, the nearest distinct products at most
    0.89, threshold 0.956.
 
-Re-encoded vectors are cached by ``<sha256>:<variant>`` (``Workspace.reencoded_embeddings``),
+Re-encoded vectors are cached by ``<sha256>:<variant>`` (``Workspace.embeddings``, key
+``<model key>.reencoded``),
 so a rebuild loads no model for them; the sample is topped up only when the build embedded
 something anyway (or has fewer than ``MIN_SAMPLE`` cached). Fewer than ``MIN_SAMPLE`` usable
 images: the fixed ``DEFAULT_NEAR_DUPLICATE`` (``method: "fixed"``). The threshold is stored in
@@ -200,7 +201,7 @@ class NearDuplicateStage:
 
     def _copies(self, state: BuildState, shas: list[str]) -> VectorSet:
         """The backbone vectors of every sampled image's copies (cached, topped up)."""
-        cache_file = state.ws.reencoded_embeddings(self.key)
+        cache_file = state.ws.embeddings(f"{self.key}.reencoded")  # rows <sha256>:<variant>
         dim = state.cache.dim if state.cache is not None else 0
         cache = cache_file.load_or_empty(dim)
         wanted = [f"{s}:{v}" for s in shas for v in range(len(VARIANTS))]
