@@ -8,7 +8,7 @@ Layout (see docs/architecture.md)::
         index/, head/, manifest.json
     products.sqlite          the build's catalog store (a cache: image outcomes, diffs)
     images/, embeddings/     caches a build reuses, never served as they are
-    head/, experiments.json  inputs (a trained head, A/B experiments); report.json: last build
+    head/, weights/, experiments.json  inputs (head, tuned weights, A/B); report.json: last build
     events.sqlite            beside the workspace folders
 
 A ``Workspace`` pins the generation ``CURRENT`` names the first time a served path is asked
@@ -81,9 +81,8 @@ def resolve_workspace(name_or_path: str | os.PathLike[str]) -> Path:
 
 
 def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:
-    """Where the service logs a shop's events: ``$LOOKALIKE_EVENTS_DB``, else
-    ``events.sqlite`` beside the workspace folder (one log for the shops served together;
-    every event carries its shop)."""
+    """Where the service logs a shop's events: ``$LOOKALIKE_EVENTS_DB``, else ``events.sqlite``
+    beside the workspace folder (one log for the shops served together, events name their shop)."""
     env = os.environ.get("LOOKALIKE_EVENTS_DB")
     return Path(env) if env else Path(workspace_root).parent / EVENTS_FILE
 
@@ -100,9 +99,8 @@ class AnswerFiles:
 class Workspace:
     """Paths and the manifest of one shop's workspace.
 
-    ``generation`` pins the folder the served paths point into (a build passes the folder it
-    is writing; ``pinned()`` pins the published one). Unpinned, every served path follows
-    ``CURRENT`` as it is when asked: a reader of several files pins first.
+    ``generation`` pins the folder the served paths point into (a build passes the folder it is
+    writing; ``pinned()`` the published one). Unpinned, served paths follow ``CURRENT``.
     """
 
     def __init__(self, root: str | os.PathLike[str], *, generation: Path | None = None):
@@ -262,9 +260,13 @@ class Workspace:
 
     @property
     def head_dir(self) -> Path:
-        """The trained head (``lookalike train``) and its training log and plots: an input of
-        the next build, which copies it into its generation."""
+        """The trained head (``lookalike train``), its log and plots: an input of the next build."""
         return self.root / "head"
+
+    @property
+    def weights_dir(self) -> Path:
+        """Hybrid weights tuned on the catalog (``train --method weights``): ``weights.json``."""
+        return self.root / "weights"
 
     @property
     def finetune_dir(self) -> Path:
@@ -379,8 +381,7 @@ class Workspace:
         write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, **manifest})
 
     def open_store(self) -> ProductStore:
-        """Open the served products snapshot, read-only (a version-1 workspace: its store).
-
+        """Open the served products snapshot, read-only (a version-1 workspace: its store);
         ``WorkspaceError`` naming the file and the fix when it is missing or damaged."""
         self.require_built()
         path = self.served_db if not self.legacy else self.products_db

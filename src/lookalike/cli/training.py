@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,9 @@ from lookalike.cli.common import (
 )
 from lookalike.cli.progressbar import progress_bars
 
+if TYPE_CHECKING:
+    from lookalike.train.photo_fit import PhotoTrainOptions
+
 
 def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -25,11 +28,14 @@ def _fmt(value: object) -> str:
 def _render_train_report(report: dict) -> None:
     from lookalike.evaluate.scoring import canonical_metric
 
-    table = Table(title="held-out quality: pretrained backbone -> trained (leave-one-out)")
+    title = "held-out quality: pretrained backbone -> trained (leave-one-out)"
+    if report["options"].get("method") == "photos":
+        title = "held-out quality: pretrained backbone -> trained (photo -> catalog; catalog LOO)"
+    table = Table(title=title)
     for col in ("held-out set", "images", "metric", "before", "after"):
         table.add_column(col, justify="left" if col in ("held-out set", "metric") else "right")
     for name, result in report["evaluation"].items():
-        for metric in ("P@10", "mAP@10", "Recall@1"):
+        for metric in ("P@10", "mAP@10", "Recall@1", "Hit@5"):
             before, after = result["before"].get(metric), result["after"].get(metric)
             if before is not None:
                 label = name.replace("_", " ")
@@ -63,10 +69,26 @@ def train(
     method: Annotated[
         str,
         typer.Option(
-            help="classifier or triplet (heads), or partial: fine-tune the backbone's last "
-            "blocks on CPU from cached activations."
+            help="classifier or triplet (heads); partial: fine-tune the backbone's last blocks "
+            "on CPU from cached activations; weights: tune the image/title hybrid weight on "
+            "the catalog (needs real titles)."
         ),
     ] = "classifier",
+    photos: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of shop photos labelled by product (image, product_id: the format of "
+            "evaluate --queries-from): train a head that brings each photo next to its "
+            "product's catalog images (applied to catalog and image queries alike)."
+        ),
+    ] = None,
+    photo_map: Annotated[
+        str,
+        typer.Option(
+            help="For --photos: auto (diagonal and full both checked, the better one that "
+            "passes adopted), diagonal (re-weights features), full, or lowrank."
+        ),
+    ] = "auto",
     loss: Annotated[
         str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
     ] = "triplet",
@@ -91,8 +113,18 @@ def train(
 ) -> None:
     """Train a projection head on the shop's catalog and report held-out quality."""
     from lookalike.train import TrainOptions, train_workspace
+    from lookalike.train.photo_fit import PhotoTrainOptions
 
     _setup_logging(quiet)
+    if method == "weights":
+        _train_weights(workspace, seed=seed, force=force)
+        return
+    if photos is not None:
+        photo_options = PhotoTrainOptions(
+            epochs=epochs, seed=seed, force=force, refit=refit, form=photo_map
+        )
+        _train_photos(workspace, photos, photo_options, quiet=quiet)
+        return
     options = TrainOptions(
         method=method,
         loss=loss,
@@ -123,6 +155,44 @@ def _cutoffs(text: str) -> tuple[int, ...]:
     if not cutoffs:
         raise typer.BadParameter(f"expected k values such as 1,5,10, got {text!r}", param_hint="-k")
     return cutoffs
+
+
+def _train_photos(workspace: str, photos: Path, options: PhotoTrainOptions, quiet: bool) -> None:
+    """``train --photos``: the photo -> catalog head (lookalike.train.photo_api)."""
+    from lookalike.train.photo_api import train_photo_workspace
+
+    with progress_bars(not quiet) as bar:
+        report = train_photo_workspace(workspace, photos, replace(options, progress=bar))
+    _render_train_report(report.to_dict())
+    if report.adopted:
+        console.print(
+            "run `lookalike build` on this workspace again to apply the head to the catalog "
+            "(no image is re-embedded); image queries get the same head"
+        )
+
+
+def _train_weights(workspace: str, *, seed: int, force: bool) -> None:
+    """``train --method weights``: the hybrid title share (lookalike.train.weights)."""
+    from lookalike.train.weights import WeightsOptions, tune_weights
+
+    report = tune_weights(workspace, WeightsOptions(seed=seed, force=force))
+    metric = f"P@{report.options['k']}"
+    grid = Table(title=f"title share -> tuning products' {metric} (image share = 1 - title)")
+    grid.add_column("title share", justify="right")
+    grid.add_column(metric, justify="right")
+    for row in report.grid:
+        grid.add_row(f"{row['title_share']:.1f}", _fmt(row[metric]))
+    console.print(grid)
+    for name, result in report.evaluation.items():
+        before, after = result["before"][metric], result["after"][metric]
+        console.print(
+            f"{name.replace('_', ' ')} ({result['before']['n']} products): {metric} image only "
+            f"{_fmt(before)} -> chosen {_fmt(after)}"
+        )
+    verdict = "adopted" if report.adopted else "kept off"
+    chosen = ",".join(f"{k}={v:g}" for k, v in report.chosen.items())
+    console.print(f"weights {chosen} {verdict}: {report.decision['reason']}", soft_wrap=True)
+    console.print(f"saved in {report.saved} (training.json)", soft_wrap=True)
 
 
 @app.command()

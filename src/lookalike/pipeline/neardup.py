@@ -25,8 +25,7 @@ histogram scores every re-encoding near 1. So each build measures it:
    0.89, threshold 0.956.
 
 Re-encoded vectors are cached by ``<sha256>:<variant>`` (``Workspace.embeddings``, key
-``<model key>.reencoded``),
-so a rebuild loads no model for them; the sample is topped up only when the build embedded
+``<model key>.reencoded``), so a rebuild loads no model for them; the sample is topped up only when the build embedded
 something anyway (or has fewer than ``MIN_SAMPLE`` cached). Fewer than ``MIN_SAMPLE`` usable
 images: the fixed ``DEFAULT_NEAR_DUPLICATE`` (``method: "fixed"``). The threshold is stored in
 the generation's manifest (``recommend.near_duplicate``, details in

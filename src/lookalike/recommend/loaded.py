@@ -24,6 +24,7 @@ from lookalike.recommend.results import table_filters
 from lookalike.recommend.rules import FallbackPool, Rules, load_rules, save_rules
 from lookalike.recommend.shopconfig import load_shop_config
 from lookalike.recommend.topk import Neighbors
+from lookalike.recommend.tuned import default_weights
 from lookalike.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ class LoadedWorkspace:
                 f"`lookalike build {self.workspace.root} --catalog ...` again"
             ) from exc
         self._embedder = embedder
-        conf = self.manifest.get("recommend") or {}
-        self.weights = weights or Weights.parse(conf.get("weights"))
+        # the query's weights, else the build's, else those tuned by `train --method weights`
+        self.weights = weights or default_weights(self.manifest, self.workspace.weights_dir)
         self.table_filters = table_filters(self.manifest)
         self.default_filters = Filters(near_duplicate=self.table_filters.near_duplicate)
         self.journal = SyncJournal(self.workspace.sync_journal)

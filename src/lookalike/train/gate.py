@@ -22,7 +22,8 @@ from lookalike.train.data import TrainData
 
 __all__ = ["Decision", "decide_adoption", "hardest_categories", "primary_metric"]
 
-SETS = ("held_out_products", "held_out_categories")
+# held-out photos: photo -> catalog training (train.photo_api)
+SETS = ("held_out_products", "held_out_categories", "held_out_photos")
 
 
 @dataclass
@@ -48,8 +49,15 @@ def primary_metric(before: dict[str, Any], k: int = 10) -> str | None:
     return None
 
 
-def decide_adoption(evaluation: dict[str, dict[str, Any]], *, force: bool = False) -> Decision:
-    """Apply the rule of the module doc to ``{set: {"before": m, "after": m}}``."""
+def decide_adoption(
+    evaluation: dict[str, dict[str, Any]],
+    *,
+    force: bool = False,
+    subject: str = "the head",
+    baseline: str = "the untrained features",
+) -> Decision:
+    """Apply the rule of the module doc to ``{set: {"before": m, "after": m}}``; ``subject``
+    and ``baseline`` name what is compared in the reason (tuned weights vs image only)."""
     checks: list[dict[str, Any]] = []
     for name in SETS:
         result = evaluation.get(name)
@@ -79,10 +87,10 @@ def decide_adoption(evaluation: dict[str, dict[str, Any]], *, force: bool = Fals
         adopted = False
     elif losing:
         names = ", ".join(c["set"].replace("_", " ") for c in losing)
-        reason = f"the head does not beat the untrained features on {names} ({text})"
+        reason = f"{subject} does not beat {baseline} on {names} ({text})"
         adopted = False
     else:
-        reason = f"the head beats the untrained features on every held-out set ({text})"
+        reason = f"{subject} beats {baseline} on every held-out set ({text})"
         adopted = True
     if force and not adopted:
         return Decision(True, True, f"adopted with --force although {reason}", checks)
