@@ -105,6 +105,18 @@ def test_partial_end_to_end_train_build_serve(shop: Workspace, photo_folder: Pat
     assert after.ids == before.ids
     cosine = np.sum(np.asarray(after.vectors) * np.asarray(before.vectors), axis=1)
     assert cosine.max() < 0.9999 and cosine.mean() > 0.3  # moved, not destroyed
+    compared = run(
+        "evaluate",
+        str(shop.root),
+        "--compare",
+        "model=lite0,tuned",
+        "--bootstrap",
+        "50",
+        "--out",
+        str(shop.root.parent / "report"),
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert "tuned" in compared.stdout and "lite0" in compared.stdout
     app = create_app([shop.root], settings=ServeSettings(events_db=shop.root / "ev.sqlite"))
     photo = sorted(photo_folder.glob("hat/*.jpg"))[0]
     try:

@@ -124,6 +124,8 @@ def test_training_brings_photos_to_their_product_and_is_adopted(shop) -> None:
     assert log["adopted"] and log["options"]["photos"].endswith("train.csv")
     assert Head.load(ws.head_dir).meta["method"] == "photos"
 
+    # until a build applies it, evaluation (like serving) uses the generation's head: none
+    assert _top1(ws, root / "val.csv") == pytest.approx(before)
     build_workspace(ws, root / "catalog.csv", QUIET)  # applies the head to the catalog
     after = _top1(ws, root / "val.csv")  # photos never trained on, through the served head
     assert after > before + 0.3

@@ -17,6 +17,8 @@ from lookalike.cli.common import (
 )
 from lookalike.cli.progressbar import progress_bars
 
+PARTIAL_EPOCHS = 8  # each epoch runs the tail over every image: a CPU budget of minutes
+
 if TYPE_CHECKING:
     from lookalike.train.photo_fit import PhotoTrainOptions
 
@@ -92,7 +94,10 @@ def train(
     loss: Annotated[
         str, typer.Option(help="For --method triplet: triplet, contrastive or proxy.")
     ] = "triplet",
-    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping).")] = 30,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Maximum epochs (early stopping); default 30, 8 for --method partial."),
+    ] = None,
     dim: Annotated[int, typer.Option(help="Output dimension of the head.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (runs are reproducible).")] = 0,
     finetune: Annotated[
@@ -121,14 +126,14 @@ def train(
         return
     if photos is not None:
         photo_options = PhotoTrainOptions(
-            epochs=epochs, seed=seed, force=force, refit=refit, form=photo_map
+            epochs=epochs or 30, seed=seed, force=force, refit=refit, form=photo_map
         )
         _train_photos(workspace, photos, photo_options, quiet=quiet)
         return
     options = TrainOptions(
         method=method,
         loss=loss,
-        epochs=epochs,
+        epochs=epochs or (PARTIAL_EPOCHS if method == "partial" else 30),
         dim=dim,
         seed=seed,
         finetune=finetune,
@@ -193,6 +198,8 @@ def _train_weights(workspace: str, *, seed: int, force: bool) -> None:
     chosen = ",".join(f"{k}={v:g}" for k, v in report.chosen.items())
     console.print(f"weights {chosen} {verdict}: {report.decision['reason']}", soft_wrap=True)
     console.print(f"saved in {report.saved} (training.json)", soft_wrap=True)
+    if report.adopted:
+        console.print("the Recommender uses them from its next load (a build, a service reload)")
 
 
 @app.command()

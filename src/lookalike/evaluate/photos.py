@@ -182,9 +182,9 @@ def embed_photos(
     for i, q in enumerate(queries):
         if q.sha256 in cache:
             x[i] = cache.get(q.sha256)
-    if served:
-        from lookalike.embed.head import HEAD_DIR, Head
+    if served:  # the head the served catalog vectors went through, not a newer trained one
+        from lookalike.embed.head import Head
 
         if ws.manifest().get("head"):
-            x = Head.load(ws.root / HEAD_DIR).apply(x)
+            x = Head.load(ws.served_head_dir).apply(x)
     return x, len(result.ok)

@@ -86,6 +86,10 @@ def workspace_vectors(
 
     if not model:  # the workspace's own vectors, as served (with its trained head, if any)
         return ModelVectors(model, own, time.perf_counter() - started, 0)
+    if model == "tuned":  # the shop's adopted fine-tuned model (train --method partial)
+        from lookalike.train.partial import tuned_model
+
+        model = str(tuned_model(ws))
     key = model_key(model)
     manifest = ws.manifest()
     if key == manifest.get("model_key") and not manifest.get("head"):

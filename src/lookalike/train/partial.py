@@ -174,7 +174,9 @@ def partial_workspace(
     acts = cache.rows_for([Path(p) for p in data.path], progress=options.progress)
     check = check_partial(data, splits, acts, cut, options)
     fit = check.fit
-    decision = decide_adoption(check.evaluation, force=options.force)
+    decision = decide_adoption(
+        check.evaluation, force=options.force, subject="the fine-tuned model"
+    )
     final, refit = fit, None
     every = np.flatnonzero(check.labels >= 0)
     if decision.adopted and options.refit and len(every) > len(splits.train):
