@@ -114,7 +114,7 @@ def training_html(logs: list[tuple[str, dict]]) -> str:
     for where, log in logs:
         rows = []
         for name, result in (log.get("evaluation") or {}).items():
-            for metric in ("P@10", "mAP@10", "Recall@1"):  # training.json's keys
+            for metric in ("P@10", "mAP@10", "Recall@1", "Hit@5"):  # training.json's keys
                 before = result.get("before", {}).get(metric)
                 after = result.get("after", {}).get(metric)
                 if before is not None and after is not None:

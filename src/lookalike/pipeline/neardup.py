@@ -25,12 +25,13 @@ histogram scores every re-encoding near 1. So each build measures it:
    0.89, threshold 0.956.
 
 Re-encoded vectors are cached by ``<sha256>:<variant>`` (``Workspace.embeddings``, key
-``<model key>.reencoded``), so a rebuild loads no model for them; the sample is topped up only when the build embedded
-something anyway (or has fewer than ``MIN_SAMPLE`` cached). Fewer than ``MIN_SAMPLE`` usable
-images: the fixed ``DEFAULT_NEAR_DUPLICATE`` (``method: "fixed"``). The threshold is stored in
-the generation's manifest (``recommend.near_duplicate``, details in
-``recommend.near_duplicate_calibration``): the top-K table is built with it and the service
-reads it from there (an older generation without one reads the fixed value).
+``<model key>.reencoded``), so a rebuild loads no model for them; the sample is topped up
+only when the build embedded something anyway (or has fewer than ``MIN_SAMPLE`` cached).
+Fewer than ``MIN_SAMPLE`` usable images: the fixed ``DEFAULT_NEAR_DUPLICATE`` (``method:
+"fixed"``). The threshold is stored in the generation's manifest
+(``recommend.near_duplicate``, details in ``recommend.near_duplicate_calibration``): the top-K
+table is built with it and the service reads it from there (an older generation without one
+reads the fixed value).
 """
 
 from __future__ import annotations
