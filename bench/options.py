@@ -39,11 +39,15 @@ from lookalike.atomic import write_json_atomic  # noqa: E402
 from lookalike.evaluate.stats import Estimate, bootstrap_ci  # noqa: E402
 from lookalike.index.exact import knn_exact  # noqa: E402
 from lookalike.index.vectors import VectorSet  # noqa: E402
+from option_build import BUILD_OPTIONS, paired_build_costs  # noqa: E402
 
 VARIANTS = (
     "lite0",
+    "lite1",
     "lite0+gem",
+    "lite0+gem2",
     "lite0+gem4",
+    "lite0+gem6",
     "lite0+blocks",
     "lite0+gem+blocks",
     "lite0+flip",
@@ -55,9 +59,17 @@ VARIANTS = (
     "lite0+ms",
     "lite0+gem+ms",
     "lite0+lite1",
-    "lite0+lite2",
 )
 POSTS = ("", "|white", "|white64", "|white256", "|dba+aqe", "|white256|dba+aqe")
+POST_ON = "lite0,lite0+flip,lite0+ms,lite0+lite1"
+METRICS = (
+    "clothing_P@10",
+    "grocery_category_P@10",
+    "grocery_product_R@1",
+    "photo_iconic_top1",
+    "photo_iconic_top5",
+)
+HEADERS = ("clothing P@10", "grocery cat P@10", "product R@1", "photo->iconic top1", "top5")
 N_BOOT = 500
 
 
@@ -91,6 +103,12 @@ def grocery_sets(root: Path, seed: int = 0) -> tuple[LabeledPhotos, LabeledPhoto
         "split": np.array([r[0] for r in keep]),
     }
     return photos, iconic, labels
+
+
+def iconic_coarse(root: Path) -> list[str]:
+    """The coarse class of each iconic image (classes.csv order): the catalog's categories."""
+    lines = (root / "classes.csv").read_text(encoding="utf-8").splitlines()[1:]
+    return [f"c{line.split(',')[3]}" for line in lines if line.strip()]
 
 
 def _group_size(name: str) -> int:
@@ -182,27 +200,24 @@ def post(xq: np.ndarray, xb: np.ndarray, spec: str, same: bool) -> tuple[np.ndar
     return xq, xb
 
 
-def loo_precision(x: np.ndarray, labels: np.ndarray, spec: str, k: int = 10) -> Estimate:
-    """Each row against the others: mean P@k by label."""
+def loo_precision(x: np.ndarray, labels: np.ndarray, spec: str, k: int = 10) -> np.ndarray:
+    """Each row against the others: P@k by label, per query."""
     xq, xb = post(x, x, spec, same=True)
     _, found = knn_exact(xq, xb, k + 1)
     rows = np.arange(len(x))[:, None]
     found = np.where(found == rows, -1, found)
     found = np.stack([r[r >= 0][:k] for r in found])
-    return bootstrap_ci((labels[found] == labels[:, None]).mean(axis=1), n_boot=N_BOOT)
+    return (labels[found] == labels[:, None]).mean(axis=1)
 
 
 def cross_hits(
     xq: np.ndarray, xb: np.ndarray, lq: np.ndarray, lb: np.ndarray, spec: str, k: int
-) -> tuple[Estimate, Estimate]:
-    """Queries against a separate gallery: (top-1, top-k) hit rates."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Queries against a separate gallery: (top-1, top-k) hits per query."""
     xq, xb = post(xq, xb, spec, same=False)
     _, found = knn_exact(xq, xb, k)
     rel = lb[found] == lq[:, None]
-    return (
-        bootstrap_ci(rel[:, 0].astype(float), n_boot=N_BOOT),
-        bootstrap_ci(rel.any(axis=1).astype(float), n_boot=N_BOOT),
-    )
+    return rel[:, 0].astype(float), rel.any(axis=1).astype(float)
 
 
 def costs(photos: LabeledPhotos, names: list[str], n: int = 48) -> dict[str, float]:
@@ -225,15 +240,52 @@ def fmt(e: Estimate) -> str:
     return f"{e.mean:.3f}±{(e.high - e.low) / 2:.3f}"
 
 
+def set_metrics(x: tuple, labels: tuple, spec: str) -> list[np.ndarray]:
+    """The five numbers of one row: ``x`` = (clothing, grocery, grocery photos under the
+    iconic gallery's model, iconic) vectors: queries always in their gallery's space.
+    Per-query values, so two rows can be compared query by query (``--paired``)."""
+    (xc, xg, xgi, xi), (lc, g, li) = x, labels
+    val, train = g["split"] == "val", g["split"] == "train"
+    c = loo_precision(xc, lc, spec)
+    gc = loo_precision(xg, g["coarse"], spec)
+    r1, _ = cross_hits(xg[val], xg[train], g["fine"][val], g["fine"][train], spec, 1)
+    t1, t5 = cross_hits(xgi[val], xi, g["fine"][val], li, spec, 5)
+    return [c, gc, r1, t1, t5]
+
+
+def gem_auto_rows(sets: tuple, coarse_iconic: list[str]) -> dict[str, tuple[str, str, str]]:
+    """``{row label: (clothing, grocery, iconic) variant}``: GeM's p as the build chooses it on
+    each set's gallery, with its categories and label-free."""
+    from option_build import chosen_p
+
+    clothing, grocery, iconic = sets
+    rows: dict[str, tuple[str, str, str]] = {}
+    for criterion in ("category", "stability"):
+        picks = []
+        for photos, cats in (
+            (clothing, clothing.labels),
+            (grocery, grocery.labels),
+            (iconic, coarse_iconic),
+        ):
+            p, used, scores = chosen_p(photos.paths, cats if criterion == "category" else None)
+            print(f"  GeM p on {photos.name} ({used}): {p:g}  {scores}", flush=True)
+            picks.append("lite0" if p == 1 else f"lite0+gem{p:g}")
+        rows[f"lite0+gem (p by {criterion}: {'/'.join(picks)})"] = tuple(picks)  # type: ignore
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="every clothing split (3,781)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--post", default=";".join(POSTS), help="';'-separated fitted steps")
-    parser.add_argument(
-        "--post-on", default="lite0,lite0+flip,lite0+ms", help="variants to post-process"
-    )
+    parser.add_argument("--post-on", default=POST_ON, help="variants to post-process")
     parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--gem-auto", action="store_true", help="rows for GeM's chosen p")
+    parser.add_argument("--build-cost", type=int, default=0, help="photos per paired build")
+    parser.add_argument("--rounds", type=int, default=2, help="paired build rounds")
+    parser.add_argument("--build-options", default=",".join(BUILD_OPTIONS))
+    parser.add_argument("--paired", default="", help="A:B,... per-query differences B - A")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     data = default_datasets()
@@ -246,68 +298,55 @@ def main() -> None:
         f"{len(iconic.paths)} iconic",
         flush=True,
     )
+    builds = {}
+    if args.build_cost:
+        small = clothing.subsample(args.build_cost, seed=0)
+        builds = paired_build_costs(
+            small.paths, small.labels, data, args.rounds, args.build_options.split(",")
+        )
+        print(json.dumps(builds), flush=True)
     xc, xg, xi = embed_all(clothing, names), embed_all(grocery, names), embed_all(iconic, names)
     ratio = {} if args.no_cost else costs(clothing, [n for n in names if n != "lite0"])
-    lc = np.array(clothing.labels)
-    val, train = g["split"] == "val", g["split"] == "train"
-    li = np.array(iconic.labels)
-    rows, records = [], []
-    for name in names:
-        for spec in args.post.split(";"):
-            if spec and name not in args.post_on.split(","):
-                continue
-            t0 = time.perf_counter()
-            c = loo_precision(xc[name], lc, spec)
-            fit_s = time.perf_counter() - t0 if spec else 0.0
-            gc = loo_precision(xg[name], g["coarse"], spec)
-            r1, _ = cross_hits(
-                xg[name][val], xg[name][train], g["fine"][val], g["fine"][train], spec, 1
-            )
-            t1, t5 = cross_hits(xg[name][val], xi[name], g["fine"][val], li, spec, 5)
-            label = name + spec
-            cost = ratio.get(name)
-            rows.append(
-                [
-                    label,
-                    fmt(c),
-                    fmt(gc),
-                    fmt(r1),
-                    fmt(t1),
-                    fmt(t5),
-                    "-" if cost is None else f"{cost:.2f}x",
-                    f"{fit_s:.1f}",
-                ]
-            )
-            records.append(
-                {
-                    "option": label,
-                    "clothing_P@10": c.__dict__,
-                    "grocery_category_P@10": gc.__dict__,
-                    "grocery_product_R@1": r1.__dict__,
-                    "photo_iconic_top1": t1.__dict__,
-                    "photo_iconic_top5": t5.__dict__,
-                    "embed_cost_ratio": cost,
-                    "fitted_seconds_clothing": fit_s,
-                }
-            )
-            print(" | ".join(rows[-1]), flush=True)
-    header = [
-        "option",
-        "clothing P@10",
-        "grocery cat P@10",
-        "product R@1",
-        "photo->iconic top1",
-        "top5",
-        "embed cost",
-        "fit s",
-    ]
+    labels = (np.array(clothing.labels), g, np.array(iconic.labels))
+    plan = [(n + spec, (n, n, n), spec) for n in names for spec in args.post.split(";")]
+    plan = [p for p in plan if not p[2] or p[1][0] in args.post_on.split(",")]
+    if args.gem_auto:
+        auto = gem_auto_rows((clothing, grocery, iconic), iconic_coarse(data / "grocery"))
+        plan += [(label, picks, "") for label, picks in auto.items()]
+    rows, records, values = [], [], {}
+    for label, (nc, ng, ni), spec in plan:
+        t0 = time.perf_counter()
+        values[label] = set_metrics((xc[nc], xg[ng], xg[ni], xi[ni]), labels, spec)
+        estimates = [bootstrap_ci(v, n_boot=N_BOOT) for v in values[label]]
+        fit_s = time.perf_counter() - t0 if spec else 0.0
+        cost = ratio.get(nc) if nc == ng == ni else None
+        rows.append(
+            [label, *map(fmt, estimates), "-" if cost is None else f"{cost:.2f}x", f"{fit_s:.1f}"]
+        )
+        records.append(
+            {"option": label, "embed_cost_ratio": cost, "fitted_seconds": fit_s}
+            | {k: e.__dict__ for k, e in zip(METRICS, estimates, strict=True)}
+        )
+        print(" | ".join(rows[-1]), flush=True)
+    header = ["option", *HEADERS, "embed cost", "fit s"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print("\n" + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    for pair in filter(None, args.paired.split(",")):
+        a, b = pair.split(":")
+        pairs = zip(values[a], values[b], strict=True)
+        diffs = [bootstrap_ci(vb - va, n_boot=N_BOOT) for va, vb in pairs]
+        named = zip(HEADERS, diffs, strict=True)
+        print(f"paired {b} - {a}: " + "  ".join(f"{h} {fmt(d)}" for h, d in named))
+    for name, b in builds.items():
+        print(
+            f"build {name}: {b['seconds']:.1f} s wall ({b['ratio']:.2f}x lite0), "
+            f"{b['cpu_seconds']:.1f} s cpu ({b['cpu_ratio']:.2f}x), runs {b['runs']}"
+        )
     if args.out:
-        write_json_atomic(args.out, {"splits": splits, "rows": records})
-    print(json.dumps({"clothing": len(lc), "grocery": len(g["fine"])}))
+        write_json_atomic(args.out, {"splits": splits, "rows": records, "builds": builds})
+    print(json.dumps({"clothing": len(labels[0]), "grocery": len(g["fine"])}))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mix", type=float, default=0.5)  # the CLI's default
     args = parser.parse_args()
     import torch
 
@@ -92,6 +93,7 @@ def main() -> None:
         method="partial",
         epochs=args.epochs,
         finetune_blocks=args.blocks,
+        mix=args.mix,
         progress=False,
         threads=usable_cores(),
     )

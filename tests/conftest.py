@@ -13,6 +13,11 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Builds that name no model run Lite0, the suite's small model (and what its assertions expect),
+# in every fixture scope and in subprocesses; tests/pipeline/test_default_model.py builds with
+# the real default (lite1).
+os.environ.setdefault("LOOKALIKE_DEFAULT_MODEL", "lite0")
+
 
 def shared_datasets() -> Path:
     """``$LOOKALIKE_SHARED_DATASETS`` or the ``shared/datasets`` folder beside the repository."""

@@ -253,6 +253,12 @@ class Workspace:
         """The copy of the trained head the served generation was built with."""
         return self.served_dir / "head"
 
+    @property
+    def whitening_path(self) -> Path:
+        """The PCA-whitening the build fitted on the catalog (``--whiten``); image queries
+        go through the same transform."""
+        return self.served_dir / "whitening.npz"
+
     def model_file(self, name: str) -> Path:
         """A model made for this shop (``models/<name>.onnx``: the int8 model calibrated on
         its photos), so image search at serve time runs the model the build ran."""

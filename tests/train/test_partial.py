@@ -105,6 +105,9 @@ def test_partial_end_to_end_train_build_serve(shop: Workspace, photo_folder: Pat
     assert after.ids == before.ids
     cosine = np.sum(np.asarray(after.vectors) * np.asarray(before.vectors), axis=1)
     assert cosine.max() < 0.9999 and cosine.mean() > 0.3  # moved, not destroyed
+    again = run("train", str(shop.root), "--method", "partial", "--quiet")
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert "build it with --model lite0 first" in " ".join((again.stderr + again.stdout).split())
     compared = run(
         "evaluate",
         str(shop.root),
@@ -150,3 +153,25 @@ def test_a_losing_model_is_kept_off_and_tuned_builds_refuse(
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "no adopted fine-tuned model" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_mixing_with_pretrained_interpolates_the_tail(shop: Workspace) -> None:
+    """mix -> 0 gives back the pretrained tail; mix = 1 keeps the fine-tuned one."""
+    from lookalike.train.tail import fit_tail, mix_with_pretrained, tail_vectors
+
+    data, _ = load_workspace_data(shop)
+    cut = cut_point("lite0", 1)
+    acts = ActivationCache(shop.activations(cut.key), cut).rows_for([Path(p) for p in data.path])
+    labels = np.array([data.categories.index(c) for c in data.category])
+    options = TrainOptions(method="partial", epochs=1, lr=0.01, progress=False)
+    fit = fit_tail(acts, labels, cut, options)
+    tuned = tail_vectors(fit.model, cut, acts)
+    assert np.sum(tuned * data.vectors, axis=1).mean() < 0.999  # it moved
+    np.testing.assert_array_equal(
+        tail_vectors(mix_with_pretrained(fit, 1.0).model, cut, acts), tuned
+    )
+    back = tail_vectors(mix_with_pretrained(fit, 1e-6).model, cut, acts)
+    assert np.sum(back * data.vectors, axis=1).min() > 0.999
+    with pytest.raises(ConfigError):
+        TrainOptions(method="partial", mix=0.0)

@@ -110,12 +110,13 @@ def build(
     ] = None,
     format_: Format_ = None,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="lite0, lite1, lite2, histogram, a .onnx file, or tuned (the shop's model "
-            "from `lookalike train --method partial`)."
+            help="lite1 (new shops), lite0, lite2, feature options (lite0+gem, lite0+lite1), "
+            "histogram, a .onnx file, or tuned (the shop's model from `lookalike train --method "
+            "partial`); default: the shop's current model."
         ),
-    ] = "lite0",
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Similar products stored per product.")] = 20,
     batch_size: Annotated[
         int | None, typer.Option(help="Images per model batch (default: measured).")
@@ -148,6 +149,13 @@ def build(
     aggregate: Annotated[
         str, typer.Option(help="Product similarity over its images: mean (vector) or max (pair).")
     ] = "mean",
+    whiten: Annotated[
+        float | None,
+        typer.Option(help="PCA-whitening with this shrinkage, fitted on the catalog (e.g. 64)."),
+    ] = None,
+    expand: Annotated[
+        str, typer.Option(help="none, or dba[:K[:ALPHA]]: DBA of the catalog + alpha-QE of photos.")
+    ] = "none",
     revalidate: Annotated[
         bool,
         typer.Option(
@@ -210,6 +218,7 @@ def build(
     from lookalike.catalog.http import FetchSettings
     from lookalike.cli.progressbar import progress_bars
     from lookalike.pipeline import BuildOptions, build_workspace
+    from lookalike.recommend.expansion import Expansion
     from lookalike.recommend.filters import Weights
 
     _setup_logging(quiet)
@@ -229,6 +238,8 @@ def build(
         titles=titles,
         weights=Weights.parse(weights),
         aggregate=aggregate,
+        whiten=whiten,
+        expand=Expansion.parse(expand),
         revalidate=revalidate,
         max_shrink=max_shrink,
         allow_shrink=allow_shrink,

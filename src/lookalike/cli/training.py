@@ -106,6 +106,13 @@ def train(
     blocks: Annotated[
         int, typer.Option(help="For --method partial (and --finetune): blocks fine-tuned.")
     ] = 2,
+    mix: Annotated[
+        float,
+        typer.Option(
+            help="For --method partial: share of the fine-tuned weights against the "
+            "pretrained ones (WiSE-FT; 1: fine-tuned only)."
+        ),
+    ] = 0.5,
     force: Annotated[
         bool,
         typer.Option(help="Adopt the head even when it loses on the held-out check."),
@@ -138,6 +145,7 @@ def train(
         seed=seed,
         finetune=finetune,
         finetune_blocks=blocks,
+        mix=mix,
         force=force,
         refit=refit,
     )

@@ -4,7 +4,9 @@ A model name is one or more backbones (``lite0``, ``lite1``, ``lite2``; several 
 ensemble, descriptors concatenated with equal weight) followed by options:
 
 - ``gem`` / ``gemP`` (``gem4``, ``gem2.5``): generalised-mean pooling, ``(mean x^p)^(1/p)``,
-  instead of the plain mean (p=1); p=3 by default. Stresses the strongest activations.
+  instead of the plain mean (p=1). Stresses the strongest activations. A build given ``gem``
+  without P chooses p on the catalog (:mod:`~lookalike.embed.gem_select`) and records it;
+  elsewhere (``get_embedder``, ``evaluate --compare``) plain ``gem`` is p=3.
 - ``blocks``: fuse the pooled outputs of two earlier blocks (``last``, ``mid`` of
   :mod:`~lookalike.embed.feature_export`) with the head's, each L2-normalised, weight 0.5.
 - ``flip``: also embed the mirrored image; descriptors averaged.
@@ -20,7 +22,7 @@ is the embedding-cache key, so each combination has its own cache.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,8 @@ class FeatureSpec:
     multiscale: bool = False
     power: float | None = None
     color: float | None = None
+    # ``gem`` named without P: a build chooses p on the catalog (the key still says gem3)
+    gem_auto: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.models or any(m not in BACKBONES for m in self.models):
@@ -96,6 +100,7 @@ class FeatureSpec:
                 kind, value = match.group(1), match.group(2)
                 if kind == "gem":
                     kwargs["gem"] = float(value) if value else DEFAULT_GEM
+                    kwargs["gem_auto"] = not value
                 elif kind == "pow":
                     kwargs["power"] = float(value) if value else 0.5
                 else:
@@ -113,6 +118,10 @@ class FeatureSpec:
     def is_plain(self) -> bool:
         """One backbone, no option: the plain embedder does the same, faster."""
         return len(self.models) == 1 and self == FeatureSpec(self.models)
+
+    def with_gem(self, p: float) -> FeatureSpec:
+        """This spec with GeM exponent ``p`` (p=1: plain mean pooling, no ``gem`` part)."""
+        return replace(self, gem=None if p == 1.0 else float(p), gem_auto=False)
 
     def key(self) -> str:
         """The canonical name (fixed option order), also the embedding-cache key."""
@@ -196,6 +205,12 @@ class FeatureEmbedder:
         probe = np.zeros((1, 3, native, native), dtype=np.float32)
         self.dim = int(self._describe(probe).shape[1])
 
+    def with_spec(self, spec: FeatureSpec) -> FeatureEmbedder:
+        """Another pooling of the same backbones, sharing this one's sessions (same input)."""
+        if spec.models != self.spec.models or spec.multiscale != self.spec.multiscale:
+            raise ConfigError("with_spec changes pooling only, not backbones or input size")
+        return FeatureEmbedder(spec, self._sessions, self._native, self._sides)
+
     def _maps(self, model: str, tag: str, view: np.ndarray) -> list[np.ndarray]:
         names = ["head", "last", "mid"] if self.spec.blocks else ["head"]
         memo = self.memo
@@ -256,13 +271,14 @@ def load_feature_embedder(spec: FeatureSpec, cache_dir: Path | None = None) -> F
     import onnxruntime as ort
 
     from lookalike.embed.onnx_export import export_onnx, get_spec
+    from lookalike.embed.ortconfig import OrtSettings, session_options
     from lookalike.embed.runners import _ort_errors
     from lookalike.errors import EmbedError
 
     sessions: dict[str, tuple[Any, tuple[str, ...]]] = {}
     sides: dict[str, int] = {}
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # the plain embedder's settings: no spin-waiting threads, sized by the usable cores
+    options = session_options(OrtSettings())
     for model in spec.models:
         if spec.multiscale:
             from lookalike.embed.feature_export import export_feature_maps

@@ -23,6 +23,20 @@ __all__ = ["Whitening", "DEFAULT_SHRINK"]
 DEFAULT_SHRINK = 1.0
 
 
+def _principal(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending, of the covariance ``z^T z / n``) and the directions as rows,
+    from the eigen-decomposition of the smaller of ``z z^T`` and ``z^T z`` (several times
+    faster than an SVD of ``z``); directions with a zero eigenvalue are dropped."""
+    n, d = z.shape
+    values, vectors = np.linalg.eigh(z @ z.T if n < d else z.T @ z)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    keep = values > max(float(values[0]) * 1e-10, 0.0)
+    values, vectors = values[keep], vectors[:, keep]
+    # from the Gram matrix: the directions are z^T u / sqrt(lambda) (z = U S V^T)
+    vt = (z.T @ vectors / np.sqrt(values)).T if n < d else vectors.T
+    return values / n, vt
+
+
 @dataclass(frozen=True)
 class Whitening:
     """``y = L2(c z + ((z U) * (f - c)) U^T)`` with ``z = x - mean``: ``U`` the principal
@@ -37,7 +51,7 @@ class Whitening:
 
     @classmethod
     def fit(cls, vectors: np.ndarray, shrink: float = DEFAULT_SHRINK) -> Whitening:
-        """Fit on ``(n, d)`` vectors (n >= 2); deterministic (SVD, signs fixed)."""
+        """Fit on ``(n, d)`` vectors (n >= 2); deterministic (eigen-decomposition, signs fixed)."""
         x = np.asarray(vectors, dtype=np.float64)
         if x.ndim != 2 or len(x) < 2:
             raise ConfigError("whitening needs at least two vectors to fit on")
@@ -45,8 +59,7 @@ class Whitening:
             raise ConfigError(f"whitening shrinkage must be > 0, got {shrink}")
         mean = x.mean(axis=0)
         z = x - mean
-        _, sing, vt = np.linalg.svd(z, full_matrices=False)
-        eig = sing**2 / len(x)
+        eig, vt = _principal(z)
         delta = shrink * float(eig.sum()) / x.shape[1]
         if delta <= 0:
             raise ConfigError("whitening: the vectors are all identical")

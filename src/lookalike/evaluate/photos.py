@@ -187,4 +187,7 @@ def embed_photos(
 
         if ws.manifest().get("head"):
             x = Head.load(ws.served_head_dir).apply(x)
+        from lookalike.recommend.space import to_served_space
+
+        x = to_served_space(ws, x)  # --whiten / --expand, as the build applied them
     return x, len(result.ok)

@@ -65,7 +65,7 @@ def embed_files(
         resize, crop = input_geometry(embedder)
         return ray_embed(
             todo,
-            options.model,
+            options.model_name,
             resize=resize,
             crop=crop,
             dim=embedder.dim,

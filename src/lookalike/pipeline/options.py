@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,15 +12,28 @@ from lookalike.index.compress import QUANTIZE_KINDS
 from lookalike.index.factory import INDEX_KINDS
 from lookalike.progress import Progress
 from lookalike.recommend.aggregate import AGGREGATES
+from lookalike.recommend.expansion import Expansion
 from lookalike.recommend.filters import DEFAULT_NEAR_DUPLICATE, Weights
 
 if TYPE_CHECKING:
     from lookalike.catalog.http import FetchSettings
 
-__all__ = ["BuildOptions", "BuildReport", "DEFAULT_K", "DECODE_REASONS"]
+__all__ = [
+    "BuildOptions",
+    "BuildReport",
+    "DEFAULT_K",
+    "DECODE_REASONS",
+    "DEFAULT_MODEL",
+    "default_model",
+    "resolve_model",
+]
 
 
 DEFAULT_K = 20
+# The model of a new workspace: Lite1 beats Lite0 on every set of ../shared/datasets for about
+# 1.5x the build time (docs/quality.md); an existing workspace keeps the model it was built with.
+DEFAULT_MODEL = "lite1"
+DEFAULT_MODEL_ENV = "LOOKALIKE_DEFAULT_MODEL"  # a deployment (or the test suite) may pin another
 DEFAULT_MAX_SHRINK = 0.2
 DEFAULT_STALE_GRACE_DAYS = 7.0
 # Decode failures are properties of the bytes: the same bytes are not decoded again next build.
@@ -30,7 +44,8 @@ DECODE_REASONS = {"not_an_image", "truncated", "too_large", "corrupt"}
 class BuildOptions:
     """How to build a workspace. Validated on construction."""
 
-    model: str = "lite0"
+    # None: the workspace's own model when it was built before, else default_model()
+    model: str | None = None
     precision: str = "fp32"  # fp32 | int8 (calibrated on the shop's photos, several x faster)
     k: int = DEFAULT_K
     batch_size: int | None = None  # None: the fastest of a short calibration
@@ -47,6 +62,10 @@ class BuildOptions:
     fetch: FetchSettings | None = None  # timeouts, retries, limits; None = the defaults
     revalidate: bool = True  # ask servers whether cached images changed (304 = no download)
     aggregate: str = "mean"  # product similarity over images: "mean" vector or "max" pair
+    # label-free transforms fitted on the catalog (docs/quality.md): PCA-whitening with this
+    # shrinkage, and DBA of the product vectors + alpha-QE of image queries
+    whiten: float | None = None
+    expand: Expansion | None = None
     # hybrid scoring and default exclusions (the top-K table is built with them)
     titles: bool = True  # embed titles with MiniLM (cached by title hash)
     weights: Weights = field(default_factory=Weights)
@@ -113,10 +132,21 @@ class BuildOptions:
             from lookalike.recommend.milvus import StoreSpec
 
             StoreSpec.parse(self.store)  # a bad --store fails before anything is written
+        if self.whiten is not None and not 0 < self.whiten <= 1e6:
+            raise ConfigError(f"whiten shrinkage must be in (0, 1e6], got {self.whiten}")
+        if self.expand is not None and self.aggregate != "mean":
+            raise ConfigError("--expand works on product vectors: use it with --aggregate mean")
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"aggregate must be one of {', '.join(AGGREGATES)}, got {self.aggregate!r}"
             )
+
+    @property
+    def model_name(self) -> str:
+        """The model, once :func:`resolve_model` has filled it in (the build does that first)."""
+        if self.model is None:
+            raise AssertionError("BuildOptions.model is resolved at the start of a build")
+        return self.model
 
     def fetch_settings(self) -> FetchSettings:
         """The settings for image and feed downloads (``allow_private`` folded in)."""
@@ -126,6 +156,23 @@ class BuildOptions:
         if self.allow_private and not settings.allow_private:
             settings = replace(settings, allow_private=True)
         return settings
+
+
+def default_model() -> str:
+    """The model of a new workspace: ``$LOOKALIKE_DEFAULT_MODEL`` or :data:`DEFAULT_MODEL`."""
+    return os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL
+
+
+def resolve_model(model: str | None, manifest: dict[str, Any] | None) -> str:
+    """``model`` when given; else the one the published build was asked for (a workspace keeps
+    its model when the default changes); else :func:`default_model`."""
+    if model:
+        return model
+    if manifest:
+        recorded = manifest.get("model_requested") or manifest.get("model")
+        if recorded:
+            return str(recorded)
+    return default_model()
 
 
 @dataclass

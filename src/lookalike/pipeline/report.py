@@ -88,6 +88,8 @@ def build_manifest(
         "index": state.index.info["kind"],
         "index_recall_at_10": state.index.info["recall_at_10"],
         "index_compression": {"pca": options.pca, "quantize": options.quantize},
+        # fitted on the catalog (pipeline/transform.py); image queries get the same
+        "transform": dict(state.transform),
         "recommend": {
             "weights": options.weights.as_dict(),
             "exclude_group": options.exclude_group,

@@ -18,18 +18,20 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lookalike.atomic import write_json_atomic
 from lookalike.embed.base import Embedder
+from lookalike.embed.head import Head
 from lookalike.errors import PublishError, VectorIndexError, WorkspaceError
 from lookalike.pipeline.answers import answers_stage
 from lookalike.pipeline.catalog import CatalogSource, catalog_stage, local_policy, open_catalog
 from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
+from lookalike.pipeline.gem import gem_is_auto, pick_gem_stage, recorded_model
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
 from lookalike.pipeline.neardup import NearDuplicateStage
-from lookalike.pipeline.options import BuildOptions, BuildReport
+from lookalike.pipeline.options import BuildOptions, BuildReport, resolve_model
 from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.publish import build_lock, check_publish, new_generation_id, publish, sweep
 from lookalike.pipeline.report import build_manifest, build_report
@@ -38,6 +40,7 @@ from lookalike.pipeline.state import BuildState
 from lookalike.pipeline.store_publish import store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
+from lookalike.pipeline.transform import transform_stage
 from lookalike.pipeline.vectors import load_head, vectors_stage
 from lookalike.workspace import Workspace
 
@@ -55,23 +58,40 @@ def _embedder(
     """How to get the embedder (called only when an image needs embedding), its
     embedding-cache key, the model name the manifest records and the vector width."""
     if factory is not None:
-        embedder = factory(options.model)
+        embedder = factory(options.model_name)
         return (lambda files: embedder), f"custom-{embedder.name}", embedder.name, embedder.dim
     from lookalike.embed.registry import get_embedder
 
-    key = embedding_key(options.model, options.precision)  # checks the model name
+    key = embedding_key(options.model_name, options.precision)  # checks the model name
     cache = ws.embeddings(key)
     # The vector width comes from the cache when there is one, so a rebuild with nothing new
     # loads no model at all; the first build loads it here (it is needed anyway).
     try:
-        dim = cache.load().dim if cache.exists() else get_embedder(options.model).dim
+        dim = cache.load().dim if cache.exists() else get_embedder(options.model_name).dim
     except VectorIndexError:  # a damaged cache is rebuilt, not trusted
-        dim = get_embedder(options.model).dim
+        dim = get_embedder(options.model_name).dim
 
     def load(files: Sequence[Path]) -> Embedder:
-        return load_build_embedder(ws, options.model, options.precision, files)
+        return load_build_embedder(ws, options.model_name, options.precision, files)
 
-    return load, key, options.model, dim
+    return load, key, options.model_name, dim
+
+
+class _Setup(NamedTuple):
+    """The embedder side of a build, known once the model name is final."""
+
+    load: EmbedderLoader
+    key: str
+    model: str
+    dim: int
+    head: Head | None
+    fresh: bool
+
+
+def _setup(ws: Workspace, options: BuildOptions, factory: EmbedderFactory | None) -> _Setup:
+    fresh = factory is None and needs_calibration(ws, options.model_name, options.precision)
+    load, key, model, dim = _embedder(ws, options, factory)
+    return _Setup(load, key, model, dim, load_head(ws, options, key, dim), fresh)
 
 
 def build_workspace(
@@ -95,10 +115,18 @@ def build_workspace(
     ws = Workspace(workspace.root if isinstance(workspace, Workspace) else workspace).create()
     options = _resolve_tuned(ws, options)
     source_name, products = open_catalog(catalog, options)
+    # no --model: the workspace's own model (kept when the default changes), else the default
+    options = replace(options, model=resolve_model(options.model, _published_manifest(ws)))
     # Check the model before touching anything: a bad --model must not change anything.
-    fresh = embedder_factory is None and needs_calibration(ws, options.model, options.precision)
-    load, key, model, dim = _embedder(ws, options, embedder_factory)
-    head = load_head(ws, options, key, dim)
+    requested = options.model_name
+    if embedder_factory is None:
+        embedding_key(requested, options.precision)
+    pick = embedder_factory is None and gem_is_auto(requested)
+    earlier = _published_manifest(ws) if pick else None
+    recorded = recorded_model(requested, earlier)
+    if recorded is not None:  # p chosen by an earlier build of this workspace: keep it
+        options, pick = replace(options, model=recorded), False
+    setup = None if pick else _setup(ws, options, embedder_factory)
     with build_lock(ws):
         sweep(ws)
         previous = _published_manifest(ws)
@@ -110,11 +138,19 @@ def build_workspace(
             state.local_roots, state.remote_catalog = local_policy(catalog, options)
             catalog_stage(state, products)
             images_stage(state)
+            if setup is None:  # gem without p: choose it on this catalog's images
+                options = replace(options, model=pick_gem_stage(state, requested))
+                state.options = options
+                setup = _setup(ws, options, embedder_factory)
+            elif recorded is not None and earlier is not None:
+                state.gem_choice = earlier.get("gem_choice")
+            load, key, model, dim, head, fresh = setup
             embed = EmbedStage(load, key, dim, fresh=fresh)
             embed(state)
             vectors_stage(state, head)
             _guard(state, previous, model)
-            NearDuplicateStage(embed)(state, head)
+            NearDuplicateStage(embed)(state, head)  # in the model's space, before transforms
+            transform_stage(state)
             index_stage(state)
             table_stage(state)
             store_stage(state)
@@ -123,7 +159,10 @@ def build_workspace(
             answers_stage(state)
         report = build_report(state, model)
         report.generation = generation
-        manifest = build_manifest(state, model, key, dim, head)
+        manifest = build_manifest(state, model, key, dim, head) | {
+            "model_requested": requested,
+            "gem_choice": state.gem_choice,
+        }
         staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
         publish(ws, generation)
         sweep(ws)  # the new generation and the one it replaced stay

@@ -58,10 +58,15 @@ class BuildState:
     # embed: the embedding cache (backbone space) after this build, and how many were new
     cache: VectorSet | None = None
     embedded: int = 0
+    # ``gem`` without p: how the build chose it (pipeline/gem.py), for the manifest
+    gem_choice: dict[str, Any] | None = None
     # vectors: image vectors in the product space (through the head), product -> its images
     space: VectorSet | None = None
     owned: dict[str, list[str]] = field(default_factory=dict)
     vectors: VectorSet | None = None
+    # transform (--whiten, --expand): the product vectors before it, and what it applied
+    base_vectors: VectorSet | None = None
+    transform: dict[str, Any] = field(default_factory=dict)
     # index, table, titles
     index: IndexBuild | None = None
     neighbors: Neighbors | None = None

@@ -22,7 +22,13 @@ def table_stage(state: BuildState) -> None:
     with state.timed("topk"):
         groups = {p.id: p.group_id for p in state.products} if state.options.exclude_group else None
         state.neighbors = neighbor_table(
-            state.vectors, state.owned, state.space, state.options, groups, state.index
+            state.vectors,
+            state.owned,
+            state.space,
+            state.options,
+            groups,
+            state.index,
+            base=state.base_vectors,
         )
         state.neighbors.save(state.ws.neighbors_dir, shared_ids=True)  # ids: the product vectors'
     crash_point("table.done")
@@ -35,11 +41,16 @@ def neighbor_table(
     options: BuildOptions,
     groups: dict[str, str] | None = None,
     built: IndexBuild | None = None,
+    base: VectorSet | None = None,
 ) -> Neighbors:
     """The top-K table: by product vector (mean) or by best image pair (max), with the default
     exclusions (same ``groups`` variants, near-duplicates) applied. Exact below the ANN
-    threshold; above it, through an approximate ``built`` index (no N^2 work)."""
+    threshold; above it, through an approximate ``built`` index (no N^2 work).
+
+    ``base``: the product vectors before a transform (``--whiten``, ``--expand``); ranking is
+    by ``vectors``, near-duplicates are judged on ``base`` (the threshold's own space)."""
     ann = built is not None and built.approximate and len(vectors) >= ANN_THRESHOLD
+    dup_vectors = np.asarray((base if base is not None else vectors).vectors)
     if options.aggregate == "mean" and ann:
         assert built is not None
         # like max below: over-fetch 3x through the index, then drop the excluded entries
@@ -51,7 +62,7 @@ def neighbor_table(
             options.k,
             groups=groups,
             near_duplicate=options.near_duplicate,
-            vectors=np.asarray(vectors.vectors),
+            vectors=dup_vectors,
         )
     if options.aggregate == "mean":
         return compute_neighbors(
@@ -60,6 +71,7 @@ def neighbor_table(
             progress=options.progress,
             groups=groups,
             near_duplicate=options.near_duplicate,
+            duplicates=None if base is None else dup_vectors,
         )
     row_of = cache.row_of()
     images = ProductImages.from_lists(
@@ -72,5 +84,5 @@ def neighbor_table(
         options.k,
         groups=groups,
         near_duplicate=options.near_duplicate,
-        vectors=np.asarray(vectors.vectors),  # duplicates by product vector, not by one picture
+        vectors=dup_vectors,  # duplicates by product vector, not by one picture
     )

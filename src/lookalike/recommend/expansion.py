@@ -9,14 +9,81 @@ the top-K table is built; alpha query expansion (alpha-QE) does it to a query ag
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from lookalike.embed.base import l2_normalize
+from lookalike.errors import ConfigError
 from lookalike.index.exact import knn_exact
 
-__all__ = ["expand", "database_augmentation", "alpha_query_expansion", "DEFAULT_EXPANSION"]
+__all__ = [
+    "expand",
+    "weighted_expansion",
+    "database_augmentation",
+    "alpha_query_expansion",
+    "DEFAULT_EXPANSION",
+    "Expansion",
+]
 
 DEFAULT_EXPANSION = (3, 3.0)  # (k, alpha)
+_BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The build option ``--expand dba[:K[:ALPHA]]``: DBA of the catalog when the top-K table
+    is built, alpha-QE of image queries at serve time, both with these ``k`` and ``alpha``."""
+
+    k: int = DEFAULT_EXPANSION[0]
+    alpha: float = DEFAULT_EXPANSION[1]
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= 100:
+            raise ConfigError(f"expansion k must be between 1 and 100, got {self.k}")
+        if not 0 <= self.alpha <= 100:
+            raise ConfigError(f"expansion alpha must be between 0 and 100, got {self.alpha}")
+
+    @classmethod
+    def parse(cls, text: str | None) -> Expansion | None:
+        """``None`` / ``"none"`` -> None; ``"dba"``, ``"dba:5"``, ``"dba:5:2"`` -> an option."""
+        raw = (text or "none").strip().lower()
+        if raw == "none":
+            return None
+        name, *numbers = raw.split(":")
+        if name != "dba" or len(numbers) > 2:
+            raise ConfigError(f"expand must be none or dba[:K[:ALPHA]], got {text!r}")
+        try:
+            k = int(numbers[0]) if numbers else DEFAULT_EXPANSION[0]
+            alpha = float(numbers[1]) if len(numbers) > 1 else DEFAULT_EXPANSION[1]
+        except ValueError:
+            raise ConfigError(f"expand must be none or dba[:K[:ALPHA]], got {text!r}") from None
+        return cls(k, alpha)
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest keeps (and the service reads back with :meth:`from_record`)."""
+        return {"kind": "dba", "k": self.k, "alpha": self.alpha}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> Expansion | None:
+        """The option a manifest recorded, or None."""
+        return None if not record else cls(int(record["k"]), float(record["alpha"]))
+
+
+def weighted_expansion(
+    xq: np.ndarray, neighbours: np.ndarray, alpha: float, *, include_query: bool = True
+) -> np.ndarray:
+    """``(q, d)`` queries and their ``(q, k, d)`` neighbour vectors -> ``L2(q + sum_i
+    max(q . x_i, 0)^alpha x_i)`` (without the ``q`` term unless ``include_query``)."""
+    xq = np.asarray(xq, dtype=np.float32)
+    neighbours = np.asarray(neighbours, dtype=np.float32)
+    scores = np.einsum("qd,qkd->qk", xq, neighbours)
+    weights = (np.maximum(scores, 0.0) ** alpha).astype(np.float32)
+    total = np.einsum("qk,qkd->qd", weights, neighbours)
+    if include_query:
+        total += xq
+    return l2_normalize(total)
 
 
 def expand(
@@ -28,12 +95,15 @@ def expand(
     xb = np.asarray(xb, dtype=np.float32)
     if k < 1 or not len(xb) or not len(xq):
         return l2_normalize(xq)
-    scores, rows = knn_exact(xq, xb, min(k, len(xb)))
-    weights = np.where(rows >= 0, np.maximum(scores, 0.0) ** alpha, 0.0).astype(np.float32)
-    total = np.einsum("qk,qkd->qd", weights, xb[np.maximum(rows, 0)])
-    if include_query:
-        total += xq
-    return l2_normalize(total)
+    out = np.empty_like(xq)
+    for start in range(0, len(xq), _BLOCK):  # (block, k, d) neighbour arrays, never (n, k, d)
+        part = xq[start : start + _BLOCK]
+        _, rows = knn_exact(part, xb, min(k, len(xb)))
+        neighbours = np.where((rows >= 0)[..., None], xb[np.maximum(rows, 0)], 0.0)
+        out[start : start + len(part)] = weighted_expansion(
+            part, neighbours, alpha, include_query=include_query
+        )
+    return out
 
 
 def database_augmentation(xb: np.ndarray, k: int, alpha: float) -> np.ndarray:

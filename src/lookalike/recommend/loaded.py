@@ -12,17 +12,20 @@ from lookalike.catalog.store import ProductStore, normalize_title
 from lookalike.embed.base import Embedder
 from lookalike.embed.head import Head
 from lookalike.embed.titles import load_title_encoder
+from lookalike.embed.whiten import Whitening
 from lookalike.errors import NotFoundError, VectorIndexError, WorkspaceError
 from lookalike.index.base import ExactIndex, VectorIndex
 from lookalike.index.exact import knn_exact
 from lookalike.index.vectors import VectorSet
 from lookalike.recommend.answerfile import PlainAnswers
+from lookalike.recommend.expansion import Expansion, weighted_expansion
 from lookalike.recommend.filters import Filters, Weights
 from lookalike.recommend.hybrid import AttributeTable, HybridScorer
 from lookalike.recommend.overlay import LiveVectors, Overlay, SyncJournal
 from lookalike.recommend.results import table_filters
 from lookalike.recommend.rules import FallbackPool, Rules, load_rules, save_rules
 from lookalike.recommend.shopconfig import load_shop_config
+from lookalike.recommend.space import served_expansion, served_whitening
 from lookalike.recommend.topk import Neighbors
 from lookalike.recommend.tuned import default_weights
 from lookalike.workspace import Workspace
@@ -178,12 +181,43 @@ class LoadedWorkspace:
             )
         return head
 
+    @cached_property
+    def whitening(self) -> Whitening | None:
+        """The PCA-whitening the build fitted and applied (``--whiten``), or None."""
+        return served_whitening(self.workspace)
+
+    @cached_property
+    def expansion(self) -> Expansion | None:
+        """The DBA / alpha-QE the build applied (``--expand``), or None."""
+        return served_expansion(self.workspace)
+
     def embed_image(self, data: bytes) -> np.ndarray:
-        """A new photo's vector in the product vectors' space (through the head when built so)."""
+        """A new photo's vector in the product vectors' space: through the head, the
+        whitening and alpha query expansion when the build applied them."""
         from lookalike.embed.pipeline import embed_one
 
-        vector = embed_one(data, self.embedder)
-        return vector if self.head is None else self.head.apply(vector[None, :])[0]
+        return self.to_product_space(embed_one(data, self.embedder))
+
+    def to_product_space(self, vector: np.ndarray) -> np.ndarray:
+        """A backbone vector through what the build applied to its product vectors."""
+        if self.head is not None:
+            vector = self.head.apply(vector[None, :])[0]
+        if self.whitening is not None:
+            vector = self.whitening.apply(vector[None, :])[0]
+        return self.expand_query(vector)
+
+    def expand_query(self, vector: np.ndarray) -> np.ndarray:
+        """Alpha-QE: the query plus its top-K served vectors weighted ``max(cos, 0)^alpha``
+        (``lookalike.recommend.expansion``); unchanged when the build did not expand."""
+        if self.expansion is None or not len(self.live):
+            return vector
+        _, found = self.index.search(vector[None, :], self.expansion.k)
+        rows = [self.live.get(pid) for pid in found[0] if pid]
+        neighbours = [np.asarray(r, dtype=np.float32) for r in rows if r is not None]
+        if not neighbours:
+            return vector
+        stacked = np.stack(neighbours)[None, :, :]
+        return weighted_expansion(vector[None, :], stacked, self.expansion.alpha)[0]
 
     # -- lookups ---------------------------------------------------------------------------
 

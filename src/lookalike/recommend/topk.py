@@ -123,6 +123,7 @@ def compute_neighbors(
     progress: Progress | None = None,
     groups: Mapping[str, str] | None = None,
     near_duplicate: float | None = None,
+    duplicates: np.ndarray | None = None,
 ) -> Neighbors:
     """Exact cosine top-``k`` for every product against all others, with the default exclusions.
 
@@ -131,6 +132,8 @@ def compute_neighbors(
     it (the same photo under another SKU). Rows short of ``k`` after exclusion are searched
     again 4x deeper (up to every product), so a row has fewer than ``k`` entries only when fewer
     than ``k`` products qualify. Memory is O(block x N), never the N x N matrix.
+    ``duplicates``: other vectors of the same rows to judge near-duplicates on (the untransformed
+    ones after ``--whiten`` / ``--expand``); default the ranked vectors' own cosines.
     """
     n = len(vectors)
     rows = np.full((n, k), -1, dtype=np.int32)
@@ -150,7 +153,10 @@ def compute_neighbors(
             chunk = query_rows[start : start + block]
             d, idx = knn_exact(base[chunk], base, depth, block=block)
             for qi, cand_d, cand_i in zip(chunk, d, idx, strict=True):
-                keep = rule.keep_row(int(qi), cand_i, cand_d, group_of)
+                cos = cand_d
+                if duplicates is not None and near_duplicate is not None:
+                    cos = duplicates[np.maximum(cand_i, 0)] @ duplicates[int(qi)]
+                keep = rule.keep_row(int(qi), cand_i, cos, group_of)
                 got = _put_row(rows, scores, int(qi), cand_i[keep][:k], cand_d[keep][:k])
                 if got < min(k, n - 1) and depth < n:
                     short.append(int(qi))

@@ -51,6 +51,9 @@ class TrainOptions:
     refit: bool = True
     finetune: bool = False
     finetune_blocks: int = 2
+    # partial: the weights kept are pretrained + mix * (fine-tuned - pretrained) (WiSE-FT):
+    # 0.5 kept the gain on known categories and stopped the loss on new ones (bench/partial.py)
+    mix: float = 0.5
     progress: Progress | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +77,8 @@ class TrainOptions:
             raise ConfigError("margin must be in [0, 2] and band in (0, 2]")
         if not 0.0 < self.title_threshold <= 1.0:
             raise ConfigError(f"title_threshold must be in (0, 1], got {self.title_threshold}")
+        if not 0.0 < self.mix <= 1.0:
+            raise ConfigError(f"mix must be in (0, 1], got {self.mix}")
         if self.finetune_blocks < 1:
             raise ConfigError("finetune_blocks must be at least 1")
 

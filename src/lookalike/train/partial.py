@@ -115,7 +115,7 @@ def check_partial(
 ) -> PartialCheck:
     """Train the tail on the training split's ``acts`` (rows of ``data``), early-stopped on
     the validation split, and measure the held-out sets before (``data.vectors``) and after."""
-    from lookalike.train.tail import fit_tail, tail_vectors
+    from lookalike.train.tail import fit_tail, mix_with_pretrained, tail_vectors
 
     labels, names, kind = _labels(data)
     train = splits.train[labels[splits.train] >= 0]
@@ -129,6 +129,7 @@ def check_partial(
         monitor=monitor,
         on_epoch=lambda r: advance(1, f"loss {r['train_loss']:.4f}"),
     )
+    mix_with_pretrained(fit, options.mix)
     evaluation: dict[str, dict[str, Any]] = {}
     for name, rows in (
         ("held_out_products", splits.holdout_products),
@@ -159,7 +160,7 @@ def partial_workspace(
 
     from lookalike.embed.onnx_export import MODEL_SPECS
     from lookalike.embed.ortconfig import usable_cores
-    from lookalike.train.tail import fit_tail
+    from lookalike.train.tail import fit_tail, mix_with_pretrained
 
     if key not in MODEL_SPECS:
         raise ConfigError(
@@ -182,6 +183,7 @@ def partial_workspace(
     if decision.adopted and options.refit and len(every) > len(splits.train):
         epochs = max(fit.best_epoch, 1)
         final = fit_tail(acts[every], check.labels[every], cut, options, epochs=epochs)
+        mix_with_pretrained(final, options.mix)
         refit = {
             "rows": int(len(every)),
             "epochs": epochs,
@@ -196,6 +198,7 @@ def partial_workspace(
                 "model": str(model_path),
                 "base": key,
                 "blocks": options.finetune_blocks,
+                "mix": options.mix,
                 "labels": check.kind,
                 "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
@@ -214,7 +217,9 @@ def partial_workspace(
         seconds=round(time.perf_counter() - started, 3),
         head_dir=str(ws.finetune_dir),
         head_hash=model_path.stem.rsplit("-", 1)[-1],
-        notes=_notes(ws, cut, check.kind, len(check.names), model_path, decision.adopted),
+        notes=_notes(
+            ws, cut, check.kind, len(check.names), model_path, decision.adopted, options.mix
+        ),
         adopted=decision.adopted,
         decision=decision.to_dict(),
         refit=refit,
@@ -237,12 +242,13 @@ def _export(ws: Workspace, fit: Any, key: str) -> Path:
 
 
 def _notes(
-    ws: Workspace, cut: Any, kind: str, classes: int, model: Path, adopted: bool
+    ws: Workspace, cut: Any, kind: str, classes: int, model: Path, adopted: bool, mix: float
 ) -> list[str]:
     trained = cut.total - cut.first_trained
     notes = [
         f"fine-tuned the last {trained} of {cut.total} blocks + head conv on {classes} "
-        f"{kind} labels; frozen activations cached at {cut.output}",
+        f"{kind} labels; frozen activations cached at {cut.output}; weights mixed with the "
+        f"pretrained ones at {mix:g}",
         f"model: {model}",
     ]
     if adopted:

@@ -26,7 +26,7 @@ from lookalike.train.model import class_weights
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["TailFit", "fit_tail", "tail_vectors", "export_tuned", "SCALE"]
+__all__ = ["TailFit", "fit_tail", "mix_with_pretrained", "tail_vectors", "export_tuned", "SCALE"]
 
 SCALE = 16.0  # cosine-softmax temperature: logits = SCALE * cos(feature, class weight)
 BATCH = 64
@@ -147,6 +147,26 @@ def fit_tail(
         fit.best_epoch = len(fit.history)
     fit.seconds = time.perf_counter() - started
     model.eval()
+    return fit
+
+
+def mix_with_pretrained(fit: TailFit, mix: float) -> TailFit:
+    """Interpolate the weights in place: ``pretrained + mix * (fine-tuned - pretrained)``
+    (WiSE-FT, Wortsman et al. 2022). Only the tail differs from the pretrained model, so
+    only the tail moves; ``mix=1`` leaves the fine-tuned model as it is."""
+    from lookalike.embed.torch_model import load_torch_model
+
+    if mix >= 1.0:
+        return fit
+    pretrained = load_torch_model(fit.cut.model).state_dict()
+    tuned = fit.model.state_dict()
+    fit.model.load_state_dict(
+        {
+            k: pretrained[k] + mix * (v - pretrained[k]) if v.is_floating_point() else v
+            for k, v in tuned.items()
+        }
+    )
+    fit.model.eval()
     return fit
 
 
