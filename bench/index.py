@@ -44,13 +44,18 @@ TOPK_SAMPLE = 2000  # rows timed for the all-products top-K beyond 10k products
 BACKENDS = ("exact", "hnsw", "ivfpq")
 
 
-def synthetic(n: int, seed: int) -> np.ndarray:
-    """``n`` clustered unit vectors (see the module docstring), built in chunks."""
+def synthetic(
+    n: int, seed: int, *, like: int | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` clustered unit vectors (see the module docstring), built in chunks. Queries pass
+    ``like`` = the base's size: the clusters and the map are drawn for that size, so queries
+    come from the base's distribution (the number of centres shifts the map's draw). ``out``:
+    write into this ``(n, DIM)`` array (a memory map, for sizes that do not fit in RAM)."""
     rng = np.random.default_rng(1234)  # the same centres and map for base and queries
-    centres = rng.standard_normal((max(n // 100, 10), LATENT)).astype(np.float32)
+    centres = rng.standard_normal((max((like or n) // 100, 10), LATENT)).astype(np.float32)
     mapping = rng.standard_normal((LATENT, DIM)).astype(np.float32) / np.sqrt(LATENT)
     rng = np.random.default_rng(seed)
-    out = np.empty((n, DIM), dtype=np.float32)
+    out = np.empty((n, DIM), dtype=np.float32) if out is None else out
     for start in range(0, n, 10_000):  # small float32 chunks: generation stays off peak RSS
         m = min(10_000, n - start)
         latent = centres[rng.integers(0, len(centres), m)]
@@ -69,7 +74,7 @@ def rss_bytes() -> int:
 def worker(n: int, backend: str) -> dict:
     """Measure one backend at one size (runs in a fresh process)."""
     base = synthetic(n, seed=1)
-    queries = synthetic(QUERIES, seed=2)
+    queries = synthetic(QUERIES, seed=2, like=n)
     vectors = VectorSet([f"p{i}" for i in range(n)], base)
     _, truth = knn_exact(queries, base, K, block=128)  # small blocks: keeps it off the peak RSS
     rss_data = rss_bytes()

@@ -37,7 +37,7 @@ from lookalike.pipeline.publish import build_lock, check_publish, new_generation
 from lookalike.pipeline.report import build_manifest, build_report
 from lookalike.pipeline.snapshot import snapshot_stage
 from lookalike.pipeline.state import BuildState
-from lookalike.pipeline.store_publish import store_stage
+from lookalike.pipeline.store_publish import store_commit, store_recover, store_stage
 from lookalike.pipeline.table import table_stage
 from lookalike.pipeline.titles import titles_stage
 from lookalike.pipeline.transform import transform_stage
@@ -129,6 +129,7 @@ def build_workspace(
     setup = None if pick else _setup(ws, options, embedder_factory)
     with build_lock(ws):
         sweep(ws)
+        store_recover(ws, options)
         previous = _published_manifest(ws)
         generation = new_generation_id()
         staging = Workspace(ws.root, generation=ws.staging_dir(generation))
@@ -165,6 +166,7 @@ def build_workspace(
         }
         staging.write_manifest(manifest | {"generation": generation, "previous": ws.current_id()})
         publish(ws, generation)
+        store_commit(ws, state)
         sweep(ws)  # the new generation and the one it replaced stay
         embed.prune(state)
         report.downloads["pruned"] = prune_image_cache(ws, set(state.images))

@@ -5,9 +5,9 @@ database file, one process at a time). Tenants stay apart by construction: each 
 collections (``<base>_g<generation>``, with an alias ``<base>`` on the published one), every
 collection records its shop in its properties, and opening one for another shop is refused.
 
-A build writes a complete new collection, then moves the alias (the publish step) and drops
-older generations beyond the last two. pymilvus is imported inside functions: the core CLI works
-without the ``scale`` extra.
+A build writes a complete new collection before its workspace publish; the service opens the
+collection the published manifest names (``milvus_publish.py`` moves the alias after that).
+pymilvus is imported inside functions: the core CLI works without the ``scale`` extra.
 """
 
 from __future__ import annotations

@@ -1,12 +1,18 @@
 """Publishing a shop to Milvus: a complete new generation collection, then the alias moves.
 
-Each build writes ``<base>_g<time>`` with the shop recorded in its properties, moves the alias
-``<base>`` onto it (the commit point: readers of the alias switch at once) and drops this shop's
-generations beyond the newest two. Publishing into another shop's alias is refused.
+``write_generation`` writes ``<base>_g<time>`` (the shop recorded in its properties) and flushes
+it; nothing reads it yet. The workspace's ``CURRENT`` is the one commit point (the service opens
+the collection the published generation's manifest names, never the alias), so the build calls
+``commit_generation`` only after ``CURRENT`` names the new generation: it moves the alias
+``<base>`` onto it (for readers outside lookalike) and drops this shop's collections that no kept
+generation names. The next build calls it again first, which repairs what a killed build left
+(a half-written collection, an alias one step behind). Publishing into another shop's alias is
+refused.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.catalog.models import Product
+from lookalike.crashpoints import crash_point
 from lookalike.errors import ConfigError
 from lookalike.recommend.milvus import (
     SHOP_PROPERTY,
@@ -23,9 +30,9 @@ from lookalike.recommend.milvus import (
     row_batches,
 )
 
-__all__ = ["publish_shop"]
+__all__ = ["write_generation", "commit_generation"]
 
-_KEEP_GENERATIONS = 2
+log = logging.getLogger(__name__)
 
 
 def _schema(client: Any, dim: int) -> Any:
@@ -43,7 +50,7 @@ def _schema(client: Any, dim: int) -> Any:
     return schema
 
 
-def publish_shop(
+def write_generation(
     spec: StoreSpec,
     shop: str,
     products: Sequence[Product],
@@ -52,10 +59,10 @@ def publish_shop(
     *,
     index_kind: str = "auto",
 ) -> dict[str, Any]:
-    """Write a new generation collection for ``shop``, then move its alias onto it.
+    """Write and flush a new generation collection for ``shop``; the alias does not move.
 
     Refuses (``ConfigError``) when the alias already points at another shop's collection.
-    Returns what the manifest records: the spec, the collection written, index type, count.
+    Returns what the manifest records: the spec, alias, collection written, index type, count.
     """
     client = connect(spec)
     try:
@@ -74,14 +81,21 @@ def publish_shop(
             index_params=index_params,
             properties={SHOP_PROPERTY: shop},
         )
+        # create_collection loads it; released, milvus-lite builds no index of the segments
+        # its memtable flushes while rows go in (each rebuilt after compaction, in a background
+        # thread that races the load below on the same index file)
+        client.release_collection(name)
+        crash_point("store.created")
         for rows in row_batches(products, vectors, neighbors):
             client.insert(name, rows)
+            crash_point("store.inserted")
         client.flush(name)
-        if _alias_exists(client, base):
-            client.alter_alias(name, base)
-        else:
-            client.create_alias(name, base)
-        _drop_old(client, base, shop, keep=name)
+        _settle(spec, name)
+        # the load builds the vector index of every segment (and saves it, so the service's
+        # load reads it): without it milvus-lite would search these rows by brute force
+        client.load_collection(name)
+        _settle(spec, name)
+        crash_point("store.flushed")
         return {
             **spec.to_dict(),
             "alias": base,
@@ -93,20 +107,60 @@ def publish_shop(
         client.close()
 
 
-def _alias_exists(client: Any, alias: str) -> bool:
+def commit_generation(spec: StoreSpec, shop: str, name: str, keep: set[str]) -> None:
+    """Point the shop's alias at collection ``name`` (already published by ``CURRENT``) and
+    drop this shop's generations that are neither ``name``, in ``keep`` (the collections the
+    kept workspace generations name) nor the alias's previous target. Idempotent."""
+    client = connect(spec)
     try:
-        client.describe_alias(alias)
+        base = spec.base_name(shop)
+        _check_alias_owner(client, base, shop)
+        if not client.has_collection(name):
+            log.warning("Milvus collection %s of %s is missing: the alias stays", name, shop)
+            return
+        before = _alias_target(client, base)
+        if before is None:
+            client.create_alias(name, base)
+        elif before != name:
+            client.alter_alias(name, base)
+        crash_point("store.alias")
+        _drop_unreferenced(client, base, shop, keep={name, *keep, *([before] if before else [])})
+        crash_point("store.dropped")
+    finally:
+        client.close()
+
+
+def _settle(spec: StoreSpec, name: str) -> None:
+    """milvus-lite only: wait for the background compaction and index build its flush started
+    (none of its public calls waits for them), so nothing is still writing the collection's
+    files when ``CURRENT`` publishes it: a process killed mid-write would leave a truncated
+    index file that milvus-lite then fails to load. A Milvus server does this server-side."""
+    if spec.kind != "milvus-lite":
+        return
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        engine = server_manager_instance._servers[spec.uri][1].get_collection(name)
+        wait = engine._wait_for_bg
+    except Exception as exc:  # another milvus-lite version, or no such server or collection
+        log.debug("cannot wait for milvus-lite's background work: %s", exc)
+        return
+    wait()
+
+
+def _alias_target(client: Any, alias: str) -> str | None:
+    try:
+        return str(client.describe_alias(alias)["collection_name"])
     except Exception:  # pymilvus: MilvusException "alias not found"
-        return False
-    return True
+        return None
 
 
 def _check_alias_owner(client: Any, base: str, shop: str) -> None:
-    if not _alias_exists(client, base):
+    current = _alias_target(client, base)
+    if current is None:
         if client.has_collection(base):
             raise ConfigError(f"Milvus already has a collection named {base!r}: pick another")
         return
-    current = client.describe_alias(base)["collection_name"]
     owner = (client.describe_collection(current).get("properties") or {}).get(SHOP_PROPERTY)
     if owner != shop:
         raise ConfigError(
@@ -115,15 +169,13 @@ def _check_alias_owner(client: Any, base: str, shop: str) -> None:
         )
 
 
-def _drop_old(client: Any, base: str, shop: str, *, keep: str) -> None:
-    """Drop this shop's generations of ``base`` beyond the newest ``_KEEP_GENERATIONS``."""
+def _drop_unreferenced(client: Any, base: str, shop: str, *, keep: set[str]) -> None:
+    """Drop this shop's generations of ``base`` not in ``keep`` (unpublished, or too old)."""
     prefix = f"{base}_g"
-    mine = []
     for name in client.list_collections():
-        if not name.startswith(prefix) or name == keep:
+        if not name.startswith(prefix) or name in keep:
             continue
         props = client.describe_collection(name).get("properties") or {}
         if props.get(SHOP_PROPERTY) == shop:
-            mine.append(name)
-    for name in sorted(mine)[: max(0, len(mine) - (_KEEP_GENERATIONS - 1))]:
-        client.drop_collection(name)
+            log.info("dropping Milvus collection %s (no kept generation names it)", name)
+            client.drop_collection(name)
