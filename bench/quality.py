@@ -1,13 +1,13 @@
 """Retrieval quality on the labeled photos in ../shared/datasets (issues 3 and 7).
 
-Table 1 (baselines): precision@5 / @10 by category on clothing-small, and Recall@1 / Recall@5
+Table 1 (baselines): Precision@5 / @10 by category on clothing-small, and HitRate@1 / HitRate@5
 by product identity on grocery's 31 packaged products (each photo queries all the other
-packaged-product photos; relevant = the other photos of the same product; Recall@k = a
+packaged-product photos; relevant = the other photos of the same product; HitRate@k = a
 relevant photo is in the top k), for random, the colour-histogram baseline and Lite0.
 
 Table 2 (comparison): models (lite0/lite1/lite2/histogram/random) x metrics (cosine/euclidean/
-manhattan) x PCA (none/256/64): P@10 and mAP@10 (overall with 95% bootstrap CI, and by
-category) on clothing, Recall@1 on grocery, and the seconds each setting took.
+manhattan) x PCA (none/256/64): Precision@10 and mAP@10 (overall with 95% bootstrap CI, and by
+category) on clothing, HitRate@1 on grocery, and the seconds each setting took.
 
 Every photo is a query against all the others (self excluded). Embeddings are cached under
 ``~/.cache/lookalike/bench/`` (see bench/datasets.py); "embed s" is the time the embedding took
@@ -108,8 +108,8 @@ def cross_split(grocery: LabeledPhotos, x: np.ndarray) -> dict[str, Estimate]:
     _, found = knn_exact(x[query], x[base], 5)
     rel = labels[base][found] == labels[query][:, None]
     return {
-        "Recall@1": bootstrap_ci(rel[:, 0].astype(float), n_boot=N_BOOT),
-        "Recall@5": bootstrap_ci(rel.any(axis=1).astype(float), n_boot=N_BOOT),
+        "HitRate@1": bootstrap_ci(rel[:, 0].astype(float), n_boot=N_BOOT),
+        "HitRate@5": bootstrap_ci(rel.any(axis=1).astype(float), n_boot=N_BOOT),
     }
 
 
@@ -129,18 +129,18 @@ def baselines(clothing: LabeledPhotos, grocery: LabeledPhotos, progress: bool) -
             [
                 model,
                 f"{p5:.3f}",
-                ci(c, "P@10"),
-                ci(g, "Recall@1"),
-                ci(g, "Hit@5"),
-                est(cross["Recall@1"]),
-                est(cross["Recall@5"]),
+                ci(c, "Precision@10"),
+                ci(g, "HitRate@1"),
+                ci(g, "HitRate@5"),
+                est(cross["HitRate@1"]),
+                est(cross["HitRate@5"]),
             ]
         )
         for cat in categories:
             cat_rows.setdefault(cat, [cat])
             cat_rows[cat] += [
                 f"{group_p_at(clothing, c, cat, 5):.3f}",
-                f"{c.by_group['P@10'][cat].mean:.3f}",
+                f"{c.by_group['Precision@10'][cat].mean:.3f}",
             ]
         out[model] = {
             "clothing": c.to_dict(),
@@ -155,10 +155,10 @@ def baselines(clothing: LabeledPhotos, grocery: LabeledPhotos, progress: bool) -
             "model",
             "P@5",
             "P@10 [95% CI]",
-            "grocery R@1 (each vs rest)",
-            "R@5 (each vs rest)",
-            "R@1 (val->train)",
-            "R@5 (val->train)",
+            "grocery HitRate@1 (each vs rest)",
+            "HitRate@5 (each vs rest)",
+            "HitRate@1 (val->train)",
+            "HitRate@5 (val->train)",
         ],
         rows,
     )
@@ -204,16 +204,17 @@ def comparison(
                 table.append(
                     [
                         setting.label(),
-                        ci(c, "P@10"),
+                        ci(c, "Precision@10"),
                         ci(c, "mAP@10"),
-                        f"{g.overall['Recall@1'].mean:.3f}",
+                        f"{g.overall['HitRate@1'].mean:.3f}",
                         f"{embed_c + embed_g:.1f}",
                         f"{sec_c + sec_g:.1f}",
                         f"{embed_c + embed_g + sec_c + sec_g:.1f}",
                     ]
                 )
                 by_cat_p.append(
-                    [setting.label()] + [f"{c.by_group['P@10'][k].mean:.2f}" for k in categories]
+                    [setting.label()]
+                    + [f"{c.by_group['Precision@10'][k].mean:.2f}" for k in categories]
                 )
                 by_cat_map.append(
                     [setting.label()] + [f"{c.by_group['mAP@10'][k].mean:.2f}" for k in categories]
@@ -228,12 +229,12 @@ def comparison(
                     }
                 )
     print_table(
-        "Table 2 · models x metrics x PCA (clothing P@10 / mAP@10, grocery Recall@1)",
+        "Table 2 · models x metrics x PCA (clothing Precision@10 / mAP@10, grocery HitRate@1)",
         [
             "setting",
             "P@10 [95% CI]",
             "mAP@10 [95% CI]",
-            "grocery R@1",
+            "grocery HitRate@1",
             "embed s",
             "search s",
             "total s",

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -78,6 +79,28 @@ def jpeg_bytes(
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, "JPEG")
     return buffer.getvalue()
+
+
+def texture_image(
+    seed: int, size: tuple[int, int] = (240, 300), base: tuple[int, int, int] | None = None
+) -> Image.Image:
+    """A made-up product photo: a 1/f colour texture (natural images' spectrum), its own
+    pattern per seed, around ``base`` (default: a colour of its own)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    amplitude = 1 / np.maximum(np.sqrt(fx**2 + fy**2), 1 / max(h, w)) ** 1.8
+    amplitude[0, 0] = 0
+    shape = (h, w // 2 + 1)
+    common = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    channels = []
+    for _ in range(3):
+        own = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+        x = np.fft.irfft2((0.7 * common + 0.3 * own) * amplitude, s=(h, w))
+        channels.append((x - x.mean()) / x.std())
+    centre = np.asarray(base if base is not None else rng.integers(60, 200, 3), dtype=float)
+    pixels = np.stack(channels, -1) * 45 + centre
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
 
 
 CHROMIUM = Path("/usr/bin/chromium")

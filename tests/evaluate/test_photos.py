@@ -87,9 +87,9 @@ def test_product_relevance_known_answers(shop: tuple[Workspace, Path], tmp_path:
     assert ev.truth.notes["duplicate"] == 1
     # every result is a catalog product, never another photo
     assert (ref.results < 5).all()
-    top1 = ref.per_query["Recall@1"]
+    top1 = ref.per_query["HitRate@1"]
     assert top1.sum() == 9 and top1[0] == 0  # the mislabelled photo misses
-    assert ref.overall["Recall@1"].mean == pytest.approx(0.9)
+    assert ref.overall["HitRate@1"].mean == pytest.approx(0.9)
     # one relevant item per photo: the mislabelled one finds green at rank 2 or 3 or not at all
     assert ref.overall["mAP@3"].mean <= 0.9 + 0.1 / 2 + 1e-9
     out = write_report(ev, tmp_path / "report")
@@ -106,7 +106,7 @@ def test_category_relevance(shop: tuple[Workspace, Path]) -> None:
     ref = ev.results[0]
     # category of each photo from its product: the mislabelled red one is "cool" (green),
     # and its red top-1 is "warm": 9 of 10 right at rank 1
-    assert ref.overall["Recall@1"].mean == pytest.approx(0.9)
+    assert ref.overall["HitRate@1"].mean == pytest.approx(0.9)
     # warm has 2 products, cool 3: recall@3 of a warm photo whose top-3 holds both is 1
     assert ev.truth.n_relevant(ref.queries).tolist().count(2) == 3  # red x1 + yellow x2
 

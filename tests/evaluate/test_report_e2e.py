@@ -60,11 +60,14 @@ def test_report_numbers_and_ordering(report_dir: Path) -> None:
     assert data["queries"] == 30 and data["eligible_queries"] == 40
     by = {s["label"]: s for s in data["settings"]}
     # the model must clearly beat random on 5 visually distinct categories
-    assert by["lite0"]["overall"]["P@5"]["mean"] > by["random"]["overall"]["P@5"]["mean"] + 0.3
+    assert (
+        by["lite0"]["overall"]["Precision@5"]["mean"]
+        > by["random"]["overall"]["Precision@5"]["mean"] + 0.3
+    )
     for s in data["settings"]:
         est = s["overall"]["mAP@5"]
         assert est["low"] <= est["mean"] <= est["high"]
-        assert set(s["by_category"]["P@5"]) == {"dress", "hat", "pants", "shoes", "t-shirt"}
+        assert set(s["by_category"]["Precision@5"]) == {"dress", "hat", "pants", "shoes", "t-shirt"}
         assert 0 < s["coverage"] <= 1
     counts = data["confusion"]["top1_counts"]
     assert sum(map(sum, counts)) == 30
@@ -85,7 +88,7 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
             "--compare",
             "model=lite0,histogram",
             "--k",
-            "5",
+            "1,5",
             "--queries",
             "20",
             "--bootstrap",
@@ -103,8 +106,17 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
     assert (out / "report.html").is_file()
     assert json.loads((out / "report.json").read_text())["queries"] == 20
     # -q: one line (headline numbers and the report), no progress bar on stderr
-    assert len(proc.stdout.strip().splitlines()) == 1 and "P@5" in proc.stdout
+    assert len(proc.stdout.strip().splitlines()) == 1 and "Precision@5" in proc.stdout
     assert "report:" in proc.stdout and proc.stderr.strip() == ""
+    assert json.loads((out / "report.json").read_text())["cutoffs"] == [1, 5]
+    wrong_k = subprocess.run(
+        [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "-k", "five"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert wrong_k.returncode == 2 and "Traceback" not in wrong_k.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare", "colour=red"],
         capture_output=True,
@@ -141,6 +153,13 @@ def test_report_opens_offline_in_chromium(report_dir: Path, browser: Browser) ->
         assert page.locator("section h2").first.inner_text() == "Verdict"
         assert "a shopper sees at least one relevant product" in page.inner_text(".verdict")
         assert page.locator(".glossary dt").count() >= 8
+        glossary = page.inner_text(".glossary")
+        for name in ("Precision@k", "Recall@k", "HitRate@k", "mAP@k", "NDCG@k"):
+            assert name in glossary
+        assert "Recall@1" not in page.inner_text(".verdict")  # no ambiguous top-1 "recall"
+        header = page.inner_text("header")
+        assert "a seeded sample of 30 of 40 eligible queries" in header and "±" in header
+        assert "served lists" in header
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
         # every request was the page itself or an inline data: URI
         assert all(u.startswith(("data:", "file://")) for u in requests), requests
@@ -168,7 +187,7 @@ def test_other_models_are_embedded_once_and_cached_in_the_workspace(
 @pytest.mark.slow
 def test_identity_truth_on_grocery_photos(grocery_dir: Path, tmp_path: Path) -> None:
     # one catalog row per photo, group_id = the packaged product: the other photos of the same
-    # product are the relevant results (instance retrieval, Recall@1)
+    # product are the relevant results (instance retrieval, HitRate@1)
     lines = [
         line.split(",")[0].strip()
         for line in (grocery_dir / "train.txt").read_text(encoding="utf-8").splitlines()
@@ -195,7 +214,7 @@ def test_identity_truth_on_grocery_photos(grocery_dir: Path, tmp_path: Path) -> 
     result = evaluation.results[0]
     assert len(result.queries) == 24 and evaluation.truth.n_relevant(result.queries).max() == 5
     # consecutive shots of one package: the colour histogram finds a sibling photo first
-    assert result.overall["Recall@1"].mean > 0.8
+    assert result.overall["HitRate@1"].mean > 0.8
     out = write_report(evaluation, tmp_path / "report")
     assert json.loads(out.with_suffix(".json").read_text())["truth"].startswith("same product")
 
@@ -221,7 +240,9 @@ def test_user_onnx_model_is_compared_and_matches_the_builtin(
     builtin, user = evaluation.results
     assert user.label == "my-model.onnx"
     assert evaluation.extra["embedded"][str(user_model)] == 40
-    assert user.overall["P@5"].mean == pytest.approx(builtin.overall["P@5"].mean, abs=0.03)
+    assert user.overall["Precision@5"].mean == pytest.approx(
+        builtin.overall["Precision@5"].mean, abs=0.03
+    )
 
 
 @pytest.mark.slow
@@ -246,10 +267,10 @@ def test_hybrid_weights_axis(shop: Workspace, tmp_path: Path) -> None:
     # image weight alone ranks exactly like the plain cosine search
     np.testing.assert_array_equal(image_only.results, plain.results)
     # an attribute weight on the category: every top-5 shares the query's category
-    assert with_attrs.overall["P@5"].mean == 1.0 and "circular" in with_attrs.note
+    assert with_attrs.overall["Precision@5"].mean == 1.0 and "circular" in with_attrs.note
     # unit vectors: euclidean ranks exactly like cosine; manhattan is its own ranking
     np.testing.assert_array_equal(by["lite0 · euclidean"].results, plain.results)
-    assert by["lite0 · manhattan"].overall["P@5"].mean > 0.5
+    assert by["lite0 · manhattan"].overall["Precision@5"].mean > 0.5
     skipped = {s["label"] for s in evaluation.extra["skipped"]}
     assert "lite0 · manhattan · hybrid(image=1)" in skipped
     html = write_report(evaluation, tmp_path).read_text(encoding="utf-8")
@@ -298,5 +319,8 @@ def test_compression_and_ann_axes(shop: Workspace) -> None:
     exact = by["lite0"]
     # 40 vectors: HNSW finds the exact neighbours; int8 barely moves the ranking
     np.testing.assert_array_equal(by["lite0 · hnsw"].results, exact.results)
-    assert abs(by["lite0 · int8"].overall["P@5"].mean - exact.overall["P@5"].mean) <= 0.05
-    assert by["lite0 · pca16"].overall["P@5"].mean > 0.5
+    assert (
+        abs(by["lite0 · int8"].overall["Precision@5"].mean - exact.overall["Precision@5"].mean)
+        <= 0.05
+    )
+    assert by["lite0 · pca16"].overall["Precision@5"].mean > 0.5

@@ -121,10 +121,10 @@ def test_evaluate_vectors_on_separable_clusters() -> None:
     products = {f"p{i}": Product(f"p{i}", category=f"c{i // 10}") for i in range(40)}
     truth = build_truth(list(products), products, TruthSpec())
     result = evaluate_vectors(x, truth, k=5, n_boot=50)
-    assert result.overall["P@5"].mean == 1.0 and result.overall["mAP@5"].mean == 1.0
-    assert result.overall["Recall@1"].mean == 1.0
-    assert result.overall["R@5"].mean == pytest.approx(5 / 9)
-    assert set(result.by_group["P@5"]) == {"c0", "c1", "c2", "c3"}
+    assert result.overall["Precision@5"].mean == 1.0 and result.overall["mAP@5"].mean == 1.0
+    assert result.overall["HitRate@1"].mean == 1.0
+    assert result.overall["Recall@5"].mean == pytest.approx(5 / 9)
+    assert set(result.by_group["Precision@5"]) == {"c0", "c1", "c2", "c3"}
     with pytest.raises(ValueError):
         evaluate_vectors(x[:3], truth)
 
@@ -150,3 +150,31 @@ def test_compare_axes_parse_and_expand() -> None:
     for bad in (["colour=red"], ["model"], ["pca=abc"], ["weights=all"]):
         with pytest.raises(ConfigError):
             expand_settings(parse_compare(bad))
+
+
+def test_every_metric_at_every_cutoff_with_unambiguous_names() -> None:
+    from lookalike.evaluate.scoring import canonical_metric, score_results
+
+    truth = build_truth(
+        [f"p{i}" for i in range(6)],
+        {f"p{i}": Product(id=f"p{i}", category="a" if i < 3 else "b") for i in range(6)},
+        TruthSpec(),
+    )
+    queries = np.array([0, 3])
+    results = np.array([[1, 3, 2, 4], [0, 4, 1, 5]])  # p0: hit at 1; p3: miss, then hit
+    r = score_results(truth, queries, results, np.zeros((2, 4)), k=4, n_boot=10, cutoffs=(1, 2, 4))
+    assert r.cutoffs == (1, 2, 4) and set(r.overall) == {
+        f"{f}@{k}" for f in ("Precision", "Recall", "HitRate", "mAP", "NDCG") for k in (1, 2, 4)
+    }
+    assert r.per_query["HitRate@1"].tolist() == [1.0, 0.0]
+    assert r.per_query["HitRate@2"].tolist() == [1.0, 1.0]
+    assert r.per_query["Recall@2"].tolist() == [0.5, 0.5]  # of the 2 relevant products each
+    assert r.per_query["Precision@4"].tolist() == [0.5, 0.5]
+    # older report JSON and training.json keys read under today's names
+    assert [canonical_metric(m) for m in ("P@10", "R@10", "Hit@5", "Recall@1", "mAP@10")] == [
+        "Precision@10",
+        "Recall@10",
+        "HitRate@5",
+        "HitRate@1",
+        "mAP@10",
+    ]

@@ -20,7 +20,7 @@ from lookalike.errors import ConfigError
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.recommend.filters import Filters
 from lookalike.recommend.milvus import MilvusShopStore, StoreSpec
-from lookalike.recommend.milvus_publish import publish_shop
+from lookalike.recommend.milvus_publish import write_generation
 from lookalike.recommend.similar import Recommender
 from lookalike.workspace import Workspace
 
@@ -165,7 +165,7 @@ def test_shops_in_one_database_stay_apart(built: Built, client: TestClient) -> N
         MilvusShopStore(spec, "alpha", collection=beta_collection)
     # a build of another shop aimed at alpha's collection is refused before anything is written
     with pytest.raises(ConfigError, match="belongs to shop 'alpha'"):
-        publish_shop(StoreSpec(spec.kind, spec.uri, "lookalike_alpha"), "gamma", [], EMPTY, {})
+        write_generation(StoreSpec(spec.kind, spec.uri, "lookalike_alpha"), "gamma", [], EMPTY, {})
 
 
 def test_upsert_and_delete_are_served_at_once(built: Built, tmp_path: Path) -> None:

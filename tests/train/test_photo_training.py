@@ -102,7 +102,7 @@ def _top1(ws: Workspace, photos: Path) -> float:
     options = EvaluateOptions(
         k=5, queries=0, n_boot=50, queries_from=photos, truth=TruthSpec.parse("auto")
     )
-    return run_evaluation(ws, options).results[0].overall["Recall@1"].mean
+    return run_evaluation(ws, options).results[0].overall["HitRate@1"].mean
 
 
 def test_training_brings_photos_to_their_product_and_is_adopted(shop) -> None:

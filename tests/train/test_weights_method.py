@@ -103,7 +103,7 @@ def test_picks_a_title_share_that_beats_image_only_and_the_recommender_uses_it(s
         k=5, queries=0, n_boot=50, compare=parse_compare([f"weights=image=1;{chosen}"])
     )
     results = run_evaluation(shop, options).results
-    assert results[-1].overall["P@5"].mean > results[0].overall["P@5"].mean
+    assert results[-1].overall["Precision@5"].mean > results[0].overall["Precision@5"].mean
 
 
 def test_build_weights_win_over_tuned_ones(tmp_path: Path) -> None:

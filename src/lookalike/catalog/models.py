@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from lookalike.catalog.titles import looks_invented
+
 __all__ = ["Product", "first_of_each_id"]
 
 
@@ -17,6 +19,9 @@ class Product:
     ``images`` are sources as found in the catalog: absolute local paths or http(s) URLs,
     the first one being the main image. ``attrs`` holds every extra column/parameter.
     ``origin`` says where in the catalog file it was read (for messages only).
+    ``title_invented``: the title was made up by the reader (a folder's ``"<Category> <stem>"``,
+    the id): shown, never used as text signal. Readers set it; :func:`looks_invented` catches
+    the rest, so it is always set by the time a product exists.
     """
 
     id: str
@@ -28,6 +33,7 @@ class Product:
     url: str = ""
     group_id: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    title_invented: bool = False
     # Where the reader found it ("row 7", "line 31"), for messages; not stored, not compared.
     origin: str = field(default="", compare=False, repr=False)
 
@@ -37,6 +43,9 @@ class Product:
             raise ValueError("a product needs a non-empty id")
         if self.price is not None and (math.isnan(self.price) or math.isinf(self.price)):
             self.price = None
+        self.title_invented = bool(self.title_invented) or looks_invented(
+            self.id, self.title, self.images, self.category
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS products (
     position INTEGER NOT NULL,
     title TEXT NOT NULL DEFAULT '',
     title_norm TEXT NOT NULL DEFAULT '',
+    title_invented INTEGER NOT NULL DEFAULT 0,
     category TEXT NOT NULL DEFAULT '',
     price REAL,
     in_stock INTEGER NOT NULL DEFAULT 1,
@@ -112,6 +113,7 @@ class ProductStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.executescript(_SCHEMA)
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"cannot open the product store {self.path}: {exc}") from exc
         self._db.row_factory = sqlite3.Row
@@ -125,6 +127,16 @@ class ProductStore:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if not {"products", "images"} <= tables:
             raise sqlite3.DatabaseError("no products table (an empty or foreign file)")
+
+    def _migrate(self) -> None:
+        """Add the columns a store written by an older version lacks (their rows read the
+        default; ``Product`` re-derives ``title_invented`` from the title on reading)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(products)")}
+        if "title_invented" not in columns:
+            self._db.execute(
+                "ALTER TABLE products ADD COLUMN title_invented INTEGER NOT NULL DEFAULT 0"
+            )
+            self._db.commit()
 
     def snapshot(self, dest: Path) -> None:
         """Write a compact, self-contained copy (rollback journal, not WAL) to ``dest``."""
@@ -179,14 +191,15 @@ class ProductStore:
                 else:
                     diff.unchanged += 1
                 self._db.execute(
-                    "INSERT OR REPLACE INTO products (id, position, title, title_norm, category,"
-                    " price, in_stock, url, group_id, attrs, images, record_hash, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO products (id, position, title, title_norm,"
+                    " title_invented, category, price, in_stock, url, group_id, attrs, images,"
+                    " record_hash, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         product.id,
                         position,
                         product.title,
                         normalize_title(product.title),
+                        int(product.title_invented),
                         product.category,
                         product.price,
                         int(product.in_stock),
@@ -240,6 +253,8 @@ class ProductStore:
             url=row["url"],
             group_id=row["group_id"],
             attrs=json.loads(row["attrs"]),
+            # a read-only snapshot of an older version has no such column
+            title_invented="title_invented" in row.keys() and bool(row["title_invented"]),
         )
 
     def count(self) -> int:

@@ -28,6 +28,8 @@ def _fmt(value: object) -> str:
 
 
 def _render_train_report(report: dict) -> None:
+    from lookalike.evaluate.scoring import canonical_metric
+
     title = "held-out quality: pretrained backbone -> trained (leave-one-out)"
     if report["options"].get("method") == "photos":
         title = "held-out quality: pretrained backbone -> trained (photo -> catalog; catalog LOO)"
@@ -39,7 +41,8 @@ def _render_train_report(report: dict) -> None:
             before, after = result["before"].get(metric), result["after"].get(metric)
             if before is not None:
                 label = name.replace("_", " ")
-                table.add_row(label, str(result["before"]["n"]), metric, _fmt(before), _fmt(after))
+                shown = canonical_metric(metric)  # training.json's P@10 / Recall@1, named plainly
+                table.add_row(label, str(result["before"]["n"]), shown, _fmt(before), _fmt(after))
     console.print(table)
     console.print(
         f"objective {_fmt(report['objective_before'])} -> {_fmt(report['objective_after'])}, "
@@ -156,6 +159,17 @@ def train(
         )
 
 
+def _cutoffs(text: str) -> tuple[int, ...]:
+    """``-k 1,5,10`` -> (1, 5, 10); a usage error (exit 2) when it is not a list of k."""
+    try:
+        cutoffs = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        cutoffs = ()
+    if not cutoffs:
+        raise typer.BadParameter(f"expected k values such as 1,5,10, got {text!r}", param_hint="-k")
+    return cutoffs
+
+
 def _train_photos(workspace: str, photos: Path, options: PhotoTrainOptions, quiet: bool) -> None:
     """``train --photos``: the photo -> catalog head (lookalike.train.photo_api)."""
     from lookalike.train.photo_api import train_photo_workspace
@@ -225,7 +239,14 @@ def evaluate(
             "catalog with: photo -> catalog evaluation.",
         ),
     ] = None,
-    k: Annotated[int, typer.Option("-k", "--k", help="Results per query.")] = 10,
+    k: Annotated[
+        str,
+        typer.Option(
+            "-k",
+            "--k",
+            help="Cutoffs: every metric at each k, e.g. 1,5,10 (the largest is the list length).",
+        ),
+    ] = "1,5,10",
     queries: Annotated[
         int | None,
         typer.Option(
@@ -234,6 +255,14 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the query sample and the bootstrap.")] = 0,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Measure the raw search. Default: the served lists (self, group variants and "
+            "near-duplicates left out, as the service shows them).",
+        ),
+    ] = False,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("report"),
     quiet: Annotated[
@@ -247,14 +276,17 @@ def evaluate(
     from lookalike.evaluate.truth import TruthSpec
 
     _setup_logging(quiet)
+    cutoffs = _cutoffs(k)
     options = EvaluateOptions(
-        k=k,
+        k=max(cutoffs),
+        cutoffs=cutoffs,
         queries=queries,
         seed=seed,
         truth=TruthSpec.parse(truth),
         compare=parse_compare(compare or []),
         n_boot=bootstrap,
         queries_from=queries_from,
+        raw=raw,
     )
     with progress_bars(not quiet) as bar:
         evaluation = run_evaluation(workspace, replace(options, progress=bar))
@@ -262,9 +294,11 @@ def evaluate(
     table = Table(
         title=f"evaluation of {evaluation.workspace} (relevant = {evaluation.truth.description})"
     )
-    metrics = [f"P@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1"]
+    top, short = max(cutoffs), min(cutoffs)
+    hit = "HitRate@5" if 5 in cutoffs else f"HitRate@{top}"
+    metrics = [f"Precision@{top}", hit, f"mAP@{top}", f"NDCG@{top}", f"Recall@{top}"]
     if queries_from is not None:  # photo -> catalog: top-1 / top-5 first
-        metrics = ["Recall@1", *(["Hit@5"] if k > 5 else [f"Hit@{k}"]), f"mAP@{k}", f"P@{k}"]
+        metrics = [f"HitRate@{short}", hit, f"mAP@{top}", f"Precision@{top}"]
     table.add_column("setting", no_wrap=True)
     for col in (*metrics, f"{metrics[0]} ±", "coverage", "s"):
         table.add_column(col, justify="right")

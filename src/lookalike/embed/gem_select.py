@@ -19,7 +19,7 @@ randomness, fixed sample order (by image content hash).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,12 +48,7 @@ class GemChoice:
 
     def record(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {
-            "p": self.p,
-            "criterion": self.criterion,
-            "scores": self.scores,
-            "sample": self.sample,
-        }
+        return asdict(self)
 
 
 def second_view(batch: np.ndarray) -> np.ndarray:

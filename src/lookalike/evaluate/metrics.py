@@ -47,8 +47,9 @@ def recall_at_k(rel: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
 
 
 def hit_rate_at_k(rel: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
-    """1 when at least one of the first ``k`` results is relevant (Recall@k of instance
-    retrieval, so ``k=1`` gives Recall@1); NaN when nothing relevant exists."""
+    """HitRate@k: 1 when at least one of the first ``k`` results is relevant (what instance
+    retrieval papers call Recall@k; the report keeps Recall@k for :func:`recall_at_k`); NaN
+    when nothing relevant exists."""
     n_relevant = np.asarray(n_relevant, dtype=float)
     hit = _cut(rel, k).any(axis=1).astype(float)
     return np.where(n_relevant > 0, hit, np.nan)

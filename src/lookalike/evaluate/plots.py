@@ -49,14 +49,14 @@ def _png(fig: Figure) -> bytes:
 
 
 def precision_curves(results: Sequence[SettingResult]) -> bytes:
-    """P@i for i = 1..k, one line per setting."""
+    """Precision@i for i = 1..k, one line per setting."""
     fig = _figure(6.4, 3.6)
     ax = fig.add_subplot()
     for result in results:
         ks = np.arange(1, len(result.precision_curve) + 1)
         ax.plot(ks, result.precision_curve, marker="o", markersize=3, label=result.label)
     ax.set_xlabel("k (results shown)")
-    ax.set_ylabel("precision@k")
+    ax.set_ylabel("Precision@k")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     if results:

@@ -11,7 +11,6 @@ Hook for other packages: every ``*.png`` found in ``<workspace>/train/`` or
 from __future__ import annotations
 
 import base64
-import html
 import io
 import time
 from pathlib import Path
@@ -22,9 +21,19 @@ import numpy as np
 from lookalike.atomic import write_bytes_atomic, write_json_atomic
 from lookalike.evaluate import plots
 from lookalike.evaluate.runner import PAIRS_PER_QUERY, Evaluation
-from lookalike.evaluate.scoring import SettingResult, metric_names
+from lookalike.evaluate.scoring import METRICS, SettingResult
+from lookalike.evaluate.served import lists_note
 from lookalike.evaluate.style import REPORT_CSS as _CSS
-from lookalike.evaluate.verdict import glossary_html, training_html, training_logs, verdict_html
+from lookalike.evaluate.tables import category_table, mean_of, metric_table, skipped_notes
+from lookalike.evaluate.tables import esc as _esc
+from lookalike.evaluate.tables import fmt as _fmt
+from lookalike.evaluate.verdict import (
+    glossary_html,
+    sample_note,
+    training_html,
+    training_logs,
+    verdict_html,
+)
 from lookalike.evaluate.views import confusion, pick_examples
 
 __all__ = ["write_report", "report_data", "REPORT_HTML", "REPORT_JSON"]
@@ -52,14 +61,6 @@ def _thumbnail(path: str) -> str | None:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=80)
     return _b64(buffer.getvalue(), "image/jpeg")
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None or np.isnan(value) else f"{value:.{digits}f}"
-
-
-def _esc(text: object) -> str:
-    return html.escape(str(text))
 
 
 class _Thumbs:
@@ -111,74 +112,6 @@ def _grid(ev: Evaluation, ref: SettingResult, thumbs: _Thumbs, positions: list[i
                 )
         rows.append(f'<div class="row">{"".join(cards)}</div>')
     return "".join(rows) or '<p class="note">none</p>'
-
-
-def _metric_table(ev: Evaluation) -> str:
-    k = ev.options.k
-    names = metric_names(k)
-    best = {
-        m: max(
-            (r.overall[m].mean for r in ev.results if not np.isnan(r.overall[m].mean)),
-            default=np.nan,
-        )
-        for m in names
-    }
-    head = "".join(f"<th>{_esc(m)}</th>" for m in names)
-    head += "<th>coverage</th><th>Gini</th><th>top 1% share</th><th>seconds</th>"
-    body = []
-    for r in ev.results:
-        cells = []
-        for m in names:
-            e = r.overall[m]
-            cls = ' class="best"' if len(ev.results) > 1 and e.mean == best[m] else ""
-            cells.append(
-                f"<td{cls}>{_fmt(e.mean)}<br><span class='ci'>[{_fmt(e.low)}, "
-                f"{_fmt(e.high)}]</span></td>"
-            )
-        total = sum(r.seconds.values())
-        cells.append(
-            f"<td>{_fmt(r.coverage)}</td><td>{_fmt(r.gini)}</td>"
-            f"<td>{_fmt(r.top1_share)}</td><td>{total:.2f}</td>"
-        )
-        body.append(f"<tr><td>{_esc(r.label)}</td>{''.join(cells)}</tr>")
-    return f"<table><tr><th>setting</th>{head}</tr>{''.join(body)}</table>"
-
-
-def _mean_of(ref: SettingResult, group: str) -> str:
-    est = ref.by_group.get(f"P@{ref.k}", {}).get(group)
-    return "" if est is None else f" (P@{ref.k} {est.mean:.3f}, {est.n} queries)"
-
-
-def _skipped(ev: Evaluation) -> str:
-    """Notes on settings, and the settings that were not evaluated, with why."""
-    out = ""
-    notes = "".join(f"<li>{_esc(r.label)}: {_esc(r.note)}</li>" for r in ev.results if r.note)
-    if notes:
-        out += f"<p class='note'>Notes:</p><ul class='note'>{notes}</ul>"
-    skipped = ev.extra.get("skipped", [])
-    if skipped:
-        items = "".join(f"<li>{_esc(s['label'])}: {_esc(s['reason'])}</li>" for s in skipped)
-        out += f"<p class='note'>Settings not evaluated:</p><ul class='note'>{items}</ul>"
-    return out
-
-
-def _category_table(ev: Evaluation, ref: SettingResult) -> str:
-    k = ev.options.k
-    cols = [f"P@{k}", f"mAP@{k}", "Recall@1", f"NDCG@{k}"]
-    groups = sorted(ref.by_group[cols[0]], key=lambda g: -ref.by_group[cols[0]][g].mean)
-    rows = []
-    for g in groups:
-        n = ref.by_group[cols[0]][g].n
-        cells = "".join(
-            f"<td>{_fmt(ref.by_group[c][g].mean)} <span class='ci'>[{_fmt(ref.by_group[c][g].low)},"
-            f" {_fmt(ref.by_group[c][g].high)}]</span></td>"
-            if g in ref.by_group[c]
-            else "<td>–</td>"
-            for c in cols
-        )
-        rows.append(f"<tr><td>{_esc(g)}</td><td>{n}</td>{cells}</tr>")
-    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
-    return f"<table><tr><th>category</th><th>queries</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _heatmap(ev: Evaluation, ref: SettingResult) -> str:
@@ -239,13 +172,17 @@ def report_data(ev: Evaluation) -> dict[str, Any]:
         "eligible_queries": ev.eligible,
         "products": len(ev.truth),
         "bootstrap_resamples": ev.options.n_boot,
+        "cutoffs": list(ev.results[0].cutoffs),
+        "metrics": {f"{family}@k": text for family, text in METRICS.items()},
+        "sample": sample_note(ev),
         "settings": [r.to_dict() for r in ev.results],
         "confusion": {"categories": names, "top1_counts": matrix.tolist()},
         "reference_per_query": per_query,
         "embedded_now": ev.extra.get("embedded", {}),
         "skipped_settings": ev.extra.get("skipped", []),
-        "ranked_by": "mean product vectors (the workspace was built with aggregate="
-        f"{ev.extra.get('aggregate', 'mean')})",
+        "lists": ev.extra.get("lists", "raw"),  # "served" (exclusions applied) or "raw"
+        "exclusions": ev.extra.get("exclusions"),
+        "lists_note": lists_note(ev.extra),
         "seconds": round(ev.seconds, 3),
     }
 
@@ -273,7 +210,7 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
     k = ev.options.k
     thumbs = _Thumbs(ev.images)
     examples = pick_examples(ev.truth, ref, seed=ev.options.seed, per_section=GRID_QUERIES)
-    pk = f"P@{k}"
+    pk = f"Precision@{k}"
     charts = plots.charts_available()
     figures = (
         [
@@ -293,9 +230,13 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
                 ),
             )
         )
-    plots_html = "".join(
-        f'<img class="plot" alt="{_esc(t)}" src="{_b64(png, "image/png")}">' for t, png in figures
-    ) or f'<p class="note">No charts: {_esc(plots.CHARTS_HINT)}.</p>'
+    plots_html = (
+        "".join(
+            f'<img class="plot" alt="{_esc(t)}" src="{_b64(png, "image/png")}">'
+            for t, png in figures
+        )
+        or f'<p class="note">No charts: {_esc(plots.CHARTS_HINT)}.</p>'
+    )
     threshold_note = (
         (
             f"Suggested threshold for <b>{_esc(ref.label)}</b>: <b>{_fmt(th.get('f1'))}</b>, "
@@ -318,23 +259,17 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
     sections = [
         (
             "Metrics",
-            _metric_table(ev)
-            + _skipped(ev)
+            metric_table(ev)
+            + skipped_notes(ev)
             + (
-                f"<p class='note'>Mean over {len(ref.queries)} queries (seeded sample of "
-                f"{ev.eligible} {'photos' if ev.truth.gallery is not None else 'products'} "
-                f"that have a relevant item; seed {ev.options.seed}), "
-                f"95% percentile bootstrap interval ({ev.options.n_boot} resamples) below each "
-                f"value. Recall@1 and Hit@{k}: share of queries with a relevant product at rank 1 "
-                f"/ in the top {k}. Coverage: share of the catalog in at least one product's "
-                f"top {k} "
-                f"(over {ref.coverage_over} lists); Gini and top-1% share: how concentrated the "
-                "recommendations are on a few products (0 and 1% = perfectly even). "
-                "Equal scores keep catalog order (lower row first); each rank counts once.</p>"
+                f"<p class='note'>Queries: {_esc(sample_note(ev))}; 95% percentile bootstrap "
+                f"interval ({ev.options.n_boot} resamples) below each value. Coverage over "
+                f"{ref.coverage_over} lists. Names: see the glossary. Equal scores keep "
+                "catalog order (lower row first); each rank counts once.</p>"
             ),
         ),
         ("Plots", f'<div class="plots">{plots_html}</div><p class="note">{threshold_note}</p>'),
-        (f"By category ({_esc(ref.label)})", _category_table(ev, ref)),
+        (f"By category ({_esc(ref.label)})", category_table(ev, ref)),
         (
             "Confusion: top-1 category by query category",
             _heatmap(ev, ref)
@@ -343,12 +278,11 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         ),
         ("Random queries and their top-k", _grid(ev, ref, thumbs, examples["random"])),
         (
-            f"Best category: {_esc(examples['best_name'])}{_mean_of(ref, examples['best_name'])}",
+            f"Best category: {_esc(examples['best_name'])}{mean_of(ref, examples['best_name'])}",
             _grid(ev, ref, thumbs, examples["best"]),
         ),
         (
-            f"Worst category: {_esc(examples['worst_name'])}"
-            f"{_mean_of(ref, examples['worst_name'])}",
+            f"Worst category: {_esc(examples['worst_name'])}{mean_of(ref, examples['worst_name'])}",
             _grid(ev, ref, thumbs, examples["worst"]),
         ),
         (
@@ -381,5 +315,6 @@ def render_html(ev: Evaluation, data: dict[str, Any], extra_images: list[Path] |
         f"<p>{ev.truth.searchable} products{_photo_note(ev)} · "
         f"relevant = {_esc(ev.truth.description)} · k = {k} · "
         f"{len(ev.results)} setting(s) · reference: {_esc(ref.label)} · "
+        f"{_esc(lists_note(ev.extra))} · {_esc(sample_note(ev))} · "
         f"{_esc(data['created'])}</p></header><main>{legend}{body}</main></body></html>"
     )

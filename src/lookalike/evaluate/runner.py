@@ -24,6 +24,7 @@ from lookalike.evaluate.compare import (
 )
 from lookalike.evaluate.hybrid import HybridRanking, hybrid_ranking
 from lookalike.evaluate.scoring import SettingResult, drop_self, score_results, suggest_threshold
+from lookalike.evaluate.served import ServedContext, raw_reason
 from lookalike.evaluate.stats import DEFAULT_BOOTSTRAP
 from lookalike.evaluate.truth import GroundTruth, TruthSpec, build_truth, sample_queries
 from lookalike.evaluate.vectors import workspace_vectors
@@ -53,7 +54,8 @@ PAIRS_PER_QUERY = 200
 class EvaluateOptions:
     """What to evaluate and how. Validated on construction."""
 
-    k: int = 10
+    k: int = 10  # list length; every metric at every cutoff (``-k 1,5,10``: k = 10)
+    cutoffs: tuple[int, ...] | None = None  # None: 1, 5 and k (scoring.default_cutoffs)
     # None: every eligible query below AUTO_ALL_BELOW products, else a seeded 500; 0: all
     queries: int | None = None
     seed: int = 0
@@ -63,10 +65,15 @@ class EvaluateOptions:
     progress: Progress | None = field(default=None, compare=False, repr=False)
     # outside photos as queries against the catalog (see lookalike.evaluate.photos)
     queries_from: Path | None = None
+    # False: the served lists (self, group variants, near-duplicates left out, as the
+    # Recommender serves them; see lookalike.evaluate.served); True: the raw search
+    raw: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= 100:
             raise ConfigError(f"k must be between 1 and 100, got {self.k}")
+        if self.cutoffs is not None and not all(1 <= c <= self.k for c in self.cutoffs):
+            raise ConfigError(f"every k must be between 1 and {self.k}, got {self.cutoffs}")
         if self.queries is not None and self.queries < 0:
             raise ConfigError(f"queries must be 0 (all) or more, got {self.queries}")
         if not 10 <= self.n_boot <= 100_000:
@@ -145,6 +152,7 @@ def _evaluate_setting(
     options: EvaluateOptions,
     label: str,
     hybrid: HybridRanking | None = None,
+    served: ServedContext | None = None,
 ) -> SettingResult:
     n = len(truth)
     search_rows = np.arange(n) if n <= COVERAGE_MAX_ROWS else queries
@@ -157,7 +165,10 @@ def _evaluate_setting(
         dists, rows, stored, searched, seconds = search_setting(
             vectors, search_rows, options.k, setting, seed=options.seed, gallery=truth.gallery
         )
-    rows, dists = drop_self(search_rows, rows, dists, options.k)
+    if served is None:
+        rows, dists = drop_self(search_rows, rows, dists, options.k)
+    else:
+        rows, dists = served.lists(setting, search_rows, options.k, vectors, hybrid)
     position = {int(r): i for i, r in enumerate(search_rows)}
     pick = np.array([position[int(q)] for q in queries], dtype=np.int64)
     t0 = time.perf_counter()
@@ -171,6 +182,7 @@ def _evaluate_setting(
         all_results=rows,
         n_boot=options.n_boot,
         seed=options.seed,
+        cutoffs=options.cutoffs,
     )
     scores_of: Callable[[int], np.ndarray]
     if hybrid is not None:
@@ -235,6 +247,8 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
         )
     results: list[SettingResult] = []
     skipped: list[dict[str, str]] = []
+    why_raw = raw_reason(options.raw, bool(photo_vectors), truth.description)
+    served = None if why_raw else ServedContext.of(ws, common, products, options.seed)
     own_label = own_model + (" + head" if manifest.get("head") else "")
     for setting in _progress(settings, options.progress):
         mv = model_vectors[setting.model or ""]
@@ -254,7 +268,7 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             continue
         if setting.weights:
             hybrid = hybrid_ranking(ws, setting.weights, common, vectors, products)
-        result = _evaluate_setting(setting, vectors, truth, queries, options, label, hybrid)
+        result = _evaluate_setting(setting, vectors, truth, queries, options, label, hybrid, served)
         result.seconds["vectors"] = mv.seconds
         results.append(result)
     if not results:
@@ -281,6 +295,9 @@ def run_evaluation(workspace: Workspace | str, options: EvaluateOptions) -> Eval
             # a "max" workspace serves best-image-pair neighbours; evaluation ranks by the
             # mean product vectors it also stores, so say so next to the numbers
             "aggregate": str(manifest.get("aggregate", "mean")),
+            "lists": "raw" if served is None else "served",
+            "raw_reason": why_raw,
+            "exclusions": None if served is None else served.description,
         },
     )
 

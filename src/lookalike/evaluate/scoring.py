@@ -1,7 +1,8 @@
 """Ranked result lists -> every number of the report for one setting.
 
 :func:`score_results` turns ``(query rows, result rows)`` into per-query metrics, their
-bootstrap intervals overall and per category, the P@k curve, coverage and concentration.
+bootstrap intervals overall and per category, the Precision@k curve, coverage and
+concentration. Metric keys are ``<family>@<k>`` for every family of ``METRICS`` and every cutoff.
 :func:`evaluate_vectors` is the one-call entry for a plain vector matrix (exact cosine search),
 e.g. for a trained head: ``evaluate_vectors(x, truth, k=10)``.
 
@@ -41,6 +42,9 @@ from lookalike.evaluate.truth import GroundTruth, sample_queries
 
 __all__ = [
     "SettingResult",
+    "METRICS",
+    "canonical_metric",
+    "default_cutoffs",
     "metric_names",
     "drop_self",
     "score_results",
@@ -49,11 +53,42 @@ __all__ = [
 ]
 
 
-def metric_names(k: int) -> list[str]:
-    """The metric keys of a result, in table order (``Hit@5`` too when ``k`` > 5: the top-5
-    hit rate is what a shopper sees in a short strip)."""
-    extra = ["Hit@5"] if k > 5 else []
-    return [f"P@{k}", f"R@{k}", f"mAP@{k}", f"NDCG@{k}", "Recall@1", *extra, f"Hit@{k}"]
+# The metric families, each measured at every cutoff k, with its one-line definition.
+METRICS = {
+    "Precision": "share of the first k results that are relevant",
+    "Recall": "share of all the catalog's relevant products found in the first k",
+    "HitRate": "share of queries with at least one relevant result in the first k",
+    "mAP": "mean over queries of the precision at the ranks of the relevant results among "
+    "the first k, divided by min(k, relevant products): relevant results near the top count",
+    "NDCG": "discounted gain of the first k results over the best possible order "
+    "(1 = every relevant product ranked first)",
+}
+# names of older reports and of training.json: P@k, R@k (recall), Hit@k, Recall@1 (top-1 hit)
+_LEGACY = {"P": "Precision", "R": "Recall", "Hit": "HitRate"}
+
+
+def canonical_metric(name: str) -> str:
+    """Today's name of a metric key read from an older report JSON (one whose settings have
+    no ``cutoffs``) or from training.json, where the names were ambiguous:
+    ``P@10`` -> ``Precision@10``, ``R@10`` -> ``Recall@10``, ``Hit@5`` -> ``HitRate@5``,
+    ``Recall@1`` (the top-1 hit rate, as those logs meant it) -> ``HitRate@1``."""
+    if name == "Recall@1":
+        return "HitRate@1"
+    family, at, k = name.partition("@")
+    return f"{_LEGACY.get(family, family)}{at}{k}"
+
+
+def default_cutoffs(k: int) -> tuple[int, ...]:
+    """The cutoffs measured for a list of ``k``: 1, 5 (a short strip) and ``k``."""
+    return tuple(sorted({c for c in (1, 5, k) if c <= k}))
+
+
+def metric_names(cutoffs: int | tuple[int, ...]) -> list[str]:
+    """The metric keys of a result, in table order: every family at every cutoff
+    (``Precision@5``, ``Recall@5``, ``HitRate@5``, ``mAP@5``, ``NDCG@5``, ...); an int ``k``
+    means :func:`default_cutoffs`."""
+    ks = default_cutoffs(cutoffs) if isinstance(cutoffs, int) else cutoffs
+    return [f"{family}@{k}" for k in ks for family in METRICS]
 
 
 @dataclass
@@ -61,14 +96,14 @@ class SettingResult:
     """Every number for one evaluated setting (``per_query`` arrays align with ``queries``)."""
 
     label: str
-    k: int
+    k: int  # the list length (the largest cutoff)
     queries: np.ndarray
     results: np.ndarray  # (nq, k) catalog rows, -1 = none
     scores: np.ndarray  # (nq, k) similarity scores (higher is closer)
     per_query: dict[str, np.ndarray]
     overall: dict[str, Estimate]
     by_group: dict[str, dict[str, Estimate]]
-    precision_curve: list[float]  # mean P@i for i = 1..k
+    precision_curve: list[float]  # mean Precision@i for i = 1..k
     coverage: float
     gini: float
     top1_share: float
@@ -79,6 +114,7 @@ class SettingResult:
     # sampled pair scores (relevant, other) behind the threshold, for the histogram plot
     pair_scores: tuple[np.ndarray, np.ndarray] | None = None
     note: str = ""
+    cutoffs: tuple[int, ...] = ()  # the k of every metric key (default_cutoffs(k) when empty)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (per-query arrays left out; NaN as null)."""
@@ -86,6 +122,7 @@ class SettingResult:
             "label": self.label,
             "setting": self.setting,
             "k": self.k,
+            "cutoffs": list(self.cutoffs or default_cutoffs(self.k)),
             "queries": len(self.queries),
             "overall": {m: e.to_dict() for m, e in self.overall.items()},
             "by_category": {
@@ -135,29 +172,26 @@ def score_results(
     all_results: np.ndarray | None = None,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    cutoffs: tuple[int, ...] | None = None,
 ) -> SettingResult:
-    """Metrics of ranked ``results`` (rows, self already dropped) for ``queries``.
+    """Metrics of ranked ``results`` (rows, self already dropped) for ``queries``, at every
+    cutoff (default: :func:`default_cutoffs` of ``k``; none above ``k``).
 
     ``all_results``: the top-k lists of every product, for coverage and concentration
     (default: the queries' lists).
     """
+    ks = tuple(sorted(set(cutoffs))) if cutoffs else default_cutoffs(k)
+    if ks[-1] > k or ks[0] < 1:
+        raise ValueError(f"cutoffs {ks} must be between 1 and the list length {k}")
     rel = truth.relevance(queries, results[:, :k])
     n_rel = truth.n_relevant(queries)
-    per_query = dict(
-        zip(
-            metric_names(k),
-            (
-                precision_at_k(rel, k),
-                recall_at_k(rel, n_rel, k),
-                average_precision_at_k(rel, n_rel, k),
-                ndcg_at_k(rel, n_rel, k),
-                hit_rate_at_k(rel, n_rel, 1),
-                *([hit_rate_at_k(rel, n_rel, 5)] if k > 5 else []),
-                hit_rate_at_k(rel, n_rel, k),
-            ),
-            strict=True,
-        )
-    )
+    per_query: dict[str, np.ndarray] = {}
+    for c in ks:
+        per_query[f"Precision@{c}"] = precision_at_k(rel, c)
+        per_query[f"Recall@{c}"] = recall_at_k(rel, n_rel, c)
+        per_query[f"HitRate@{c}"] = hit_rate_at_k(rel, n_rel, c)
+        per_query[f"mAP@{c}"] = average_precision_at_k(rel, n_rel, c)
+        per_query[f"NDCG@{c}"] = ndcg_at_k(rel, n_rel, c)
     groups = truth.groups[queries]
     overall = {m: bootstrap_ci(v, n_boot=n_boot, seed=seed) for m, v in per_query.items()}
     by_group = {
@@ -183,6 +217,7 @@ def score_results(
         gini=gini(counts),
         top1_share=top_share(counts, 0.01),
         coverage_over=len(lists),
+        cutoffs=ks,
     )
 
 
@@ -225,6 +260,7 @@ def evaluate_vectors(
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
     label: str = "vectors",
+    cutoffs: tuple[int, ...] | None = None,
 ) -> SettingResult:
     """Evaluate a ``(N, d)`` matrix whose rows are ``truth.ids``, by exact cosine top-``k``
     (rows are L2-normalised here). ``queries``: a seeded sample size (None: every eligible
@@ -247,4 +283,5 @@ def evaluate_vectors(
         all_results=all_i,
         n_boot=n_boot,
         seed=seed,
+        cutoffs=cutoffs,
     )

@@ -6,32 +6,23 @@ from html import escape
 from typing import Any
 
 from lookalike.evaluate.runner import Evaluation
-from lookalike.evaluate.scoring import SettingResult
+from lookalike.evaluate.scoring import METRICS, SettingResult, canonical_metric
 
-__all__ = ["verdict_html", "glossary_html", "training_html", "training_logs", "GLOSSARY"]
+__all__ = [
+    "verdict_html",
+    "glossary_html",
+    "sample_note",
+    "training_html",
+    "training_logs",
+    "GLOSSARY",
+]
 
 GLOSSARY = (
-    ("P@k (Precision@k)", "share of the first k results that are relevant."),
-    ("R@k (Recall@k)", "share of all the relevant products of the catalog found in the first k."),
+    *((f"{family}@k", f"{text}.") for family, text in METRICS.items()),
     (
-        "mAP@k",
-        "mean over queries of the average precision at the ranks of the relevant "
-        "results among the first k (rewards relevant results near the top).",
-    ),
-    (
-        "NDCG@k",
-        "discounted gain of the first k results over the best possible order "
-        "(1 = every relevant product ranked first).",
-    ),
-    ("Recall@1 (HitRate@1, top-1)", "share of queries whose first result is relevant."),
-    (
-        "Hit@k (HitRate@k, top-k)",
-        "share of queries with at least one relevant result in the first k.",
-    ),
-    (
-        "95% interval",
-        "percentile bootstrap over the queries: where the mean would land on "
-        "another sample of the same size.",
+        "95% interval (±)",
+        "percentile bootstrap over the queries: where the mean would land on another sample "
+        "of the same size; ± is half its width. A smaller query sample gives a wider interval.",
     ),
     ("Coverage", "share of the catalog that appears in at least one product's top k."),
     (
@@ -43,14 +34,32 @@ GLOSSARY = (
         "the similarity score above which calling a pair relevant gives the best "
         "F1 over sampled query x catalog pairs.",
     ),
+    (
+        "Served lists",
+        "what a shopper is shown: the query itself, its group's variants and near-duplicate "
+        "photos left out (--raw measures the raw search).",
+    ),
 )
 
 
 def _hit(ref: SettingResult) -> tuple[str, int]:
     """The top-5 hit-rate key (top-k when k < 5) and its k."""
-    if "Hit@5" in ref.overall:
-        return "Hit@5", 5
-    return f"Hit@{ref.k}", ref.k
+    if "HitRate@5" in ref.overall:
+        return "HitRate@5", 5
+    return f"HitRate@{ref.k}", ref.k
+
+
+def sample_note(ev: Evaluation) -> str:
+    """How many queries were measured and what that does to the numbers (the interval)."""
+    ref = ev.results[0]
+    n, key = len(ref.queries), f"Precision@{ref.k}"
+    which = (
+        f"every one of the {n} eligible queries"
+        if n >= ev.eligible
+        else f"a seeded sample of {n} of {ev.eligible} eligible queries (seed {ev.options.seed})"
+    )
+    est = ref.overall[key]
+    return f"{which}: {key} is known to ±{(est.high - est.low) / 2:.3f} (95% interval)"
 
 
 def verdict_html(ev: Evaluation) -> str:
@@ -59,24 +68,25 @@ def verdict_html(ev: Evaluation) -> str:
     ref = ev.results[0]
     key, k = _hit(ref)
     hit = ref.overall[key]
-    pk = ref.overall[f"P@{ref.k}"]
+    pk = ref.overall[f"Precision@{ref.k}"]
     who = "photo" if ev.truth.gallery is not None else "product page"
     parts = [
         f"For <b>{hit.mean:.0%}</b> of the {len(ref.queries)} {who}s measured, a shopper sees at "
-        f"least one relevant product in the top {k} (95% interval {hit.low:.0%}–{hit.high:.0%}); "
-        f"on average {pk.mean:.0%} of the top {ref.k} are relevant (±{(pk.high - pk.low) / 2:.3f})."
+        f"least one relevant product in the top {k} ({key}, 95% interval {hit.low:.0%}–"
+        f"{hit.high:.0%}); on average {pk.mean:.0%} of the top {ref.k} are relevant "
+        f"(Precision@{ref.k} ±{(pk.high - pk.low) / 2:.3f})."
     ]
     if len(ref.queries) < ev.eligible:
         parts.append(
             f"These are a seeded sample of {len(ref.queries)} of {ev.eligible} possible queries: "
             "pass <code>--queries 0</code> to measure them all and narrow the intervals."
         )
-    groups = ref.by_group.get(f"P@{ref.k}", {})
+    groups = ref.by_group.get(f"Precision@{ref.k}", {})
     ranked = sorted((e.mean, name) for name, e in groups.items() if e.n >= 3)
     weak = [(m, n) for m, n in ranked[:3] if m < pk.mean - 0.05]
     if weak:
         names = ", ".join(f"{escape(n)} ({m:.2f})" for m, n in weak)
-        parts.append(f"Weakest categories by P@{ref.k}: {names}.")
+        parts.append(f"Weakest categories by Precision@{ref.k}: {names}.")
     best = max(ev.results, key=lambda r: r.overall[key].mean)
     if best is not ref and best.overall[key].low > hit.high:
         parts.append(
@@ -104,12 +114,13 @@ def training_html(logs: list[tuple[str, dict]]) -> str:
     for where, log in logs:
         rows = []
         for name, result in (log.get("evaluation") or {}).items():
-            for metric in ("P@10", "mAP@10", "Recall@1"):
+            for metric in ("P@10", "mAP@10", "Recall@1", "Hit@5"):  # training.json's keys
                 before = result.get("before", {}).get(metric)
                 after = result.get("after", {}).get(metric)
                 if before is not None and after is not None:
                     rows.append(
-                        f"<tr><td>{escape(name.replace('_', ' '))}</td><td>{metric}</td>"
+                        f"<tr><td>{escape(name.replace('_', ' '))}</td>"
+                        f"<td>{canonical_metric(metric)}</td>"
                         f"<td>{before:.3f}</td><td>{after:.3f}</td>"
                         f"<td>{after - before:+.3f}</td></tr>"
                     )

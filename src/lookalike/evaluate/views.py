@@ -32,7 +32,7 @@ def pick_examples(
     worst category (by mean precision), and failures (top-1 from another category)."""
     rng = np.random.default_rng(seed + 1)
     n = len(result.queries)
-    key = f"P@{result.k}"
+    key = f"Precision@{result.k}"
 
     def sample(positions: np.ndarray) -> list[int]:
         if len(positions) > per_section:

@@ -32,6 +32,15 @@ class EmbedStage:
         self.dim = dim
         self.fresh = fresh
         self._cached_rows = 0
+        self._embedder: Embedder | None = None
+
+    def embedder(self, files: Sequence[Path]) -> Embedder:
+        """The build's embedder: the one this stage loaded, else loaded now (``files``: what
+        an int8 model calibrates on). Later stages that embed (near-duplicate calibration)
+        share it."""
+        if self._embedder is None:
+            self._embedder = self.load(files)
+        return self._embedder
 
     def prune(self, state: BuildState) -> None:
         """After the build published: drop the cached vectors no image in use has."""
@@ -48,7 +57,7 @@ class EmbedStage:
         new, errors = VectorSet.empty(self.dim), dict[str, str]()
         if todo:
             with state.timed("model"):  # load (and, for int8, calibrate once per workspace)
-                embedder = self.load(list(todo.values()))
+                embedder = self.embedder(list(todo.values()))
             with state.timed("embed"):
                 # in this process, or on Ray (--engine ray): same inputs, same outputs
                 new, errors = embed_files(todo, embedder, state.options, state.ws)

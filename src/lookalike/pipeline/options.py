@@ -70,7 +70,11 @@ class BuildOptions:
     titles: bool = True  # embed titles with MiniLM (cached by title hash)
     weights: Weights = field(default_factory=Weights)
     exclude_group: bool = True
+    # near-duplicates: calibrated on re-encoded copies of the catalog's images for this
+    # model and head (pipeline/neardup.py); near_duplicate is the fallback (too few images)
+    # or, with calibrate_near_duplicate=False, the fixed threshold; None keeps near-duplicates
     near_duplicate: float | None = DEFAULT_NEAR_DUPLICATE
+    calibrate_near_duplicate: bool = True
     # publish guard: refuse to publish when products with vectors drop by more than this
     max_shrink: float = DEFAULT_MAX_SHRINK
     allow_shrink: bool = False

@@ -94,6 +94,7 @@ def build_manifest(
             "weights": options.weights.as_dict(),
             "exclude_group": options.exclude_group,
             "near_duplicate": options.near_duplicate,
+            "near_duplicate_calibration": state.near_duplicate_calibration,
             "titles": options.titles,
         },
         "catalog": state.source_name,

@@ -30,6 +30,7 @@ from lookalike.pipeline.embed import EmbedderLoader, EmbedStage
 from lookalike.pipeline.gem import gem_is_auto, pick_gem_stage, recorded_model
 from lookalike.pipeline.images import images_stage, prune_image_cache
 from lookalike.pipeline.index import index_stage
+from lookalike.pipeline.neardup import NearDuplicateStage
 from lookalike.pipeline.options import BuildOptions, BuildReport, resolve_model
 from lookalike.pipeline.precision import embedding_key, load_build_embedder, needs_calibration
 from lookalike.pipeline.publish import build_lock, check_publish, new_generation_id, publish, sweep
@@ -149,6 +150,7 @@ def build_workspace(
             embed(state)
             vectors_stage(state, head)
             _guard(state, previous, model)
+            NearDuplicateStage(embed)(state, head)  # in the model's space, before transforms
             transform_stage(state)
             index_stage(state)
             table_stage(state)

@@ -70,6 +70,8 @@ class BuildState:
     # index, table, titles
     index: IndexBuild | None = None
     neighbors: Neighbors | None = None
+    # the near-duplicate threshold's measurements (pipeline/neardup.py), for the manifest
+    near_duplicate_calibration: dict[str, Any] | None = None
     titles: TitleReport | None = None
     # publish to a serving store (--store milvus...): what the manifest records of it
     published: dict[str, Any] | None = None

@@ -30,7 +30,7 @@ from lookalike.recommend.milvus import (
     row_batches,
 )
 
-__all__ = ["write_generation", "commit_generation", "publish_shop"]
+__all__ = ["write_generation", "commit_generation"]
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +128,6 @@ def commit_generation(spec: StoreSpec, shop: str, name: str, keep: set[str]) -> 
         crash_point("store.dropped")
     finally:
         client.close()
-
-
-def publish_shop(
-    spec: StoreSpec,
-    shop: str,
-    products: Sequence[Product],
-    vectors: np.ndarray,
-    neighbors: dict[str, list[tuple[str, float]]],
-    *,
-    index_kind: str = "auto",
-) -> dict[str, Any]:
-    """Write a generation and move the alias onto it at once (no workspace: bench, tools);
-    the collection it replaces is kept, older ones dropped."""
-    record = write_generation(spec, shop, products, vectors, neighbors, index_kind=index_kind)
-    commit_generation(spec, shop, record["name"], set())
-    return record
 
 
 def _settle(spec: StoreSpec, name: str) -> None:

@@ -173,7 +173,7 @@ class Recommender(LoadedWorkspace):
         stored = self.title_vectors.get(query.id) if self.title_vectors is not None else None
         if stored is not None:
             return stored
-        if not query.title.strip():
+        if not query.title.strip() or query.title_invented:
             return None
         return load_title_encoder().encode([query.title.strip()])[0]
 

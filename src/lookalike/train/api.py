@@ -26,9 +26,9 @@ from lookalike.errors import ConfigError
 from lookalike.progress import Progress
 from lookalike.progress import task as progress_task
 from lookalike.train.config import TrainOptions
-from lookalike.train.data import TrainData, load_workspace_data, make_splits
-from lookalike.train.evaluation import retrieval_metrics
-from lookalike.train.report import TrainReport
+from lookalike.train.data import TrainData, held_out_rows, load_workspace_data, make_splits
+from lookalike.train.evaluation import before_after
+from lookalike.train.report import TrainReport, run_fields
 from lookalike.workspace import Workspace
 
 __all__ = [
@@ -47,10 +47,7 @@ CURVE_PNG = "learning_curve.png"
 
 def evaluate_before_after(data: TrainData, transform: Any, *, k: int = 10) -> dict[str, Any]:
     """Leave-one-out metrics of ``data`` with its backbone vectors and after ``transform``."""
-    return {
-        "before": retrieval_metrics(data.vectors, data.category, data.product, k=k),
-        "after": retrieval_metrics(transform(data.vectors), data.category, data.product, k=k),
-    }
+    return before_after(data, transform(data.vectors), k=k)
 
 
 def _titles_usable(data: TrainData) -> bool:
@@ -133,12 +130,8 @@ def train_workspace(workspace: Workspace | str, options: TrainOptions) -> TrainR
     titles = _title_vectors(ws, train, options, notes)
     fit = fit_head(train, val, options, meta=meta, title_vectors=titles, on_epoch=advance)
     evaluation: dict[str, dict[str, Any]] = {}
-    for name, rows in (
-        ("held_out_products", splits.holdout_products),
-        ("held_out_categories", splits.holdout_categories),
-    ):
-        if len(rows) >= 2:
-            evaluation[name] = evaluate_before_after(data.subset(rows), fit.head.apply)
+    for name, rows in held_out_rows(splits):
+        evaluation[name] = evaluate_before_after(data.subset(rows), fit.head.apply)
     decision = decide_adoption(evaluation, force=options.force)
     head, refit = fit.head, None
     if decision.adopted and options.refit and len(data) > len(train):
@@ -186,12 +179,7 @@ def _save(
         title=f"{options.method} head ({head.meta['loss']}), {ws.shop}",
     )
     return TrainReport(
-        workspace=str(ws.root),
-        options=options.to_dict(),
-        splits=splits.sizes(),
-        history=fit.history,
-        best_epoch=fit.best_epoch,
-        stopped_early=fit.stopped_early,
+        **run_fields(ws.root, options, splits, fit),
         monitor=fit.monitor,
         objective_before=fit.objective_before,
         objective_after=fit.objective_after,

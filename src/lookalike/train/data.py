@@ -8,6 +8,7 @@ variants of one item group) never sit on both sides of a split.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from lookalike.errors import ConfigError, WorkspaceError
 from lookalike.workspace import Workspace
 
-__all__ = ["TrainData", "Splits", "load_workspace_data", "make_splits"]
+__all__ = ["TrainData", "Splits", "held_out_rows", "load_workspace_data", "make_splits"]
 
 
 @dataclass
@@ -120,7 +121,8 @@ def load_workspace_data(ws: Workspace) -> tuple[TrainData, str]:
                 product.append(p.id)
                 category.append(p.category)
                 group.append(p.group_id)
-                title.append(p.title)
+                # an invented title ("Dress <stem>") would leak the category into mining
+                title.append("" if p.title_invented else p.title)
     if not rows:
         raise WorkspaceError(f"{ws.root} has no embedded images to train on")
     data = TrainData.from_labels(
@@ -146,6 +148,17 @@ class Splits:
     def sizes(self) -> dict[str, int]:
         """Rows per split."""
         return {k: int(len(getattr(self, k))) for k in self.__dataclass_fields__}
+
+
+def held_out_rows(splits: Splits) -> Iterator[tuple[str, np.ndarray]]:
+    """The held-out sets the adoption gate judges, by report name, when they hold at least
+    two rows (a leave-one-out metric needs a neighbour)."""
+    for name, rows in (
+        ("held_out_products", splits.holdout_products),
+        ("held_out_categories", splits.holdout_categories),
+    ):
+        if len(rows) >= 2:
+            yield name, rows
 
 
 def _take_units(units: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:

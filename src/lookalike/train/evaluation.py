@@ -3,7 +3,7 @@ product identity. Every row is a query against all the other rows of the same se
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +15,10 @@ from lookalike.evaluate.metrics import (
 )
 from lookalike.index.exact import knn_exact
 
-__all__ = ["retrieval_metrics"]
+if TYPE_CHECKING:
+    from lookalike.train.data import TrainData
+
+__all__ = ["before_after", "retrieval_metrics"]
 
 
 def _counts(labels: np.ndarray) -> np.ndarray:
@@ -61,3 +64,11 @@ def retrieval_metrics(
         rel1 = relevance(product, product[np.maximum(idx[:, :1], 0)]) & (idx[:, :1] >= 0)
         out["Recall@1"] = float(np.nanmean(hit_rate_at_k(rel1, n_same, 1)))
     return out
+
+
+def before_after(data: TrainData, after: np.ndarray, *, k: int = 10) -> dict[str, Any]:
+    """Leave-one-out metrics of ``data`` with its backbone vectors (before) and ``after``."""
+    return {
+        "before": retrieval_metrics(data.vectors, data.category, data.product, k=k),
+        "after": retrieval_metrics(after, data.category, data.product, k=k),
+    }

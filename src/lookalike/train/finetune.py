@@ -17,8 +17,8 @@ import numpy as np
 from lookalike.atomic import write_json_atomic
 from lookalike.errors import ConfigError
 from lookalike.train.config import TrainOptions
-from lookalike.train.data import Splits, TrainData
-from lookalike.train.evaluation import retrieval_metrics
+from lookalike.train.data import Splits, TrainData, held_out_rows
+from lookalike.train.evaluation import before_after
 from lookalike.train.model import class_weights
 from lookalike.train.report import TrainReport
 from lookalike.workspace import Workspace
@@ -149,18 +149,11 @@ def finetune_workspace(
     spec = get_spec(name)
     model, history = finetune_backbone(data.subset(splits.train), options, name, device)
     evaluation: dict[str, dict[str, Any]] = {}
-    for label, rows in (
-        ("held_out_products", splits.holdout_products),
-        ("held_out_categories", splits.holdout_categories),
-    ):
-        if len(rows) >= 2:
-            part = data.subset(rows)
-            assert part.path is not None
-            after = embed_paths(model, [str(p) for p in part.path], spec, device, 64)
-            evaluation[label] = {
-                "before": retrieval_metrics(part.vectors, part.category, part.product),
-                "after": retrieval_metrics(after, part.category, part.product),
-            }
+    for label, rows in held_out_rows(splits):
+        part = data.subset(rows)
+        assert part.path is not None
+        after = embed_paths(model, [str(p) for p in part.path], spec, device, 64)
+        evaluation[label] = before_after(part, after)
     folder = ws.finetune_dir
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{name}-finetuned.onnx"

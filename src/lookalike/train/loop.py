@@ -40,7 +40,7 @@ from lookalike.train.model import (
     triplet_loss,
 )
 
-__all__ = ["FitResult", "fit_head", "deterministic"]
+__all__ = ["EarlyStopping", "FitResult", "fit_head", "deterministic"]
 
 _STD_FLOOR = 1e-6
 
@@ -58,6 +58,36 @@ class FitResult:
     objective_after: float = float("nan")
     seconds: float = 0.0
     mining: dict[str, int] = field(default_factory=dict)
+
+
+class EarlyStopping:
+    """Keeps the best epoch's state (``snapshot()``) and says when ``patience`` epochs went by
+    without a better score; records each epoch in ``result`` and passes it to ``on_epoch``."""
+
+    def __init__(
+        self,
+        result: FitResult,
+        patience: int,
+        snapshot: Callable[[], Any],
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.result, self.patience = result, patience
+        self.snapshot, self.on_epoch = snapshot, on_epoch
+        self.best, self.waited = -np.inf, 0
+        self.state: Any = None
+
+    def update(self, epoch: int, record: dict[str, Any], score: float) -> bool:
+        """Record ``epoch`` with its ``score`` (higher is better); True when training stops."""
+        if score > self.best:
+            self.best, self.waited, self.result.best_epoch = score, 0, epoch
+            self.state = self.snapshot()
+        else:
+            self.waited += 1
+        self.result.history.append(record)
+        if self.on_epoch is not None:
+            self.on_epoch(record)
+        self.result.stopped_early = self.waited >= self.patience
+        return self.result.stopped_early
 
 
 @contextlib.contextmanager
@@ -247,7 +277,12 @@ def fit_head(
             metric_name = "Recall@1"
         result.monitor = f"val_{metric_name}" if metric_name else "val_loss"
         optimizer = obj.optimizer()
-        best_score, best_state, waited = -np.inf, None, 0
+        stopping = EarlyStopping(
+            result,
+            options.patience,
+            lambda: [copy.deepcopy(m.state_dict()) for m in obj.modules()],
+            on_epoch,
+        )
         for epoch in range(1, options.epochs + 1):
             obj.train(True)
             losses: list[float] = []
@@ -300,19 +335,10 @@ def fit_head(
                 score = float(epoch)  # nothing to monitor: keep the latest
             else:
                 score = float(current) if metric_name else -float(current)
-            if score > best_score:
-                best_score, waited, result.best_epoch = score, 0, epoch
-                best_state = [copy.deepcopy(m.state_dict()) for m in obj.modules()]
-            else:
-                waited += 1
-            result.history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-            if waited >= options.patience:
-                result.stopped_early = True
+            if stopping.update(epoch, record, score):
                 break
-        assert best_state is not None
-        for module, state in zip(obj.modules(), best_state, strict=True):
+        assert stopping.state is not None
+        for module, state in zip(obj.modules(), stopping.state, strict=True):
             module.load_state_dict(state)
         result.objective_after = objective(xt, yt, keep_t, first)
         info = {

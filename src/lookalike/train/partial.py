@@ -30,10 +30,10 @@ from lookalike.errors import ConfigError, WorkspaceError
 from lookalike.progress import task as progress_task
 from lookalike.train.activations import ActivationCache, CutPoint, cut_point
 from lookalike.train.config import TrainOptions
-from lookalike.train.data import Splits, TrainData
-from lookalike.train.evaluation import retrieval_metrics
+from lookalike.train.data import Splits, TrainData, held_out_rows
+from lookalike.train.evaluation import before_after, retrieval_metrics
 from lookalike.train.gate import decide_adoption, primary_metric
-from lookalike.train.report import TrainReport
+from lookalike.train.report import TrainReport, run_fields
 from lookalike.train.tail import TailFit
 from lookalike.workspace import Workspace
 
@@ -131,17 +131,9 @@ def check_partial(
     )
     mix_with_pretrained(fit, options.mix)
     evaluation: dict[str, dict[str, Any]] = {}
-    for name, rows in (
-        ("held_out_products", splits.holdout_products),
-        ("held_out_categories", splits.holdout_categories),
-    ):
-        if len(rows) >= 2:
-            part = data.subset(rows)
-            after = tail_vectors(fit.model, cut, acts[rows])
-            evaluation[name] = {
-                "before": retrieval_metrics(part.vectors, part.category, part.product),
-                "after": retrieval_metrics(after, part.category, part.product),
-            }
+    for name, rows in held_out_rows(splits):
+        after = tail_vectors(fit.model, cut, acts[rows])
+        evaluation[name] = before_after(data.subset(rows), after)
     return PartialCheck(fit, evaluation, labels, names, kind, monitor is not None)
 
 
@@ -204,12 +196,7 @@ def partial_workspace(
             },
         )
     report = TrainReport(
-        workspace=str(ws.root),
-        options=options.to_dict(),
-        splits=splits.sizes(),
-        history=fit.history,
-        best_epoch=fit.best_epoch,
-        stopped_early=fit.stopped_early,
+        **run_fields(ws.root, options, splits, fit),
         monitor="val_score" if check.monitored else "train_loss",
         objective_before=fit.history[0]["train_loss"],
         objective_after=fit.history[-1]["train_loss"],

@@ -26,7 +26,8 @@ from lookalike.train.api import CURVE_PNG, TRAINING_LOG, _epoch_reporter, _json_
 from lookalike.train.data import load_workspace_data
 from lookalike.train.evaluation import retrieval_metrics
 from lookalike.train.gate import decide_adoption
-from lookalike.train.photo_fit import PhotoFit, PhotoTrainOptions, fit_photo_head
+from lookalike.train.loop import FitResult
+from lookalike.train.photo_fit import PhotoTrainOptions, fit_photo_head
 from lookalike.train.photos import PhotoData, PhotoSplits, load_photo_data, photo_metrics
 from lookalike.train.photos import split_photos as make_photo_splits
 from lookalike.train.report import TrainReport
@@ -117,14 +118,14 @@ def train_photo_workspace(
     return report
 
 
-def _rank(candidate: tuple[Any, PhotoFit, dict, Any]) -> tuple[bool, float]:
+def _rank(candidate: tuple[Any, FitResult, dict, Any]) -> tuple[bool, float]:
     """Passing the check first, then the mean held-out top-1 (photos and products)."""
     _, _, evaluation, decision = candidate
     after = [evaluation[n]["after"]["Recall@1"] for n in HELD_SETS if n in evaluation]
     return bool(decision.adopted), float(np.mean(after)) if after else 0.0
 
 
-def _candidate_note(candidate: tuple[Any, PhotoFit, dict, Any]) -> str:
+def _candidate_note(candidate: tuple[Any, FitResult, dict, Any]) -> str:
     options, fit, evaluation, decision = candidate
     top1 = ", ".join(
         f"{n.replace('_', ' ')} {evaluation[n]['after']['Recall@1']:.3f}"
@@ -136,7 +137,7 @@ def _candidate_note(candidate: tuple[Any, PhotoFit, dict, Any]) -> str:
 
 
 def _refit(
-    data: PhotoData, options: PhotoTrainOptions, fit: PhotoFit, meta: dict[str, Any]
+    data: PhotoData, options: PhotoTrainOptions, fit: FitResult, meta: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
     """The check passed: learn every photo and product for the chosen number of epochs."""
     epochs = max(fit.best_epoch, 1)
@@ -163,7 +164,7 @@ def _report(
     photos_csv: Path,
     data: PhotoData,
     splits: PhotoSplits,
-    fit: PhotoFit,
+    fit: FitResult,
     head: Any,
     evaluation: dict[str, dict[str, Any]],
     folder: Path,

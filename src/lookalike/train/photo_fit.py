@@ -22,10 +22,10 @@ import numpy as np
 from lookalike.embed.head import Head
 from lookalike.errors import ConfigError
 from lookalike.progress import Progress
-from lookalike.train.loop import deterministic
+from lookalike.train.loop import EarlyStopping, FitResult, deterministic
 from lookalike.train.photos import PhotoData, photo_metrics
 
-__all__ = ["FORMS", "PhotoFit", "PhotoTrainOptions", "fit_photo_head"]
+__all__ = ["FORMS", "PhotoTrainOptions", "fit_photo_head"]
 
 FORMS = ("full", "diagonal", "lowrank")
 
@@ -70,17 +70,6 @@ class PhotoTrainOptions:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {k: v for k, v in asdict(self).items() if k != "progress"}
-
-
-@dataclass
-class PhotoFit:
-    """The trained head and how training went."""
-
-    head: Head
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
-    seconds: float = 0.0
 
 
 def _numpy_head(weight: np.ndarray, bias: np.ndarray, meta: dict[str, Any]) -> Head:
@@ -170,7 +159,7 @@ def fit_photo_head(
     *,
     meta: dict[str, Any],
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
-) -> PhotoFit:
+) -> FitResult:
     """Train on photo rows ``train`` against the gallery of ``products`` (indices); early-stop
     on ``val`` photos (their loss against the same products). See the module doc."""
     import torch
@@ -186,7 +175,7 @@ def fit_photo_head(
         gallery = _Gallery(data, products, options.gallery_sample, rng)
         x = torch.from_numpy(data.photos)
         optimizer = torch.optim.Adam(linear.parameters(), lr=options.lr)
-        fit = PhotoFit(head=_numpy_head(np.eye(dim), np.zeros(dim), meta))
+        fit = FitResult(head=_numpy_head(np.eye(dim), np.zeros(dim), meta))
 
         def current() -> Head:
             w, b = linear.matrix()
@@ -211,7 +200,10 @@ def fit_photo_head(
 
         # at least ~8 steps an epoch: a small shop's photos would otherwise barely move the map
         batch_size = min(options.batch_size, max(8, len(train) // 8))
-        best, best_state, waited = -np.inf, copy.deepcopy(linear.state_dict()), 0
+        stopping = EarlyStopping(
+            fit, options.patience, lambda: copy.deepcopy(linear.state_dict()), on_epoch
+        )
+        stopping.state = stopping.snapshot()
         for epoch in range(1, options.epochs + 1):
             order = train[torch.randperm(len(train), generator=gen).numpy()]
             losses = []
@@ -223,19 +215,9 @@ def fit_photo_head(
                 optimizer.step()
                 losses.append(float(loss.detach()))
             record: dict[str, Any] = {"epoch": epoch, "train_loss": float(np.mean(losses))}
-            score = validate(record)
-            if score > best:
-                best, waited, fit.best_epoch = score, 0, epoch
-                best_state = copy.deepcopy(linear.state_dict())
-            else:
-                waited += 1
-            fit.history.append(record)
-            if on_epoch is not None:
-                on_epoch(record)
-            if waited >= options.patience:
-                fit.stopped_early = True
+            if stopping.update(epoch, record, validate(record)):
                 break
-        linear.load_state_dict(best_state)
+        linear.load_state_dict(stopping.state)
         fit.head = current()
     fit.seconds = time.perf_counter() - started
     return fit

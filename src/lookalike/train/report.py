@@ -3,9 +3,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["TrainReport"]
+__all__ = ["TrainReport", "run_fields"]
+
+
+class _Run(Protocol):
+    history: list[dict[str, Any]]
+    best_epoch: int
+    stopped_early: bool
+
+
+class _Splits(Protocol):
+    def sizes(self) -> dict[str, int]: ...
+
+
+class _Options(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def run_fields(root: object, options: _Options, splits: _Splits, fit: _Run) -> dict[str, Any]:
+    """The :class:`TrainReport` fields every trainer takes from its workspace, options,
+    splits and fitted run (the head trainer and the partial fine-tuner alike)."""
+    return {
+        "workspace": str(root),
+        "options": options.to_dict(),
+        "splits": splits.sizes(),
+        "history": fit.history,
+        "best_epoch": fit.best_epoch,
+        "stopped_early": fit.stopped_early,
+    }
 
 
 @dataclass

@@ -32,7 +32,7 @@ from lookalike.pipeline.titled import has_real_title
 from lookalike.recommend.filters import Weights
 from lookalike.recommend.tuned import save_tuned_weights
 from lookalike.train.api import _json_safe
-from lookalike.train.data import TrainData, make_splits
+from lookalike.train.data import TrainData, held_out_rows, make_splits
 from lookalike.train.gate import decide_adoption, hardest_categories
 from lookalike.workspace import Workspace
 
@@ -176,18 +176,14 @@ def tune_weights(workspace: Workspace | str, options: WeightsOptions) -> Weights
     best = max(SHARES, key=lambda s: (round(tuning[s], 9), -s))  # ties: the smaller share
     grid = [{"title_share": s, f"P@{options.k}": tuning[s]} for s in SHARES]
     evaluation: dict[str, dict[str, Any]] = {}
-    for name, rows in (
-        ("held_out_products", splits.holdout_products),
-        ("held_out_categories", splits.holdout_categories),
-    ):
-        if len(rows) >= 2:
-            found = share_precision(cat, _sample(rows, options.seed), (0.0, best), options.k)
-            metric = f"P@{options.k}"
-            n = int(len(rows))
-            evaluation[name] = {
-                "before": {metric: found[0.0], "n": n},
-                "after": {metric: found[best], "n": n},
-            }
+    for name, rows in held_out_rows(splits):
+        found = share_precision(cat, _sample(rows, options.seed), (0.0, best), options.k)
+        metric = f"P@{options.k}"
+        n = int(len(rows))
+        evaluation[name] = {
+            "before": {metric: found[0.0], "n": n},
+            "after": {metric: found[best], "n": n},
+        }
     chosen = Weights(image=round(1 - best, 3), title=best)
     if best == 0.0:
         decision = decide_adoption({})  # nothing to adopt: image only is best

@@ -134,9 +134,11 @@ def product_from_record(
     product_id = text("id")
     if not product_id:
         raise ValueError("no product id")
+    title = text("title")
     return Product(
         id=product_id,
-        title=text("title") or product_id,
+        title=title or product_id,
+        title_invented=not title,
         images=images_of(images, product_id),
         category=text("category"),
         price=parse_price(price_raw),

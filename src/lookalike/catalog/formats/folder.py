@@ -45,6 +45,7 @@ def read_folder(root: Path) -> Iterator[Product]:
             title=f"{category.replace('-', ' ').capitalize()} {path.stem}".strip(),
             images=[str(path.resolve())],
             category=category,
+            title_invented=True,
         )
 
 
