@@ -29,7 +29,7 @@ from typing import Any
 
 from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
-from lookalike.errors import WorkspaceError
+from lookalike.errors import CatalogError, WorkspaceError
 from lookalike.index.vectors import VectorFile
 from lookalike.textutil import is_url
 
@@ -54,14 +54,8 @@ GENERATIONS = "generations"
 CURRENT = "CURRENT"
 # the files of a version-1 workspace that a published generation makes obsolete
 LEGACY_SERVED = (
-    "manifest.json",
-    "product_vectors.npy",
-    "product_vectors.ids.json",
-    "title_vectors.npy",
-    "title_vectors.ids.json",
-    "neighbors.npy",
-    "neighbor_scores.npy",
-    "neighbors.ids.json",
+    *("manifest.json", "product_vectors.npy", "product_vectors.ids.json", "title_vectors.npy"),
+    *("title_vectors.ids.json", "neighbors.npy", "neighbor_scores.npy", "neighbors.ids.json"),
     "index",
 )
 EVENTS_FILE = "events.sqlite"
@@ -351,16 +345,11 @@ class Workspace:
 
     def require_built(self) -> None:
         """Raise a helpful ``WorkspaceError`` when there is nothing built here."""
+        fix = f"run `lookalike build {self.root} --catalog ...` first"
         if not self.root.exists():
-            raise WorkspaceError(
-                f"no workspace at {self.root}: "
-                f"run `lookalike build {self.root} --catalog ...` first"
-            )
+            raise WorkspaceError(f"no workspace at {self.root}: {fix}")
         if not self.is_built:
-            raise WorkspaceError(
-                f"{self.root} has not been built yet: run `lookalike build {self.root} "
-                "--catalog ...` first"
-            )
+            raise WorkspaceError(f"{self.root} has not been built yet: {fix}")
 
     def manifest(self) -> dict[str, Any]:
         """The manifest of the served generation (``WorkspaceError`` naming the file and the
@@ -371,11 +360,8 @@ class Workspace:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise WorkspaceError(f"cannot read {self.manifest_path} ({exc}): {fix}") from exc
-        missing = [
-            k
-            for k in ("model", "dim", "count")
-            if not isinstance(manifest, dict) or k not in manifest
-        ]
+        required = ("model", "dim", "count")
+        missing = [k for k in required if not isinstance(manifest, dict) or k not in manifest]
         if missing:
             raise WorkspaceError(
                 f"{self.manifest_path} is incomplete (no {', '.join(missing)}): {fix}"
@@ -394,8 +380,6 @@ class Workspace:
         fix = f"run `lookalike build {self.root} --catalog ...` again"
         if not path.is_file() or path.stat().st_size == 0:
             raise WorkspaceError(f"the product store {path} is missing or empty: {fix}")
-        from lookalike.errors import CatalogError
-
         try:
             return ProductStore(path, read_only=not self.legacy)
         except CatalogError as exc:
@@ -404,8 +388,6 @@ class Workspace:
     def open_build_store(self) -> ProductStore:
         """Open the build's own product store (created empty if missing)."""
         self.create()
-        from lookalike.errors import CatalogError
-
         try:
             return ProductStore(self.products_db)
         except CatalogError as exc:

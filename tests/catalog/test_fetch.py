@@ -16,9 +16,10 @@ from PIL import Image
 
 from lookalike.catalog import netguard
 from lookalike.catalog.fetch import ImageFetcher
-from lookalike.catalog.http import DEFAULT_USER_AGENT, FetchSettings, fetch_bytes
+from lookalike.catalog.http import DEFAULT_USER_AGENT, FetchSettings
 from lookalike.catalog.http import parse_retry_after as _parse_retry_after
 from lookalike.catalog.netguard import address_problem
+from lookalike.catalog.oneshot import fetch_bytes
 from lookalike.errors import ConfigError, FetchError
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from lookalike.catalog import netguard
-from lookalike.catalog.http import FetchSettings, download, fetch_bytes, make_client, run_sync
+from lookalike.catalog.http import FetchSettings, download, make_client, run_sync
+from lookalike.catalog.oneshot import fetch_bytes
 from lookalike.errors import FetchError
 
 PUBLIC, INTERNAL = "127.0.0.1", "127.0.0.2"

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from lookalike.atomic import write_bytes_atomic
-from lookalike.catalog.http import FetchSettings, fetch_to_file
+from lookalike.catalog.http import FetchSettings
+from lookalike.catalog.oneshot import fetch_to_file
 from lookalike.errors import CatalogError, ConfigError, FetchError
 
 __all__ = [

@@ -3,7 +3,7 @@
 ``ImageFetcher.fetch_many`` is synchronous for its callers (it runs its own event loop) and
 never raises for one bad URL: each URL gets a :class:`FetchResult` with a status and a short
 machine-readable ``reason``. The HTTP layer it stands on (settings, retries, redirects, size
-caps, ``fetch_bytes`` / ``fetch_to_file``) lives in :mod:`lookalike.catalog.http`: import
+caps, one download) lives in :mod:`lookalike.catalog.http`: import
 those names from there.
 
 Cache layout: ``<cache_dir>/<sha[:2]>/<sha256(url)>.bin`` (the bytes) and ``.json`` (url, etag,

@@ -2,9 +2,8 @@
 
 Everything here is about getting bytes from a URL safely; what to do with them (an image cache,
 a feed file) is up to the callers: :class:`~lookalike.catalog.fetch.ImageFetcher` and the feed
-readers. ``fetch_bytes`` / ``fetch_to_file`` are one-shot downloads that raise
-:class:`~lookalike.errors.FetchError`; :func:`download` is the building block that returns the
-failure as data instead, for callers that fetch many URLs.
+readers. :func:`download` is the building block that returns a failure as data, for callers
+that fetch many URLs; :mod:`lookalike.catalog.oneshot` has the one-shot downloads that raise.
 """
 
 from __future__ import annotations
@@ -18,13 +17,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
 from lookalike import __version__
-from lookalike.atomic import atomic_open
 from lookalike.catalog.netguard import GuardedClient, check_url, guarded_client, parse_url
 from lookalike.errors import ConfigError, FetchError
 from lookalike.textutil import error_text
@@ -43,8 +40,6 @@ __all__ = [
     "Outcome",
     "Slot",
     "download",
-    "fetch_bytes",
-    "fetch_to_file",
     "make_client",
     "parse_retry_after",
     "retry_delay",
@@ -360,51 +355,3 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     # worker thread. This blocks the caller's loop, so async code should call us via a thread.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-fetch") as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-async def _one_shot(
-    url: str, settings: FetchSettings, max_bytes: int, sink: BinaryIO | None
-) -> Outcome:
-    async with make_client(settings, accept="*/*") as client:
-        return await download(client, url, settings, max_bytes=max_bytes, sink=sink)
-
-
-def _raise_for(outcome: Outcome, url: str) -> None:
-    if outcome.error is not None:
-        raise outcome.error
-    if outcome.status is None or not 200 <= outcome.status < 300:
-        raise FetchError(
-            f"HTTP {outcome.status} from {url}",
-            reason=f"http_{outcome.status}",
-            status=outcome.status,
-        )
-
-
-def fetch_bytes(url: str, *, settings: FetchSettings, max_bytes: int | None = None) -> bytes:
-    """Download ``url`` into memory (no cache, no image check); raises ``FetchError``.
-
-    Retries, redirects, the address guard and the size cap (``max_bytes`` or
-    ``settings.max_bytes``) work as in :class:`ImageFetcher`.
-    """
-    limit = settings.max_bytes if max_bytes is None else max_bytes
-    if limit <= 0:
-        raise ConfigError(f"max_bytes must be > 0, got {limit!r}")
-    outcome = run_sync(_one_shot(url, settings, limit, None))
-    _raise_for(outcome, url)
-    return outcome.body
-
-
-def fetch_to_file(
-    url: str, dest: Path, *, settings: FetchSettings, max_bytes: int | None = None
-) -> int:
-    """Stream ``url`` into ``dest`` atomically (for big downloads); returns the size in bytes.
-
-    Raises ``FetchError`` like :func:`fetch_bytes`; ``dest`` is untouched on failure.
-    """
-    limit = settings.max_bytes if max_bytes is None else max_bytes
-    if limit <= 0:
-        raise ConfigError(f"max_bytes must be > 0, got {limit!r}")
-    with atomic_open(dest, "wb") as handle:
-        outcome = run_sync(_one_shot(url, settings, limit, cast(BinaryIO, handle)))
-        _raise_for(outcome, url)  # raising inside atomic_open discards the temp file
-        return handle.tell()

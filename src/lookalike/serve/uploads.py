@@ -7,7 +7,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
-from lookalike.catalog.http import FetchSettings, fetch_bytes
+from lookalike.catalog.http import FetchSettings
+from lookalike.catalog.oneshot import fetch_bytes
 from lookalike.errors import ConfigError, ImageError, quote_input
 from lookalike.serve.bodies import parse_json
 from lookalike.serve.settings import ServeSettings

@@ -26,7 +26,8 @@ from typing import BinaryIO, TextIO, cast
 from lookalike.catalog.formats.problems import Problem, ProblemSink
 from lookalike.catalog.formats.values import ImageResolver, image_problem
 from lookalike.catalog.formats.xmlsafe import XmlEvents
-from lookalike.catalog.http import FetchSettings, fetch_to_file
+from lookalike.catalog.http import FetchSettings
+from lookalike.catalog.oneshot import fetch_to_file
 from lookalike.errors import CatalogError, FeedError, FetchError
 from lookalike.textutil import is_url
 
