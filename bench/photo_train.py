@@ -66,6 +66,16 @@ def write_sets(grocery: Path, out: Path, titles: str = "name") -> tuple[Path, Pa
     return catalog, paths[0], paths[1]
 
 
+def grocery_work(work: Path | None, prefix: str) -> tuple[Path, Path]:
+    """The grocery dataset (or exit with why) and a work folder (``work`` or a new temp)."""
+    grocery = default_datasets() / "grocery"
+    if not (grocery / "classes.csv").is_file():
+        raise SystemExit(f"grocery dataset not found under {grocery}")
+    folder = work or Path(tempfile.mkdtemp(prefix=prefix))
+    folder.mkdir(parents=True, exist_ok=True)
+    return grocery, folder
+
+
 def measure(ws: Workspace, photos: Path) -> dict[str, list[float]]:
     """Val photo -> catalog top-1, top-5 and mAP@10 of the served vectors, with 95% CIs."""
     options = EvaluateOptions(k=10, queries=0, queries_from=photos, n_boot=1000)
@@ -83,11 +93,7 @@ def main() -> None:
     parser.add_argument("--form", default="auto", help="auto, diagonal, full or lowrank.")
     parser.add_argument("--force", action="store_true", help="Adopt even when the check fails.")
     args = parser.parse_args()
-    grocery = default_datasets() / "grocery"
-    if not (grocery / "classes.csv").is_file():
-        raise SystemExit(f"grocery dataset not found under {grocery}")
-    work = args.work or Path(tempfile.mkdtemp(prefix="photo-train-"))
-    work.mkdir(parents=True, exist_ok=True)
+    grocery, work = grocery_work(args.work, "photo-train-")
     catalog, train_csv, val_csv = write_sets(grocery, work)
     ws = Workspace(work / "shop")
     shutil.rmtree(ws.head_dir, ignore_errors=True)  # "before" is the untrained features

@@ -12,28 +12,22 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from datasets import default_datasets  # noqa: E402
 from lookalike.pipeline import BuildOptions, build_workspace  # noqa: E402
 from lookalike.train.weights import WeightsOptions, tune_weights  # noqa: E402
 from lookalike.workspace import Workspace  # noqa: E402
-from photo_train import write_sets  # noqa: E402
+from photo_train import grocery_work, write_sets  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="Folder for the shop (temp).")
     args = parser.parse_args()
-    grocery = default_datasets() / "grocery"
-    if not (grocery / "classes.csv").is_file():
-        raise SystemExit(f"grocery dataset not found under {grocery}")
-    work = args.work or Path(tempfile.mkdtemp(prefix="weights-tune-"))
-    work.mkdir(parents=True, exist_ok=True)
+    grocery, work = grocery_work(args.work, "weights-tune-")
     catalog, _, _ = write_sets(grocery, work, titles="description")
     ws = Workspace(work / "shop")
     shutil.rmtree(ws.weights_dir, ignore_errors=True)

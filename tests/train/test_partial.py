@@ -4,7 +4,6 @@ the tail, the gate, one exported ONNX graph that build (``--model tuned``) and s
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import httpx
@@ -12,27 +11,12 @@ import numpy as np
 import pytest
 
 from lookalike.errors import ConfigError
-from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.train import TrainOptions, load_workspace_data, train_workspace
 from lookalike.train.activations import ActivationCache, cut_point
 from lookalike.workspace import Workspace
 from tests.test_cli import run
 
 pytest.importorskip("torch", reason="partial fine-tuning trains in torch (the train extra)")
-QUIET = BuildOptions(progress=False, k=10)
-
-
-@pytest.fixture(scope="module")
-def base_shop(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("partial") / "shop"
-    assert build_workspace(Workspace(root), photo_folder, QUIET).status == "ok"
-    return root
-
-
-@pytest.fixture
-def shop(base_shop: Path, tmp_path: Path) -> Workspace:
-    """A private copy (no fine-tuned model yet)."""
-    return Workspace(shutil.copytree(base_shop, tmp_path / "shop"))
 
 
 def test_cut_point_names_the_frozen_output() -> None:

@@ -21,22 +21,9 @@ from lookalike.train import TrainOptions, load_workspace_data, train_workspace
 from lookalike.train.loop import fit_head
 from lookalike.workspace import Workspace
 from tests.test_cli import run
+from tests.train.conftest import QUIET
 
 pytestmark = pytest.mark.slow
-QUIET = BuildOptions(progress=False, k=10)
-
-
-@pytest.fixture(scope="module")
-def base_shop(photo_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("train") / "shop"
-    assert build_workspace(Workspace(root), photo_folder, QUIET).status == "ok"
-    return root
-
-
-@pytest.fixture
-def shop(base_shop: Path, tmp_path: Path) -> Workspace:
-    """A private copy, so each test starts without a head."""
-    return Workspace(shutil.copytree(base_shop, tmp_path / "shop"))
 
 
 def _options(**kw: object) -> TrainOptions:
