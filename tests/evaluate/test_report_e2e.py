@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +14,7 @@ from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
 from lookalike.evaluate.truth import TruthSpec
 from lookalike.pipeline import BuildOptions, build_workspace
 from lookalike.workspace import Workspace
+from tests.test_cli import run
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -76,31 +74,10 @@ def test_report_numbers_and_ordering(report_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     out = tmp_path / "rep"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lookalike",
-            "evaluate",
-            str(shop.root),
-            "--compare",
-            "model=lite0,histogram",
-            "--k",
-            "1,5",
-            "--queries",
-            "20",
-            "--bootstrap",
-            "50",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
+    proc = run(
+        *("evaluate", str(shop.root), "--compare", "model=lite0,histogram", "--k", "1,5"),
+        *("--queries", "20", "--bootstrap", "50", "--out", str(out), "--quiet"),
     )
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.html").is_file()
@@ -109,21 +86,9 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
     assert len(proc.stdout.strip().splitlines()) == 1 and "Precision@5" in proc.stdout
     assert "report:" in proc.stdout and proc.stderr.strip() == ""
     assert json.loads((out / "report.json").read_text())["cutoffs"] == [1, 5]
-    wrong_k = subprocess.run(
-        [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "-k", "five"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    wrong_k = run("evaluate", str(shop.root), "-k", "five")
     assert wrong_k.returncode == 2 and "Traceback" not in wrong_k.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "lookalike", "evaluate", str(shop.root), "--compare", "colour=red"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    bad = run("evaluate", str(shop.root), "--compare", "colour=red")
     assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
