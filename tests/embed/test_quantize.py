@@ -42,6 +42,48 @@ def test_int8_vectors_stay_close_to_fp32(lite0_onnx: Path, int8_model: Path) -> 
     assert np.mean(sims_a.argmax(1) == sims_b.argmax(1)) >= 0.8
 
 
+def test_fast_calibration_finds_the_ranges_onnx_runtime_finds(
+    lite0_onnx: Path, tmp_path: Path
+) -> None:
+    """The optimised calibration session measures what ORT's own (unoptimised) one does."""
+    from onnxruntime.quantization.calibrate import (
+        CalibrationMethod,
+        create_calibrator,
+        load_tensors_data,
+    )
+
+    from lookalike.embed.quantize import _activation_ranges
+
+    photos = [p for paths in clothing_photos(per_class=1).values() for p in paths]
+    inputs = calibration_inputs([p.read_bytes() for p in photos], resize=256, crop=224)
+    ours = load_tensors_data(_activation_ranges(lite0_onnx, inputs, tmp_path))
+    reference = create_calibrator(
+        lite0_onnx,
+        augmented_model_path=str(tmp_path / "reference.onnx"),
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    name = reference.infer_session.get_inputs()[0].name
+    reference.collect_data(_Batches(name, inputs))
+    expected = reference.compute_data()
+    assert set(ours.keys()) == set(expected.keys()) and len(expected.keys()) > 50
+    for tensor in expected.keys():
+        low, high = (np.ravel(v) for v in expected[tensor].range_value)
+        our_low, our_high = (np.ravel(v) for v in ours[tensor].range_value)
+        scale = max(float(np.abs(high).max()), float(np.abs(low).max()), 1e-6)
+        assert np.allclose(our_low, low, atol=1e-4 * scale), tensor
+        assert np.allclose(our_high, high, atol=1e-4 * scale), tensor
+
+
+class _Batches:
+    """A calibration reader over ``inputs`` in batches of 4."""
+
+    def __init__(self, name: str, inputs: np.ndarray) -> None:
+        self._batches = iter([{name: inputs[i : i + 4]} for i in range(0, len(inputs), 4)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
 def test_calibration_skips_bad_images_and_needs_one_good() -> None:
     good = image_bytes(size=(300, 260))
     assert calibration_inputs([b"not an image", good], resize=256, crop=224).shape == (
