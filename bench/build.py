@@ -7,8 +7,8 @@ titles: the title stage is skipped), each in a fresh process so peak RSS is its 
 model load counts for both. Prints seconds, the ratio, peak memory and each stage's share.
 Beyond 3,781 photos the extra ones are light deterministic variants (bench/photoset.py).
 
-    .venv/bin/python bench/build.py --baseline --sizes 2000 [--precision int8]
-    .venv/bin/python bench/build.py --stage baseline --images 10000 > base10k.json  # ~40 min
+    .venv/bin/python bench/build.py --baseline --sizes 2000 --precision fp32,int8 --rounds 3
+    .venv/bin/python bench/build.py --stage baseline --images 10000 > base10k.json  # ~5 min
     .venv/bin/python bench/build.py --baseline --sizes 10000 --baseline-result base10k.json
     .venv/bin/python bench/build.py [--images 713]      # decode / model / build stages alone
 """
@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,8 +56,9 @@ def stage_baseline(files: list[Path], threads: int) -> dict:
 
     from lookalike.embed.torch_model import load_torch_model
 
-    # torch's default (a thread per core) spin-waits; on the shared machine batch-1 inference
-    # then ran 0.2 img/s instead of 4.7 with one thread, so the baseline gets its best setting.
+    # torch's default is a thread per core (2 here, the fastest on a quiet machine); under
+    # heavy load those threads spin-wait and batch-1 inference fell to 0.2 img/s against 4.7
+    # with one thread: so both are measured (--baseline-threads) and the faster one counts.
     torch.set_num_threads(threads)
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
@@ -80,7 +82,13 @@ def stage_baseline(files: list[Path], threads: int) -> dict:
     seconds["argsort"] = time.perf_counter() - t0
     assert top.shape == (len(files), min(K, len(files) - 1))
     total = sum(seconds.values())
-    return {"images": len(files), "seconds": seconds, "total": total, "cpu_s": cpu_seconds() - cpu0}
+    return {
+        "images": len(files),
+        "threads": threads,
+        "seconds": seconds,
+        "total": total,
+        "cpu_s": cpu_seconds() - cpu0,
+    }
 
 
 def write_catalog(files: list[Path], path: Path) -> None:
@@ -159,10 +167,12 @@ def stage_model(n: int, batch: int) -> dict:
     return {"images": done, "total": time.perf_counter() - t0}
 
 
-def run_stage(args: argparse.Namespace, stage: str, images: int, precision: str = "fp32") -> dict:
+def run_stage(
+    args: argparse.Namespace, stage: str, images: int, precision: str = "fp32", threads: int = 1
+) -> dict:
     cmd = [sys.executable, __file__, "--stage", stage, "--images", str(images)]
     cmd += ["--data", str(args.data), "--cache", str(args.cache), "--precision", precision]
-    cmd += ["--baseline-threads", str(args.baseline_threads)]
+    cmd += ["--baseline-threads", str(threads)]
     cmd += ["--batch", str(args.batch)] if args.batch else []
     cmd += ["--workers", str(args.workers)] if args.workers else []
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -178,47 +188,67 @@ def shares(result: dict) -> str:
 
 
 def compare(args: argparse.Namespace) -> None:
+    """Each round runs every baseline setting, then every lookalike precision, back to back;
+    the ratios are per round (a baseline and a build measured minutes apart), then their
+    median: the machine is a shared VM whose speed swings by 2x within minutes."""
     print(
-        f"{os.cpu_count()} CPUs, shared (load average {os.getloadavg()[0]:.1f}): wall figures "
-        "are noisy; runs are paired back to back"
+        f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}); {args.rounds} "
+        "round(s), each running the baselines and the builds back to back"
     )
     saved = {}  # a baseline measured earlier (``--stage baseline`` prints it): not re-run
     for path in args.baseline_result:
         result = json.loads(Path(path).read_text().strip().splitlines()[-1])
-        saved[int(result["images"])] = result
+        saved[int(result["images"]), int(result.get("threads", 1))] = result
         print(f"baseline of {result['images']} photos read from {path} (measured earlier)")
-    rows = []
+    precisions = args.precision.split(",")
+    runs: dict[tuple, list[dict]] = {}
     for n in args.sizes:
         photo_files(args.data, n, args.cache)  # make any variants before timing anything
-        base = saved.get(n) or run_stage(args, "baseline", n)
-        print(f"\n{n} photos")
-        print(
-            f"  baseline       {base['total']:7.1f} s  peak {base['peak_rss_mb']:6.0f} MB, "
-            f"CPU {base['cpu_s']:.1f} s: {shares(base)}",
-            flush=True,
-        )
-        for precision in args.precision.split(","):
-            ours = run_stage(args, "build", n, precision)
-            rows.append((n, precision, base, ours))
-            print(
-                f"  lookalike {precision} {ours['total']:7.1f} s  peak "
-                f"{ours['peak_rss_mb']:6.0f} MB, CPU {ours['cpu_s']:.1f} s: {shares(ours)}"
-            )
-            print(
-                f"    titles {ours['titles']}; rebuild {ours['rebuild_seconds']:.1f} s "
-                f"({ours['rebuild_embedded']} embedded)",
-                flush=True,
-            )
+        for round_ in range(args.rounds):
+            print(f"\n{n} photos, round {round_ + 1}")
+            for threads in args.baseline_threads:
+                base = saved.get((n, threads)) or run_stage(args, "baseline", n, threads=threads)
+                runs.setdefault((n, "base", threads), []).append(base)
+                print(
+                    f"  baseline, {threads} torch thread(s) {base['total']:7.1f} s  peak "
+                    f"{base['peak_rss_mb']:6.0f} MB, CPU {base['cpu_s']:.1f} s: {shares(base)}",
+                    flush=True,
+                )
+            for precision in precisions:
+                ours = run_stage(args, "build", n, precision)
+                runs.setdefault((n, "ours", precision), []).append(ours)
+                print(
+                    f"  lookalike {precision} {ours['total']:7.1f} s  peak "
+                    f"{ours['peak_rss_mb']:6.0f} MB, CPU {ours['cpu_s']:.1f} s: {shares(ours)}"
+                )
+                print(
+                    f"    titles {ours['titles']}; rebuild {ours['rebuild_seconds']:.1f} s "
+                    f"({ours['rebuild_embedded']} embedded)",
+                    flush=True,
+                )
     print(
-        f"\n{'photos':>7} {'precision':>9} {'baseline s':>11} {'lookalike s':>12} {'ratio':>6} "
-        f"{'CPU ratio':>9} {'base MB':>8} {'ours MB':>8}"
+        f"\n{'photos':>7} {'torch thr':>9} {'precision':>9} {'baseline s':>11} "
+        f"{'lookalike s':>12} {'ratio':>6} {'(min-max)':>12} {'CPU ratio':>9} {'base MB':>8} "
+        f"{'ours MB':>8}"
     )
-    for n, precision, base, ours in rows:
-        print(
-            f"{n:7d} {precision:>9} {base['total']:11.1f} {ours['total']:12.1f} "
-            f"{base['total'] / ours['total']:5.2f}x {base['cpu_s'] / ours['cpu_s']:8.2f}x "
-            f"{base['peak_rss_mb']:8.0f} {ours['peak_rss_mb']:8.0f}"
-        )
+    for n in args.sizes:
+        for threads in args.baseline_threads:
+            bases = runs[n, "base", threads]
+            for precision in precisions:
+                ours = runs[n, "ours", precision]
+                # a baseline read from a file pairs with every round's build
+                paired = bases * len(ours) if len(bases) == 1 else bases
+                pairs = list(zip(paired, ours, strict=True))
+                ratios = sorted(b["total"] / o["total"] for b, o in pairs)
+                cpu = statistics.median(b["cpu_s"] / o["cpu_s"] for b, o in pairs)
+                print(
+                    f"{n:7d} {threads:9d} {precision:>9} "
+                    f"{statistics.median(b['total'] for b in bases):11.1f} "
+                    f"{statistics.median(o['total'] for o in ours):12.1f} "
+                    f"{statistics.median(ratios):5.2f}x {ratios[0]:5.2f}-{ratios[-1]:.2f}x "
+                    f"{cpu:8.2f}x {max(b['peak_rss_mb'] for b in bases):8.0f} "
+                    f"{max(o['peak_rss_mb'] for o in ours):8.0f}"
+                )
 
 
 def main() -> None:
@@ -231,7 +261,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: one per core")
     parser.add_argument("--precision", default="fp32", help="fp32, int8 or fp32,int8")
     parser.add_argument("--baseline", action="store_true", help="compare with the tutorial loop")
-    parser.add_argument("--baseline-threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--baseline-threads",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[2, 1],
+        help="torch threads of the baseline, one baseline per value (2 = torch's default here)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="baseline + builds, repeated")
     parser.add_argument(
         "--baseline-result",
         action="append",
@@ -248,7 +284,7 @@ def main() -> None:
             "decode": lambda: stage_decode(files, args.workers or 2),
             "model": lambda: stage_model(len(files), args.batch or 32),
             "build": lambda: stage_build(files, args),
-            "baseline": lambda: stage_baseline(files, args.baseline_threads),
+            "baseline": lambda: stage_baseline(files, args.baseline_threads[0]),
         }[args.stage]()
         result["peak_rss_mb"] = peak_mb()
         print(json.dumps(result))
