@@ -20,6 +20,17 @@ USAGE_ERRORS = {
     "missing option": (["build", "shop"], "Missing option"),
     "unknown option": (["build", "shop", "--nosuch"], "No such option: --nosuch"),
     "bad integer": (["similar", "shop", "p1", "-k", "abc"], "Invalid value for '-k'"),
+    # values click accepts but the options refuse: usage errors too, not failures (exit 1)
+    "bad --expand": (
+        ["build", "shop", "--catalog", "c.csv", "--expand", "bogus"],
+        "expand must be none or dba",
+    ),
+    "bad --whiten": (
+        ["build", "shop", "--catalog", "c.csv", "--whiten", "-1"],
+        "whiten shrinkage must be in",
+    ),
+    "bad --compare": (["evaluate", "shop", "--compare", "nosuch"], "bad --compare 'nosuch'"),
+    "bad --mix": (["train", "shop", "--mix", "2"], "mix must be in (0, 1]"),
 }
 
 

@@ -89,7 +89,7 @@ def test_cli_evaluate_writes_report(shop: Workspace, tmp_path: Path) -> None:
     wrong_k = run("evaluate", str(shop.root), "-k", "five")
     assert wrong_k.returncode == 2 and "Traceback" not in wrong_k.stderr
     bad = run("evaluate", str(shop.root), "--compare", "colour=red")
-    assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
 @pytest.mark.slow

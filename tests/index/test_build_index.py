@@ -64,7 +64,7 @@ def test_cli_rebuild_with_pca_and_int8_reports_memory_and_recall(hnsw_shop: Work
     assert hnsw_shop.manifest()["index_compression"] == {"pca": 32, "quantize": "int8"}
     assert len(load_index(hnsw_shop.index_dir)) == 40
     bad = run("build", str(hnsw_shop.root), "--catalog", catalog, "--index", "annoy")
-    assert bad.returncode == 1 and "error: index must be one of" in bad.stderr
+    assert bad.returncode == 2 and "index must be one of" in bad.stderr  # a usage error
     assert "Traceback" not in bad.stderr
 
 

@@ -20,6 +20,7 @@ from lookalike.cli.common import (
     app,
     console,
     err_console,
+    option_values,
 )
 from lookalike.errors import LookalikeError
 
@@ -222,36 +223,37 @@ def build(
     from lookalike.recommend.filters import Weights
 
     _setup_logging(quiet)
-    options = BuildOptions(
-        model=model,
-        precision=precision,
-        k=k,
-        batch_size=batch_size,
-        workers=workers,
-        columns=ColumnMap.parse(columns),
-        catalog_format=checked_format(format_),
-        allow_private=allow_private,
-        index=index,
-        pca=pca,
-        quantize=quantize,
-        head=head,
-        titles=titles,
-        weights=Weights.parse(weights),
-        aggregate=aggregate,
-        whiten=whiten,
-        expand=Expansion.parse(expand),
-        revalidate=revalidate,
-        max_shrink=max_shrink,
-        allow_shrink=allow_shrink,
-        stale_grace_days=stale_grace,
-        allow_local_paths=allow_local_paths,
-        fetch=FetchSettings(deadline=fetch_deadline, host_failures=host_failures),
-        engine=engine,
-        ray_address=ray_address,
-        ray_actors=ray_actors,
-        ray_gpus=ray_gpus,
-        store=store,
-    )
+    with option_values():
+        options = BuildOptions(
+            model=model,
+            precision=precision,
+            k=k,
+            batch_size=batch_size,
+            workers=workers,
+            columns=ColumnMap.parse(columns),
+            catalog_format=checked_format(format_),
+            allow_private=allow_private,
+            index=index,
+            pca=pca,
+            quantize=quantize,
+            head=head,
+            titles=titles,
+            weights=Weights.parse(weights),
+            aggregate=aggregate,
+            whiten=whiten,
+            expand=Expansion.parse(expand),
+            revalidate=revalidate,
+            max_shrink=max_shrink,
+            allow_shrink=allow_shrink,
+            stale_grace_days=stale_grace,
+            allow_local_paths=allow_local_paths,
+            fetch=FetchSettings(deadline=fetch_deadline, host_failures=host_failures),
+            engine=engine,
+            ray_address=ray_address,
+            ray_actors=ray_actors,
+            ray_gpus=ray_gpus,
+            store=store,
+        )
     with progress_bars(not quiet) as bar:
         options = replace(options, progress=bar)
         report = build_workspace(workspace, catalog, options).to_dict()

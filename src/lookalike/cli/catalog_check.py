@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from lookalike.cli.common import EXIT_OK, EXIT_PARTIAL, _setup_logging, app, console
+from lookalike.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    _setup_logging,
+    app,
+    console,
+    option_values,
+)
 
 if TYPE_CHECKING:
     from lookalike.catalog.check import CatalogCheck
@@ -70,11 +77,12 @@ def catalog_check(
     _setup_logging(quiet=True)
     # The problems are in the report: not repeated as log lines.
     logging.getLogger("lookalike.catalog.formats").setLevel(logging.ERROR)
-    options = BuildOptions(
-        columns=ColumnMap.parse(columns),
-        catalog_format=checked_format(format_),
-        allow_private=allow_private,
-    )
+    with option_values():
+        options = BuildOptions(
+            columns=ColumnMap.parse(columns),
+            catalog_format=checked_format(format_),
+            allow_private=allow_private,
+        )
     problems: list[Problem] = []
     name, products = open_catalog(source, options, on_problem=problems.append)
     report = check_products(name, products, problems)

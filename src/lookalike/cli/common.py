@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -24,6 +26,18 @@ err_console = Console(stderr=True)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 
+@contextlib.contextmanager
+def option_values() -> Iterator[None]:
+    """Turn the command's values into options: a ``ConfigError`` raised here is a usage error
+    (one ``error:`` line and the usage hint, exit 2), unlike one raised later by the work,
+    which may be about the data (exit 1)."""
+    from lookalike.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -40,8 +54,9 @@ def _print_version(value: bool) -> None:
 def _root(
     show_version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True,
-                     help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Visually similar product recommendations from your shop's catalog."""

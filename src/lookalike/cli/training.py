@@ -14,6 +14,7 @@ from lookalike.cli.common import (
     _setup_logging,
     app,
     console,
+    option_values,
 )
 from lookalike.cli.progressbar import progress_bars
 
@@ -132,23 +133,25 @@ def train(
         _train_weights(workspace, seed=seed, force=force)
         return
     if photos is not None:
-        photo_options = PhotoTrainOptions(
-            epochs=epochs or 30, seed=seed, force=force, refit=refit, form=photo_map
-        )
+        with option_values():
+            photo_options = PhotoTrainOptions(
+                epochs=epochs or 30, seed=seed, force=force, refit=refit, form=photo_map
+            )
         _train_photos(workspace, photos, photo_options, quiet=quiet)
         return
-    options = TrainOptions(
-        method=method,
-        loss=loss,
-        epochs=epochs or (PARTIAL_EPOCHS if method == "partial" else 30),
-        dim=dim,
-        seed=seed,
-        finetune=finetune,
-        finetune_blocks=blocks,
-        mix=mix,
-        force=force,
-        refit=refit,
-    )
+    with option_values():
+        options = TrainOptions(
+            method=method,
+            loss=loss,
+            epochs=epochs or (PARTIAL_EPOCHS if method == "partial" else 30),
+            dim=dim,
+            seed=seed,
+            finetune=finetune,
+            finetune_blocks=blocks,
+            mix=mix,
+            force=force,
+            refit=refit,
+        )
     with progress_bars(not quiet) as bar:
         report = train_workspace(workspace, replace(options, progress=bar)).to_dict()
     _render_train_report(report)
@@ -277,17 +280,18 @@ def evaluate(
 
     _setup_logging(quiet)
     cutoffs = _cutoffs(k)
-    options = EvaluateOptions(
-        k=max(cutoffs),
-        cutoffs=cutoffs,
-        queries=queries,
-        seed=seed,
-        truth=TruthSpec.parse(truth),
-        compare=parse_compare(compare or []),
-        n_boot=bootstrap,
-        queries_from=queries_from,
-        raw=raw,
-    )
+    with option_values():
+        options = EvaluateOptions(
+            k=max(cutoffs),
+            cutoffs=cutoffs,
+            queries=queries,
+            seed=seed,
+            truth=TruthSpec.parse(truth),
+            compare=parse_compare(compare or []),
+            n_boot=bootstrap,
+            queries_from=queries_from,
+            raw=raw,
+        )
     with progress_bars(not quiet) as bar:
         evaluation = run_evaluation(workspace, replace(options, progress=bar))
     path = write_report(evaluation, out)
