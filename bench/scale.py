@@ -58,14 +58,20 @@ def anon_rss() -> int:
     return 0
 
 
+ROWS_WRITTEN = [0]  # rows a milvus insert worker has handed to the client so far
+
+
 def watchdog(cap_gb: float, label: dict[str, Any]) -> None:
     """Stop this process (reporting it) once its anonymous RSS passes ``cap_gb``."""
+    started = time.perf_counter()
 
     def watch() -> None:
         while True:
             rss = anon_rss()
             if rss > cap_gb * 2**30:
-                print(json.dumps({**label, "stopped": f"anon RSS {rss / 2**30:.1f} GB"}))
+                rows, seconds = ROWS_WRITTEN[0], time.perf_counter() - started
+                where = f" after {rows:,} rows, {seconds:.0f} s" if rows else ""
+                print(json.dumps({**label, "stopped": f"anon RSS {rss / 2**30:.1f} GB{where}"}))
                 sys.stdout.flush()
                 os._exit(0)
             time.sleep(0.2)
@@ -137,8 +143,18 @@ def local_worker(n: int, kind: str, folder: Path) -> dict[str, Any]:
 def milvus_insert(n: int, kind: str, folder: Path) -> dict[str, Any]:
     """Write the collection as a build does (``write_generation``: insert, flush, index)."""
     from lookalike.catalog.models import Product
+    from lookalike.recommend import milvus_publish
     from lookalike.recommend.milvus import StoreSpec
     from lookalike.recommend.milvus_publish import write_generation
+
+    batches = milvus_publish.row_batches
+
+    def counted(*args: Any, **kwargs: Any) -> Any:  # how far it got, if the watchdog stops it
+        for rows in batches(*args, **kwargs):
+            yield rows
+            ROWS_WRITTEN[0] += len(rows)
+
+    milvus_publish.row_batches = counted
 
     base = vectors_file(folder, n)
     truth_file(folder, base)
