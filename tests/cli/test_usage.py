@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -38,9 +39,11 @@ USAGE_ERRORS = {
 def test_usage_error_is_one_line_and_exit_2(
     argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    handlers = list(logging.getLogger().handlers)
     with pytest.raises(SystemExit) as stopped:
         main(argv)
     assert stopped.value.code == 2
+    assert logging.getLogger().handlers == handlers  # refused before anything was set up
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     error_lines = [line for line in lines if line.startswith("error:")]

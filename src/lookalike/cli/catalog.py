@@ -222,8 +222,7 @@ def build(
     from lookalike.recommend.expansion import Expansion
     from lookalike.recommend.filters import Weights
 
-    _setup_logging(quiet)
-    with option_values():
+    with option_values():  # before logging is set up: a usage error changes nothing
         options = BuildOptions(
             model=model,
             precision=precision,
@@ -254,6 +253,7 @@ def build(
             ray_gpus=ray_gpus,
             store=store,
         )
+    _setup_logging(quiet)
     with progress_bars(not quiet) as bar:
         options = replace(options, progress=bar)
         report = build_workspace(workspace, catalog, options).to_dict()

@@ -128,8 +128,8 @@ def train(
     from lookalike.train import TrainOptions, train_workspace
     from lookalike.train.photo_fit import PhotoTrainOptions
 
-    _setup_logging(quiet)
     if method == "weights":
+        _setup_logging(quiet)
         _train_weights(workspace, seed=seed, force=force)
         return
     if photos is not None:
@@ -137,6 +137,7 @@ def train(
             photo_options = PhotoTrainOptions(
                 epochs=epochs or 30, seed=seed, force=force, refit=refit, form=photo_map
             )
+        _setup_logging(quiet)
         _train_photos(workspace, photos, photo_options, quiet=quiet)
         return
     with option_values():
@@ -152,6 +153,7 @@ def train(
             force=force,
             refit=refit,
         )
+    _setup_logging(quiet)  # after the options: a usage error changes nothing
     with progress_bars(not quiet) as bar:
         report = train_workspace(workspace, replace(options, progress=bar)).to_dict()
     _render_train_report(report)
@@ -278,9 +280,8 @@ def evaluate(
     from lookalike.evaluate.runner import EvaluateOptions, run_evaluation
     from lookalike.evaluate.truth import TruthSpec
 
-    _setup_logging(quiet)
     cutoffs = _cutoffs(k)
-    with option_values():
+    with option_values():  # before logging is set up: a usage error changes nothing
         options = EvaluateOptions(
             k=max(cutoffs),
             cutoffs=cutoffs,
@@ -292,6 +293,7 @@ def evaluate(
             queries_from=queries_from,
             raw=raw,
         )
+    _setup_logging(quiet)
     with progress_bars(not quiet) as bar:
         evaluation = run_evaluation(workspace, replace(options, progress=bar))
     path = write_report(evaluation, out)
