@@ -20,8 +20,8 @@ from lookalike.cli.common import (
     app,
     console,
     err_console,
-    option_values,
 )
+from lookalike.cli.usage import option_values
 from lookalike.errors import LookalikeError
 
 

@@ -9,14 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from lookalike.cli.common import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    _setup_logging,
-    app,
-    console,
-    option_values,
-)
+from lookalike.cli.common import EXIT_OK, EXIT_PARTIAL, _setup_logging, app, console
+from lookalike.cli.usage import option_values
 
 if TYPE_CHECKING:
     from lookalike.catalog.check import CatalogCheck

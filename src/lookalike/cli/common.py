@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -24,19 +22,6 @@ err_console = Console(stderr=True)
 # Exit codes (cron-friendly): 0 success, 1 failure (nothing changed, or no product got a vector),
 # 2 usage error, 3 partial (built, but some images failed: see report.json).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-
-
-@contextlib.contextmanager
-def option_values() -> Iterator[None]:
-    """Turn the command's values into options: a ``ConfigError`` raised here is a usage error
-    (one ``error:`` line and the usage hint, exit 2), unlike one raised later by the work,
-    which may be about the data (exit 1)."""
-    from lookalike.errors import ConfigError
-
-    try:
-        yield
-    except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def _print_version(value: bool) -> None:

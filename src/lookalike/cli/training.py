@@ -14,9 +14,9 @@ from lookalike.cli.common import (
     _setup_logging,
     app,
     console,
-    option_values,
 )
 from lookalike.cli.progressbar import progress_bars
+from lookalike.cli.usage import option_values
 
 PARTIAL_EPOCHS = 8  # each epoch runs the tail over every image: a CPU budget of minutes
 

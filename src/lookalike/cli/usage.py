@@ -7,11 +7,14 @@ release never turns a usage error into a traceback again.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import typer
 from rich.text import Text
 
 from lookalike.cli.common import EXIT_USAGE, err_console
@@ -76,3 +79,16 @@ def report_usage_error(exc: Any) -> int:
         help_hint = f"Try '{ctx.command_path} --help' for help."
         err_console.print(help_hint, markup=False, highlight=False)
     return EXIT_USAGE
+
+
+@contextlib.contextmanager
+def option_values() -> Iterator[None]:
+    """Turn the command's values into options: a ``ConfigError`` raised here is a usage error
+    (one ``error:`` line and the usage hint, exit 2), unlike one raised later by the work,
+    which may be about the data (exit 1)."""
+    from lookalike.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
