@@ -74,6 +74,31 @@ def test_fast_calibration_finds_the_ranges_onnx_runtime_finds(
         assert np.allclose(our_high, high, atol=1e-4 * scale), tensor
 
 
+def test_an_onnxruntime_without_calibration_caches_calibrates_its_own_way(
+    lite0_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback for onnxruntime releases whose quantize_static has no
+    ``calibration_cache_path``: ORT's own calibration, the same model up to rounding."""
+    import onnxruntime.quantization as quantization
+
+    real = quantization.quantize_static
+
+    def older_quantize_static(
+        model_input: object, model_output: object, reader: object, **options: object
+    ) -> None:
+        assert "calibration_cache_path" not in options
+        real(model_input, model_output, reader, **options)
+
+    photos = [p for paths in clothing_photos(per_class=1).values() for p in paths]
+    inputs = calibration_inputs([p.read_bytes() for p in photos], resize=256, crop=224)
+    fast = quantize_int8(lite0_onnx, inputs, tmp_path / "fast.onnx")
+    monkeypatch.setattr(quantization, "quantize_static", older_quantize_static)
+    fallback = quantize_int8(lite0_onnx, inputs, tmp_path / "fallback.onnx")
+    a = OnnxEmbedder(fast, name="fast").embed(inputs)
+    b = OnnxEmbedder(fallback, name="fallback").embed(inputs)
+    assert np.sum(a * b, axis=1).min() > 0.99
+
+
 class _Batches:
     """A calibration reader over ``inputs`` in batches of 4."""
 
@@ -96,9 +121,7 @@ def test_calibration_skips_bad_images_and_needs_one_good() -> None:
         calibration_inputs([b"junk"], resize=256, crop=224)
 
 
-def test_int8_build_uses_the_workspace_model_everywhere(
-    photo_folder: Path, tmp_path: Path
-) -> None:
+def test_int8_build_uses_the_workspace_model_everywhere(photo_folder: Path, tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
     report = build_workspace(ws, photo_folder, BuildOptions(precision="int8"))
     assert report.vectors == 40

@@ -8,6 +8,7 @@ runs it several times faster on CPUs with VNNI, and the vectors stay close to fp
 
 from __future__ import annotations
 
+import inspect
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -69,18 +70,21 @@ def quantize_int8(source: Path, inputs: np.ndarray, target: Path) -> Path:
 
     with tempfile.TemporaryDirectory(prefix="lookalike-int8-") as tmp:
         out = Path(tmp) / "int8.onnx"
+        common = {
+            "quant_format": QuantFormat.QDQ,
+            "per_channel": True,
+            "activation_type": QuantType.QUInt8,
+            "weight_type": QuantType.QInt8,
+        }
         try:
-            ranges = _activation_ranges(source, inputs, Path(tmp))
-            quantize_static(
-                str(source),
-                str(out),
-                None,
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibration_cache_path=ranges,
-            )
+            if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+                ranges = _activation_ranges(source, inputs, Path(tmp))
+                quantize_static(
+                    str(source), str(out), None, calibration_cache_path=ranges, **common
+                )
+            else:  # an onnxruntime without calibration caches: its own (slower) session
+                reader = _reader(_input_name(source), inputs)
+                quantize_static(str(source), str(out), reader, **common)
         except (RuntimeError, ValueError, OSError) as exc:
             raise EmbedError(f"int8 quantisation of {source.name} failed: {exc}") from exc
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +103,6 @@ def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
     every optimisation, which made calibration 4x slower than embedding the same images.
     """
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.calibrate import MinMaxCalibrater, save_tensors_data
 
     from lookalike.embed.ortconfig import OrtSettings, session_options
@@ -112,6 +115,22 @@ def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
         providers=["CPUExecutionProvider"],
     )
     name = calibrator.infer_session.get_inputs()[0].name
+    calibrator.collect_data(_reader(name, inputs))
+    path = tmp / "ranges.json"
+    save_tensors_data(calibrator.compute_data(), path)
+    return path
+
+
+def _input_name(source: Path) -> str:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    return str(session.get_inputs()[0].name)
+
+
+def _reader(name: str, inputs: np.ndarray) -> object:
+    """An onnxruntime calibration reader over ``inputs``, ``_CALIBRATION_BATCH`` at a time."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -124,7 +143,4 @@ def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
             batch = next(self._batches, None)
             return None if batch is None else {name: batch}
 
-    calibrator.collect_data(_Reader())
-    path = tmp / "ranges.json"
-    save_tensors_data(calibrator.compute_data(), path)
-    return path
+    return _Reader()
