@@ -167,7 +167,7 @@ def _decode_error(exc: BaseException) -> ImageError:
 
 def _orient(image: Image.Image) -> Image.Image:
     try:
-        # in place: exif_transpose otherwise copies every upright image (0.4 ms a photo)
+        # in place: otherwise exif_transpose returns a copy of every upright image
         ImageOps.exif_transpose(image, in_place=True)
     except _PIL_ERRORS:
         # A malformed EXIF block is common in shop uploads; the pixels are still fine, so
