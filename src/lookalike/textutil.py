@@ -1,4 +1,5 @@
-"""Small text rules used across the project, each written once: URLs, ``k=v`` lists, booleans.
+"""Small text rules used across the project, each written once: URLs, ``k=v`` lists, booleans,
+and the real location of a path a user typed.
 
 This module sits at the bottom layer: it imports nothing from lookalike but ``errors``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lookalike.errors import ConfigError
@@ -18,6 +20,7 @@ __all__ = [
     "is_url",
     "parse_bool",
     "parse_pairs",
+    "real_path",
     "split_pair",
 ]
 
@@ -117,3 +120,13 @@ def error_text(exc: BaseException) -> str:
         text = " ".join(str(exc).split())
     text = " ".join(_OBJECT_REPR.sub("", text).split()).strip(" :;,")
     return text or type(exc).__name__
+
+
+def real_path(path: str | Path) -> Path:
+    """``path`` (``~`` expanded) made absolute with its symlinks followed, as ``Path.resolve``
+    does; a symlink loop, which ``resolve`` raises as a bare RuntimeError, is a ConfigError
+    naming the path."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(f"cannot follow the path {path}: {exc}") from None

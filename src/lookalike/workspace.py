@@ -31,7 +31,7 @@ from lookalike.atomic import write_json_atomic
 from lookalike.catalog.store import ProductStore
 from lookalike.errors import CatalogError, WorkspaceError
 from lookalike.index.vectors import VectorFile
-from lookalike.textutil import is_url
+from lookalike.textutil import is_url, real_path
 
 __all__ = [
     "Workspace",
@@ -70,8 +70,8 @@ def resolve_workspace(name_or_path: str | os.PathLike[str]) -> Path:
     text = os.fspath(name_or_path)
     if re.fullmatch(r"[\w.-]+", text) and text not in {".", ".."} and not Path(text).is_dir():
         home = Path(os.environ.get("LOOKALIKE_HOME", DEFAULT_HOME))
-        return (home / text).resolve()
-    return Path(text).expanduser().resolve()
+        return real_path(home / text)
+    return real_path(text)
 
 
 def default_events_path(workspace_root: str | os.PathLike[str]) -> Path:

@@ -50,6 +50,37 @@ def shop(tmp_path: Path) -> tuple[Workspace, Path, Path]:
     return Workspace(tmp_path / "shop"), catalog, outside
 
 
+def test_a_symlink_loop_is_a_refused_image_not_a_traceback(tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    (feed / "loop-a.jpg").symlink_to("loop-b.jpg")
+    (feed / "loop-b.jpg").symlink_to("loop-a.jpg")
+    for i in range(2):
+        (feed / f"p{i}.jpg").write_bytes(colour_jpeg(i))
+    rows = [{"id": "loop", "image": "loop-a.jpg"}, {"id": "p0", "image": "p0.jpg"}]
+    catalog = write_csv(feed / "catalog.csv", [*rows, {"id": "p1", "image": "p1.jpg"}])
+    report = build_workspace(tmp_path / "shop", catalog, OPTIONS, embedder_factory=tiny)
+    assert report.vectors == 2
+    [failure] = report.failures
+    assert failure["products"] == ["loop"] and failure["reason"] == "local_path_refused"
+    assert "loop" in failure["error"].lower()
+
+
+def test_symlink_loops_given_as_folders_are_one_line_errors(tmp_path: Path) -> None:
+    from lookalike.errors import ConfigError
+    from lookalike.workspace import resolve_workspace
+
+    (tmp_path / "loop-a").symlink_to("loop-b")
+    (tmp_path / "loop-b").symlink_to("loop-a")
+    (tmp_path / "p0.jpg").write_bytes(colour_jpeg(0))
+    catalog = write_csv(tmp_path / "catalog.csv", [{"id": "p0", "image": "p0.jpg"}])
+    with pytest.raises(ConfigError, match="cannot follow the path"):
+        resolve_workspace(tmp_path / "loop-a")
+    looped = replace(OPTIONS, allow_local_paths=tmp_path / "loop-a")
+    with pytest.raises(ConfigError, match="cannot follow the path"):
+        build_workspace(tmp_path / "shop", catalog, looped, embedder_factory=tiny)
+
+
 def test_paths_outside_the_catalog_folder_are_refused(shop: tuple[Workspace, Path, Path]) -> None:
     ws, catalog, outside = shop
     report = build_workspace(ws, catalog, OPTIONS, embedder_factory=tiny)

@@ -12,6 +12,7 @@ from lookalike.crashpoints import crash_point
 from lookalike.pipeline.options import BuildOptions
 from lookalike.pipeline.state import BuildState
 from lookalike.recommend.overlay import SyncJournal, fold_products
+from lookalike.textutil import real_path
 
 __all__ = ["CatalogSource", "catalog_stage", "local_policy", "open_catalog"]
 
@@ -55,11 +56,11 @@ def local_policy(catalog: CatalogSource, options: BuildOptions) -> tuple[list[Pa
     A catalog file or folder: inside its folder (plus ``allow_local_paths``). A catalog fetched
     by URL: no local path at all. Products handed over in code: anywhere (the caller's own
     data), unless ``allow_local_paths`` narrows it."""
-    extra = [options.allow_local_paths.resolve()] if options.allow_local_paths else []
+    extra = [real_path(options.allow_local_paths)] if options.allow_local_paths else []
     if not isinstance(catalog, str | Path):
         return (extra or None), False
     text = str(catalog)
     if text.lower().startswith(("http://", "https://")):
         return [], True
-    path = Path(text).expanduser().resolve()
+    path = real_path(text)
     return [path if path.is_dir() else path.parent, *extra], False

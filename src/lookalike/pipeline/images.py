@@ -74,17 +74,16 @@ def local_refusal(source: str, state: BuildState) -> str | None:
     (or ``--allow-local-paths DIR``)."""
     if source.lower().startswith("file:"):
         return f"{source}: file: URLs are not allowed (give a path inside the catalog's folder)"
-    sync = state.ws.sync_images_dir.resolve()
-    if Path(source).resolve().is_relative_to(sync):
+    try:
+        path = Path(source).resolve()  # once: the checks below compare the real location
+    except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
+        return f"{source}: {exc}"
+    if path.is_relative_to(state.ws.sync_images_dir.resolve()):
         return None  # bytes uploaded through catalog sync, kept by the service itself
     if state.remote_catalog:
         return f"{source}: a catalog fetched by URL may only reference http(s) images"
     if state.local_roots is None:
         return None
-    try:
-        path = Path(source).resolve()
-    except (OSError, RuntimeError) as exc:
-        return f"{source}: {exc}"
     if any(path.is_relative_to(root) for root in state.local_roots):
         return None
     return (

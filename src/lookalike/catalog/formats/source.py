@@ -29,7 +29,7 @@ from lookalike.catalog.formats.xmlsafe import XmlEvents
 from lookalike.catalog.http import FetchSettings
 from lookalike.catalog.oneshot import fetch_to_file
 from lookalike.errors import CatalogError, FeedError, FetchError
-from lookalike.textutil import is_url
+from lookalike.textutil import is_url, real_path
 
 __all__ = ["GZIP_MAGIC", "HEAD_BYTES", "MAX_FEED_BYTES", "CatalogFile", "downloaded"]
 
@@ -60,7 +60,8 @@ class CatalogFile:
     @classmethod
     def local(cls, path: Path, on_problem: ProblemSink | None = None) -> CatalogFile:
         """A file or folder on disk; relative images resolve against its folder."""
-        base = path.resolve() if path.is_dir() else path.resolve().parent
+        real = real_path(path)
+        base = real if path.is_dir() else real.parent
         return cls(path=path, name=str(path), base=base, on_problem=on_problem)
 
     def problem(self, where: str, message: str, product: str = "") -> None:

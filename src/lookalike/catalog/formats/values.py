@@ -127,7 +127,10 @@ def resolve_image_source(source: str, base_dir: Path) -> str:
     path = Path(source).expanduser()
     if not path.is_absolute():
         path = base_dir / path
-    return str(path.resolve())
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: the build refuses it, with the reason
+        return str(path)
 
 
 class ImageResolver:
