@@ -50,8 +50,9 @@ def images_stage(state: BuildState) -> None:
         local = [i for i in state.images.values() if i.source not in state.url_sources]
         # reading, hashing and copying wait on the disk, not the CPU (hashlib and file I/O
         # release the GIL): a few threads overlap them
+        sync = state.ws.sync_images_dir.resolve()  # once per build, not per image
         with ThreadPoolExecutor(LOCAL_READERS, thread_name_prefix="lookalike-local") as pool:
-            for _ in pool.map(lambda image: _local(image, state), local):
+            for _ in pool.map(lambda image: _local(image, state, sync), local):
                 pass
         state.downloads = {"local": len(state.images) - len(urls)}
         if urls:
@@ -60,25 +61,25 @@ def images_stage(state: BuildState) -> None:
     crash_point("images.done")
 
 
-def _local(image: ImageState, state: BuildState) -> None:
-    refused = local_refusal(image.source, state)
+def _local(image: ImageState, state: BuildState, sync: Path) -> None:
+    refused = local_refusal(image.source, state, sync)
     if refused:
         image.reason, image.error = "local_path_refused", refused
     else:
         resolve_local(image, state.ws)
 
 
-def local_refusal(source: str, state: BuildState) -> str | None:
+def local_refusal(source: str, state: BuildState, sync: Path) -> str | None:
     """Why a local image path may not be read, or None: a catalog fetched by URL references
     only http(s) images; ``file:`` URLs never; other paths only inside the catalog's folder
-    (or ``--allow-local-paths DIR``)."""
+    (or ``--allow-local-paths DIR``). ``sync``: the resolved folder of catalog-sync uploads."""
     if source.lower().startswith("file:"):
         return f"{source}: file: URLs are not allowed (give a path inside the catalog's folder)"
     try:
         path = Path(source).resolve()  # once: the checks below compare the real location
     except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
         return f"{source}: {exc}"
-    if path.is_relative_to(state.ws.sync_images_dir.resolve()):
+    if path.is_relative_to(sync):
         return None  # bytes uploaded through catalog sync, kept by the service itself
     if state.remote_catalog:
         return f"{source}: a catalog fetched by URL may only reference http(s) images"
