@@ -115,9 +115,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Debian chromium for the session, driven by playwright (skips without it)."""
+    """One headless Debian chromium per test module, driven by playwright (skips without it).
+
+    Per module, not per session: sync playwright keeps an asyncio loop running in the main
+    thread while it is open, so every later test's ``asyncio.run`` would fail."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api")
