@@ -28,3 +28,26 @@ def test_npy_roundtrip_and_mode(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/status").is_file(), reason="the live umask is read from Linux's /proc"
+)
+def test_the_file_mode_comes_without_touching_the_process_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # reading the umask by setting it to 0 made files other threads created meanwhile
+    # world-writable; the build writes from several threads
+    mask = os.umask(0o027)
+    try:
+
+        def refuse(_: int) -> int:
+            raise AssertionError("os.umask changed while writing")
+
+        monkeypatch.setattr(os, "umask", refuse)
+        target = tmp_path / "data.json"
+        write_json_atomic(target, {"v": 1})
+    finally:
+        monkeypatch.undo()
+        os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o640

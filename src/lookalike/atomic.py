@@ -58,9 +58,29 @@ def atomic_open(
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it.
+
+    ``os.umask`` can only be read by setting it, and the build writes files from several
+    threads: for that instant every file or folder another thread created got mode 0666 or
+    0777 (world-writable). Linux shows the umask in /proc; elsewhere it is read once, at import.
+    """
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK_AT_IMPORT
+
+
+def _umask_at_import() -> int:
+    mask = os.umask(0)  # imports run before the build's threads start
     os.umask(mask)
     return mask
+
+
+_UMASK_AT_IMPORT = _umask_at_import()
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:

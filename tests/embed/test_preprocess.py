@@ -75,3 +75,14 @@ def test_batch() -> None:
     assert batch.shape == (3, 3, 224, 224) and batch.dtype == np.float32
     np.testing.assert_array_equal(batch[1], preprocess(images[1]))
     assert preprocess_batch([]).shape == (0, 3, 224, 224)
+
+
+def test_fills_a_given_row_of_a_batch() -> None:
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 255, (533, 400, 3), np.uint8))
+    batch = np.full((2, 3, 224, 224), 9.0, np.float32)
+    filled = preprocess(image, out=batch[1])
+    assert np.shares_memory(filled, batch)
+    np.testing.assert_array_equal(batch[1], preprocess(image))
+    assert (batch[0] == 9.0).all()
+    with pytest.raises(ValueError, match="out must be float32"):
+        preprocess(image, out=np.empty((3, 224, 224), np.float64))

@@ -41,12 +41,15 @@ def crop_box(width: int, height: int, *, resize: int, crop: int) -> tuple[float,
     return (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
 
 
-def preprocess(image: Image.Image, *, resize: int = 256, crop: int = 224) -> np.ndarray:
+def preprocess(
+    image: Image.Image, *, resize: int = 256, crop: int = 224, out: np.ndarray | None = None
+) -> np.ndarray:
     """Turn an image into a float32 ``(3, crop, crop)`` array ready for the model.
 
     The shorter side is scaled to ``resize`` and the centre ``crop`` x ``crop`` kept; both steps
     are done in one ``Image.resize(box=...)`` call, which only resamples the kept region.
     Pixel values map as ``(x - 127) / 128``, so 127 -> 0 and the range is [-0.99, 1.0].
+    ``out``: a float32 ``(3, crop, crop)`` array to fill (a row of a batch) and return.
     """
     if crop > resize:
         raise ValueError(f"crop ({crop}) must not exceed resize ({resize})")
@@ -55,7 +58,10 @@ def preprocess(image: Image.Image, *, resize: int = 256, crop: int = 224) -> np.
     box = crop_box(image.width, image.height, resize=resize, crop=crop)
     left, top, right, bottom = box
     resized = image.resize((crop, crop), _RESAMPLE, box=(left, top, right, bottom))
-    out = np.empty((3, crop, crop), dtype=np.float32)
+    if out is None:
+        out = np.empty((3, crop, crop), dtype=np.float32)
+    elif out.shape != (3, crop, crop) or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 (3, {crop}, {crop}), got {out.dtype} {out.shape}")
     out[...] = np.asarray(resized, dtype=np.uint8).transpose(2, 0, 1)  # one copy, to CHW
     out -= MEAN
     out /= STD

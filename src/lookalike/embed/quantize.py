@@ -40,19 +40,32 @@ def int8_name(model: str) -> str:
 def calibration_inputs(
     datas: Sequence[bytes], *, resize: int, crop: int, limit: int = CALIBRATION_IMAGES
 ) -> np.ndarray:
-    """Up to ``limit`` preprocessed images, spread evenly over ``datas`` (bad ones skipped)."""
-    step = max(len(datas) // limit, 1)
+    """Up to ``limit`` preprocessed images, spread evenly over ``datas`` (bad ones skipped),
+    decoded by one thread per usable core (PIL releases the GIL while it decodes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lookalike.embed.tuning import decode_workers
+
+    candidates = datas[:: max(len(datas) // limit, 1)]
     arrays: list[np.ndarray] = []
-    for data in datas[::step]:
-        try:
-            arrays.append(preprocess(load_image(data, min_side=resize), resize=resize, crop=crop))
-        except ImageError:
-            continue
-        if len(arrays) == limit:
-            break
+    with ThreadPoolExecutor(decode_workers(), thread_name_prefix="int8-calibration") as pool:
+        start = 0
+        while len(arrays) < limit and start < len(candidates):
+            # only as many as are still missing: most photos decode, so rarely a second round
+            chunk = candidates[start : start + limit - len(arrays)]
+            start += len(chunk)
+            prepared = pool.map(lambda data: _prepared(data, resize, crop), chunk)
+            arrays.extend(array for array in prepared if array is not None)
     if not arrays:
         raise EmbedError("int8 calibration needs at least one decodable catalog image")
     return np.stack(arrays)
+
+
+def _prepared(data: bytes, resize: int, crop: int) -> np.ndarray | None:
+    try:
+        return preprocess(load_image(data, min_side=resize), resize=resize, crop=crop)
+    except ImageError:
+        return None
 
 
 def quantize_int8(source: Path, inputs: np.ndarray, target: Path) -> Path:

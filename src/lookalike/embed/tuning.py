@@ -1,16 +1,18 @@
 """Machine-fitted defaults for a build: the model batch size (a short calibration) and the
 number of decode threads.
 
-Bigger batches are not always faster on a CPU: a batch-1 pass of EfficientNet-Lite keeps its
-activations in cache, a batch of 32 does not, and on these 2-core machines batch 1 to 8 ran
-as fast or faster than 32. So the batch size is measured, once per model per process, on a
-few dummy batches (about a second), rather than guessed.
+Bigger batches are not always faster on a CPU: a small batch of EfficientNet-Lite keeps its
+activations in cache, a batch of 32 does not. So the batch size is measured, once per model per
+process, on a few dummy batches (a fraction of a second), rather than guessed.
 
-It is measured in CPU seconds per image (the whole process's, so the model's intra-op threads
-count), not wall time: during a build the decode threads keep every core busy beside the model,
-so the CPU an image costs is what sets the throughput, and CPU time does not swing with other
-work on the machine the way wall time does (on a shared 2-core machine, wall-time calibration
-picked batch 8 or 32 at random; batch 1 cost ~8% less CPU per image).
+It is measured in wall time per image, because in a build the model's thread is the critical
+path: the decode threads finish their ~2 ms per photo long before the model finishes its ~4-7.
+An earlier version measured CPU time per image, which favours batch 1 (at batch 1 one of the
+intra-op threads sits idle on the small late layers, costing no CPU but adding wall time): it
+picked batch 1 on every run here, while in the build pipeline batch 4 or 8 embedded 10-20%
+more photos per second (fp32 Lite0 and Lite1, int8 Lite0; 2 cores). Wall time swings with
+other work on the machine, so each candidate takes the best of two runs, and the candidates
+are tried in increasing size until one is clearly slower than the best so far.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from lookalike.embed.ortconfig import usable_cores
 
 __all__ = ["BATCH_CANDIDATES", "choose_batch_size", "decode_workers"]
 
-BATCH_CANDIDATES = (1, 8, 32)
-# per candidate and round (at least one batch): CPU time needs fewer than wall time did, and
-# the calibration is pure overhead (~1.5 s of CPU with 32, a tenth of a 2,000-photo build)
+BATCH_CANDIDATES = (1, 4, 8, 16, 32)
+# images per candidate and run (at least one batch): the calibration is pure overhead
 _CALIBRATION_IMAGES = 8
+# stop trying bigger batches once one is this much slower per image than the best so far
+_CLEARLY_SLOWER = 1.15
 _chosen: dict[int, int] = {}
 
 
@@ -39,10 +42,10 @@ def decode_workers(requested: int | None = None) -> int:
 
 
 def choose_batch_size(
-    embedder: Embedder, candidates: Sequence[int] = BATCH_CANDIDATES, *, rounds: int = 1
+    embedder: Embedder, candidates: Sequence[int] = BATCH_CANDIDATES, *, runs: int = 2
 ) -> int:
-    """The candidate batch size with the least CPU per image for ``embedder`` (cached per
-    process).
+    """The candidate batch size with the least wall time per image for ``embedder`` (cached
+    per process).
 
     Embedders without an ONNX session (histogram, fakes) are not worth measuring: 32.
     """
@@ -54,14 +57,22 @@ def choose_batch_size(
     size = embedder.input_size
     batch = np.zeros((max(candidates), 3, size, size), np.float32)
     embedder.embed(batch[:1])  # first run allocates; not part of any figure
-    cost: dict[int, float] = {}  # CPU seconds per image, the best round
-    for _ in range(rounds):  # interleaved rounds: a cache-thrashing neighbour hits all alike
-        for count in candidates:
-            started = time.process_time()
-            for _ in range(max(_CALIBRATION_IMAGES // count, 1)):
-                embedder.embed(batch[:count])
-            spent = (time.process_time() - started) / max(_CALIBRATION_IMAGES, count)
-            cost[count] = min(cost.get(count, spent), spent)
-    chosen = min(cost, key=lambda c: cost[c])
+    chosen, best = 0, float("inf")
+    for count in sorted(candidates):
+        # best of ``runs``: a new batch shape allocates on its first run, and a neighbour's
+        # burst slows one run, not both
+        spent = min(_seconds_per_image(embedder, batch[:count]) for _ in range(max(runs, 1)))
+        if spent < best:
+            chosen, best = count, spent
+        elif spent > best * _CLEARLY_SLOWER:
+            break  # per-image time only grows from here (activations fall out of cache)
     _chosen[id(embedder)] = chosen
     return chosen
+
+
+def _seconds_per_image(embedder: Embedder, batch: np.ndarray) -> float:
+    calls = max(_CALIBRATION_IMAGES // len(batch), 1)
+    started = time.perf_counter()
+    for _ in range(calls):
+        embedder.embed(batch)
+    return (time.perf_counter() - started) / (calls * len(batch))

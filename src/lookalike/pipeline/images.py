@@ -11,6 +11,7 @@ from pathlib import Path
 from lookalike.atomic import write_bytes_atomic
 from lookalike.catalog.models import Product
 from lookalike.crashpoints import crash_point
+from lookalike.embed.ortconfig import usable_cores
 from lookalike.errors import ImageError
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.options import BuildOptions
@@ -20,7 +21,6 @@ from lookalike.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-LOCAL_READERS = 8  # threads reading, hashing and copying local image files
 
 __all__ = [
     "ImageState",
@@ -48,10 +48,8 @@ def images_stage(state: BuildState) -> None:
         urls = [i for i in state.images.values() if is_remote(i.source)]
         state.url_sources = {i.source for i in urls}
         local = [i for i in state.images.values() if i.source not in state.url_sources]
-        # reading, hashing and copying wait on the disk, not the CPU (hashlib and file I/O
-        # release the GIL): a few threads overlap them
         sync = state.ws.sync_images_dir.resolve()  # once per build, not per image
-        with ThreadPoolExecutor(LOCAL_READERS, thread_name_prefix="lookalike-local") as pool:
+        with ThreadPoolExecutor(local_readers(), thread_name_prefix="lookalike-local") as pool:
             for _ in pool.map(lambda image: _local(image, state, sync), local):
                 pass
         state.downloads = {"local": len(state.images) - len(urls)}
@@ -59,6 +57,17 @@ def images_stage(state: BuildState) -> None:
             counts, state.hosts = resolve_urls(urls, state.ws, state.options)
             state.downloads |= counts
     crash_point("images.done")
+
+
+def local_readers() -> int:
+    """Threads reading, hashing and copying local image files: one per usable core.
+
+    hashlib and file I/O release the GIL, so threads overlap them; but with the photos in the
+    page cache (a rebuild, or files just written) the work is CPU, in the kernel and in
+    Python, and threads beyond the cores only queue on the GIL: on 2 cores, 8 threads took
+    ~1.5x the wall time of 2 for the first build's copies of 2,000 photos.
+    """
+    return max(usable_cores(), 2)
 
 
 def _local(image: ImageState, state: BuildState, sync: Path) -> None:
