@@ -51,3 +51,10 @@ def test_the_file_mode_comes_without_touching_the_process_umask(
         monkeypatch.undo()
         os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_missing_folders_are_made_on_demand(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "data.json"
+    write_json_atomic(target, {"v": 1})
+    write_json_atomic(target.with_name("more.json"), {"v": 2})  # the folder exists now
+    assert sorted(p.name for p in target.parent.iterdir()) == ["data.json", "more.json"]

@@ -35,8 +35,7 @@ def atomic_open(
     """Open a temp file beside ``path``; on clean exit fsync it (``durable``) and rename it
     over ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_beside(target)
     try:
         # mkstemp makes the file 0600; give it the mode a plain open() would (0666 & ~umask),
         # so a cache or workspace shared between users stays readable.
@@ -55,6 +54,19 @@ def atomic_open(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new temp file in ``target``'s folder, the folder made when it is missing.
+
+    The folder is made only on demand: a ``mkdir`` of a folder that exists is still a system
+    call, and the image cache writes thousands of files into a few folders."""
+    prefix = f".{target.name}."
+    try:
+        return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
 
 
 def _umask() -> int:
