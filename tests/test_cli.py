@@ -71,7 +71,6 @@ def test_export_to_file(shop: Path, tmp_path: Path) -> None:
         (("similar", "{shop}", "--image", "{tmp}/missing.jpg"), "cannot read"),
         (("similar", "{tmp}/nothing-here", "x"), "run `lookalike build"),
         (("build", "{tmp}/ws", "--catalog", "{tmp}/missing.csv"), "catalog not found"),
-        (("build", "{tmp}/ws", "--catalog", "{tmp}", "--model", "resnet9000"), "unknown model"),
         (("export", "{shop}", "--format", "xml"), "unknown export format"),
     ],
 )

@@ -30,6 +30,14 @@ USAGE_ERRORS = {
         ["build", "shop", "--catalog", "c.csv", "--whiten", "-1"],
         "whiten shrinkage must be in",
     ),
+    "unknown --model": (
+        ["build", "shop", "--catalog", "c.csv", "--model", "resnet9000"],
+        "unknown model 'resnet9000'",
+    ),
+    "missing --model file": (
+        ["build", "shop", "--catalog", "c.csv", "--model", "/nonexistent/model.onnx"],
+        "ONNX model file not found",
+    ),
     "bad --compare": (["evaluate", "shop", "--compare", "nosuch"], "bad --compare 'nosuch'"),
     "bad --mix": (["train", "shop", "--mix", "2"], "mix must be in (0, 1]"),
 }

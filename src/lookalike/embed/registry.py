@@ -19,6 +19,7 @@ __all__ = [
     "DEVICES",
     "get_embedder",
     "model_key",
+    "check_model_name",
     "onnx_source",
     "cuda_available",
 ]
@@ -79,6 +80,14 @@ def _check_model(model: str) -> None:
             f"unknown model {model!r}; valid: {valid}, a backbone with feature options "
             "(lite0+gem+flip, see lookalike.embed.features), or a path to a .onnx file"
         )
+
+
+def check_model_name(model: str) -> None:
+    """Raise ``ConfigError`` unless ``model`` names a model: a built-in one, a backbone with
+    feature options, or an existing ``.onnx`` file (checked before a build starts)."""
+    _check_model(model)
+    if _is_onnx_path(model) and not Path(model).expanduser().is_file():
+        raise ConfigError(f"ONNX model file not found: {Path(model).expanduser()}")
 
 
 def model_key(model: str) -> str:

@@ -100,6 +100,12 @@ class BuildOptions:
         if self.quantize is not None and self.quantize not in QUANTIZE_KINDS:
             raise ConfigError(f"quantize must be float16 or int8, got {self.quantize!r}")
 
+        # a bad --model is a usage error, before any work; "tuned" is the shop's fine-tuned
+        # model (train.partial.TUNED), resolved once the workspace is open
+        if self.model is not None and self.model != "tuned":
+            from lookalike.embed.registry import check_model_name
+
+            check_model_name(self.model)
         if self.precision not in ("fp32", "int8"):
             raise ConfigError(f"precision must be fp32 or int8, got {self.precision!r}")
         if self.precision == "int8" and self.model == "histogram":
