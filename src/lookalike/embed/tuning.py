@@ -27,7 +27,7 @@ from lookalike.embed.ortconfig import usable_cores
 
 __all__ = ["BATCH_CANDIDATES", "choose_batch_size", "decode_workers"]
 
-BATCH_CANDIDATES = (1, 4, 8, 16, 32)
+BATCH_CANDIDATES = (1, 4, 8, 16, 32, 64)  # 64: a GPU; a CPU stops long before
 # images per candidate and run (at least one batch): the calibration is pure overhead
 _CALIBRATION_IMAGES = 8
 # stop trying bigger batches once one is this much slower per image than the best so far
