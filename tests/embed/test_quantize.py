@@ -45,14 +45,16 @@ def test_int8_vectors_stay_close_to_fp32(lite0_onnx: Path, int8_model: Path) -> 
 def test_fast_calibration_finds_the_ranges_onnx_runtime_finds(
     lite0_onnx: Path, tmp_path: Path
 ) -> None:
-    """The optimised calibration session measures what ORT's own (unoptimised) one does."""
+    """The optimised calibration session measures what ORT's own (unoptimised) one does; a
+    Clip input only the Clip reads is not measured but takes the Clip output's range."""
+    import onnx
     from onnxruntime.quantization.calibrate import (
         CalibrationMethod,
         create_calibrator,
         load_tensors_data,
     )
 
-    from lookalike.embed.quantize import _activation_ranges
+    from lookalike.embed.quantize import _activation_ranges, _clip_inputs
 
     photos = [p for paths in clothing_photos(per_class=1).values() for p in paths]
     inputs = calibration_inputs([p.read_bytes() for p in photos], resize=256, crop=224)
@@ -66,12 +68,47 @@ def test_fast_calibration_finds_the_ranges_onnx_runtime_finds(
     reference.collect_data(_Batches(name, inputs))
     expected = reference.compute_data()
     assert set(ours.keys()) == set(expected.keys()) and len(expected.keys()) > 50
+    implied = _clip_inputs(onnx.load(str(lite0_onnx)))
+    assert len(implied) > 30  # every Conv -> ReLU6 pair of Lite0
     for tensor in expected.keys():
+        if tensor in implied:
+            assert ours[tensor].range_value == ours[implied[tensor]].range_value, tensor
+            continue
         low, high = (np.ravel(v) for v in expected[tensor].range_value)
         our_low, our_high = (np.ravel(v) for v in ours[tensor].range_value)
         scale = max(float(np.abs(high).max()), float(np.abs(low).max()), 1e-6)
         assert np.allclose(our_low, low, atol=1e-4 * scale), tensor
         assert np.allclose(our_high, high, atol=1e-4 * scale), tensor
+
+
+def test_unmeasured_clip_inputs_give_the_same_int8_model(
+    lite0_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ORT's quantiser replaces those ranges by the Clip outputs' itself: measuring them
+    changes nothing in the model (this fails if an onnxruntime release stops doing that).
+    Integers (weights, zero points) are equal; a scale may differ in its last bits, because
+    with fewer tensors measured ORT fuses more and sums the pooled features in another order.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    import lookalike.embed.quantize as quantize
+
+    photos = [p for paths in clothing_photos(per_class=1).values() for p in paths]
+    inputs = calibration_inputs([p.read_bytes() for p in photos], resize=256, crop=224)
+    skipping = quantize_int8(lite0_onnx, inputs, tmp_path / "skipping.onnx")
+    monkeypatch.setattr(quantize, "_clip_inputs", lambda model: {})  # measure every tensor
+    measuring = quantize_int8(lite0_onnx, inputs, tmp_path / "measuring.onnx")
+    ours, full = onnx.load(str(skipping)), onnx.load(str(measuring))
+    assert [n.op_type for n in ours.graph.node] == [n.op_type for n in full.graph.node]
+    values = {i.name: numpy_helper.to_array(i) for i in full.graph.initializer}
+    assert {i.name for i in ours.graph.initializer} == set(values)
+    for initializer in ours.graph.initializer:
+        value, expected = numpy_helper.to_array(initializer), values[initializer.name]
+        if np.issubdtype(expected.dtype, np.floating):
+            np.testing.assert_allclose(value, expected, rtol=1e-5, err_msg=initializer.name)
+        else:
+            np.testing.assert_array_equal(value, expected, err_msg=initializer.name)
 
 
 def test_an_onnxruntime_without_calibration_caches_calibrates_its_own_way(

@@ -13,6 +13,7 @@ import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -111,16 +112,34 @@ def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
     """ONNX Runtime's min/max calibration of ``source`` on ``inputs``, saved as its
     calibration cache (``quantize_static(calibration_cache_path=...)`` reads it).
 
-    The calibrator is ORT's own (same tensors, same ranges), but its session runs with graph
-    optimisation on and the build's thread settings: ORT's default session for it disables
-    every optimisation, which made calibration 4x slower than embedding the same images.
+    The calibrator is ORT's own (same tensors, same ranges), with two savings:
+
+    - its session runs with graph optimisation on and the build's thread settings (ORT's
+      default session for it disables every optimisation: 4x slower than embedding);
+    - the input of a Clip (ReLU6) that only the Clip reads is not measured: ORT's quantiser
+      replaces that range with the Clip output's anyway (``adjust_tensor_ranges``), so it is
+      filled in from there. Measuring it cost a min and a max over every Conv output and kept
+      ORT from fusing each Conv with its Clip. The int8 model is byte for byte the one the
+      full calibration gives (tests/embed/test_quantize.py).
     """
     import onnxruntime as ort
-    from onnxruntime.quantization.calibrate import MinMaxCalibrater, save_tensors_data
+    from onnxruntime.quantization.calibrate import (
+        MinMaxCalibrater,
+        TensorsData,
+        save_tensors_data,
+    )
 
     from lookalike.embed.ortconfig import OrtSettings, session_options
 
     calibrator = MinMaxCalibrater(str(source), augmented_model_path=str(tmp / "augmented.onnx"))
+    implied = _clip_inputs(calibrator.model)
+    select_all = calibrator.select_tensors_to_calibrate
+
+    def select_measured(model: Any) -> tuple[set[str], dict[str, Any]]:
+        tensors, value_infos = select_all(model)
+        return {t for t in tensors if implied.get(t) not in tensors}, value_infos
+
+    calibrator.select_tensors_to_calibrate = select_measured
     calibrator.augment_graph()
     calibrator.infer_session = ort.InferenceSession(
         calibrator.augmented_model_path,
@@ -129,9 +148,26 @@ def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
     )
     name = calibrator.infer_session.get_inputs()[0].name
     calibrator.collect_data(_reader(name, inputs))
+    measured = calibrator.compute_data()
+    ranges = dict(measured.data)
+    ranges.update({t: ranges[out] for t, out in implied.items() if out in ranges})
     path = tmp / "ranges.json"
-    save_tensors_data(calibrator.compute_data(), path)
+    save_tensors_data(TensorsData(measured.calibration_method, ranges), path)
     return path
+
+
+def _clip_inputs(model: Any) -> dict[str, str]:
+    """Clip/Relu input -> output, for the inputs no other node reads (the tensors whose range
+    ORT's quantiser takes from the activation's output)."""
+    readers: dict[str, int] = {}
+    for node in model.graph.node:
+        for tensor in node.input:
+            readers[tensor] = readers.get(tensor, 0) + 1
+    return {
+        node.input[0]: node.output[0]
+        for node in model.graph.node
+        if node.op_type in ("Clip", "Relu") and node.input and readers[node.input[0]] == 1
+    }
 
 
 def _input_name(source: Path) -> str:
