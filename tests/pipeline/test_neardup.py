@@ -6,6 +6,7 @@ an older generation (no calibrated value) falls back to the fixed one."""
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -169,3 +170,26 @@ def test_threshold_rule() -> None:
     space = VectorSet(["a", "b"], np.eye(2, dtype=np.float32))
     reencoded = VectorSet(["a:0", "b:1"], np.asarray([[0.6, 0.8], [0.0, 1.0]], np.float32))
     assert copy_scores(space, reencoded).tolist() == pytest.approx([0.6, 1.0])
+
+
+def test_a_copy_that_cannot_be_made_is_skipped_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lookalike.errors import ImageError
+    from lookalike.pipeline import neardup
+
+    catalog = _catalog(tmp_path / "shop")
+    bad = (tmp_path / "shop" / "p0.png").read_bytes()
+    real = neardup.reencode
+
+    def refusing_p0(data: bytes, quality: int, scale: float) -> bytes:
+        if data == bad:  # raised in a decode thread, like a real failure
+            raise ImageError("cannot re-encode", reason="corrupt")
+        return real(data, quality, scale)
+
+    monkeypatch.setattr(neardup, "reencode", refusing_p0)
+    with caplog.at_level(logging.WARNING, logger="lookalike.pipeline.neardup"):
+        build_workspace(tmp_path / "ws", catalog, OPTIONS)
+    calibration = Workspace(tmp_path / "ws").manifest()["recommend"]["near_duplicate_calibration"]
+    assert calibration["images"] == DISTINCT + COPIES - 1  # every image but p0
+    assert "near-duplicate calibration skips" in caplog.text and "corrupt" in caplog.text

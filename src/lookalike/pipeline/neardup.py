@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -46,7 +47,6 @@ from PIL import Image
 
 from lookalike.embed.decode import load_image
 from lookalike.embed.head import Head
-from lookalike.errors import LookalikeError
 from lookalike.index.exact import knn_exact
 from lookalike.index.vectors import VectorSet
 from lookalike.pipeline.embed import EmbedStage
@@ -220,20 +220,22 @@ class NearDuplicateStage:
         from lookalike.embed.pipeline import embed_images
 
         path = {i.sha256: i.path for i in state.images.values() if i.sha256 and i.path}
-        datas, kept = [], []
-        for name in names:
+
+        def copy_of(name: str) -> Callable[[], bytes]:
             sha, variant = name.split(":", 1)
             quality, scale = VARIANTS[int(variant)]
-            try:
-                datas.append(reencode(path[sha].read_bytes(), quality, scale))
-            except (LookalikeError, OSError) as exc:  # the build already decoded it: rare
-                log.warning("near-duplicate calibration skips %s: %s", sha[:12], exc)
-                continue
-            kept.append(name)
-        if not datas:
+            return lambda: reencode(path[sha].read_bytes(), quality, scale)
+
+        if not names:
             return VectorSet.empty(0)
-        embedder = self.embed.embedder([path[n.split(":", 1)[0]] for n in kept])
+        embedder = self.embed.embedder([path[n.split(":", 1)[0]] for n in names])
+        # the copies are made in the decode threads, beside the model, not before it
         result = embed_images(
-            datas, embedder, batch_size=state.options.batch_size, workers=state.options.workers
+            [copy_of(name) for name in names],
+            embedder,
+            batch_size=state.options.batch_size,
+            workers=state.options.workers,
         )
-        return VectorSet([kept[i] for i in result.ok], result.vectors)
+        for row, error in sorted(result.errors.items()):  # the build decoded them: rare
+            log.warning("near-duplicate calibration skips %s: %s", names[row][:12], error)
+        return VectorSet([names[i] for i in result.ok], result.vectors)
