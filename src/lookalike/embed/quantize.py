@@ -119,8 +119,9 @@ def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
     - the input of a Clip (ReLU6) that only the Clip reads is not measured: ORT's quantiser
       replaces that range with the Clip output's anyway (``adjust_tensor_ranges``), so it is
       filled in from there. Measuring it cost a min and a max over every Conv output and kept
-      ORT from fusing each Conv with its Clip. The int8 model is byte for byte the one the
-      full calibration gives (tests/embed/test_quantize.py).
+      ORT from fusing each Conv with its Clip. The int8 model is the one the full
+      calibration gives: the same weights and zero points, scales equal to 1e-5 (the fused
+      session sums the pooled features in another order; tests/embed/test_quantize.py).
     """
     import onnxruntime as ort
     from onnxruntime.quantization.calibrate import (

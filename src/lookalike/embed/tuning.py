@@ -9,7 +9,7 @@ It is measured in wall time per image, because in a build the model's thread is 
 path: the decode threads finish their ~2 ms per photo long before the model finishes its ~4-7.
 An earlier version measured CPU time per image, which favours batch 1 (at batch 1 one of the
 intra-op threads sits idle on the small late layers, costing no CPU but adding wall time): it
-picked batch 1 on every run here, while in the build pipeline batch 4 or 8 embedded 10-20%
+picked batch 1 on every run here, while in the build pipeline batch 4 or 8 embedded 10-25%
 more photos per second (fp32 Lite0 and Lite1, int8 Lite0; 2 cores). Wall time swings with
 other work on the machine, so each candidate takes the best of two runs, and the candidates
 are tried in increasing size until one is clearly slower than the best so far.
