@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -37,9 +37,6 @@ def atomic_open(
     target = Path(path)
     fd, tmp = _temp_beside(target)
     try:
-        # mkstemp makes the file 0600; give it the mode a plain open() would (0666 & ~umask),
-        # so a cache or workspace shared between users stays readable.
-        os.fchmod(fd, 0o666 & ~_umask())
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
@@ -59,40 +56,37 @@ def atomic_open(
 def _temp_beside(target: Path) -> tuple[int, str]:
     """A new temp file in ``target``'s folder, the folder made when it is missing.
 
+    The file is created with the mode a plain ``open()`` gives (0666 less the umask, applied
+    by the kernel), so a cache or workspace shared between users stays readable; ``mkstemp``
+    would make it 0600, and reading the umask to widen that means setting it, which races
+    with the build's other writer threads (their files got 0666, their folders 0777).
     The folder is made only on demand: a ``mkdir`` of a folder that exists is still a system
     call, and the image cache writes thousands of files into a few folders."""
-    prefix = f".{target.name}."
-    try:
-        return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
-    except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+    made_folder = False
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o666), str(tmp)
+        except FileExistsError:
+            continue  # another writer drew the same name: draw again
+        except FileNotFoundError:
+            if made_folder:
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made_folder = True
+    raise FileExistsError(f"no free temp file name beside {target}")
 
 
-def _umask() -> int:
-    """The process umask, read without changing it.
-
-    ``os.umask`` can only be read by setting it, and the build writes files from several
-    threads: for that instant every file or folder another thread created got mode 0666 or
-    0777 (world-writable). Linux shows the umask in /proc; elsewhere it is read once, at import.
-    """
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return _UMASK_AT_IMPORT
-
-
-def _umask_at_import() -> int:
-    mask = os.umask(0)  # imports run before the build's threads start
-    os.umask(mask)
-    return mask
-
-
-_UMASK_AT_IMPORT = _umask_at_import()
+# exclusive, never through a symlink planted at the name, not inherited by child processes
+_TEMP_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_TEMP_ATTEMPTS = 100
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:
