@@ -18,9 +18,7 @@ from typing import Any
 import numpy as np
 
 from lookalike.atomic import atomic_open
-from lookalike.embed.decode import load_image
-from lookalike.embed.preprocess import preprocess
-from lookalike.errors import EmbedError, ImageError
+from lookalike.errors import EmbedError
 
 __all__ = ["PRECISIONS", "CALIBRATION_IMAGES", "int8_name", "calibration_inputs", "quantize_int8"]
 
@@ -45,6 +43,7 @@ def calibration_inputs(
     decoded by one thread per usable core (PIL releases the GIL while it decodes)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from lookalike.embed.pipeline import prepare_image
     from lookalike.embed.tuning import decode_workers
 
     candidates = datas[:: max(len(datas) // limit, 1)]
@@ -55,18 +54,11 @@ def calibration_inputs(
             # only as many as are still missing: most photos decode, so rarely a second round
             chunk = candidates[start : start + limit - len(arrays)]
             start += len(chunk)
-            prepared = pool.map(lambda data: _prepared(data, resize, crop), chunk)
-            arrays.extend(array for array in prepared if array is not None)
+            prepared = pool.map(lambda data: prepare_image(data, resize, crop), chunk)
+            arrays.extend(array for array in prepared if not isinstance(array, str))
     if not arrays:
         raise EmbedError("int8 calibration needs at least one decodable catalog image")
     return np.stack(arrays)
-
-
-def _prepared(data: bytes, resize: int, crop: int) -> np.ndarray | None:
-    try:
-        return preprocess(load_image(data, min_side=resize), resize=resize, crop=crop)
-    except ImageError:
-        return None
 
 
 def quantize_int8(source: Path, inputs: np.ndarray, target: Path) -> Path:
