@@ -83,14 +83,13 @@ def quantize_int8(source: Path, inputs: np.ndarray, target: Path) -> Path:
             "weight_type": QuantType.QInt8,
         }
         try:
+            model = _marked_preprocessed(source, Path(tmp))
             if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
-                ranges = _activation_ranges(source, inputs, Path(tmp))
-                quantize_static(
-                    str(source), str(out), None, calibration_cache_path=ranges, **common
-                )
+                ranges = _activation_ranges(model, inputs, Path(tmp))
+                quantize_static(str(model), str(out), None, calibration_cache_path=ranges, **common)
             else:  # an onnxruntime without calibration caches: its own (slower) session
-                reader = _reader(_input_name(source), inputs)
-                quantize_static(str(source), str(out), reader, **common)
+                reader = _reader(_input_name(model), inputs)
+                quantize_static(str(model), str(out), reader, **common)
         except (RuntimeError, ValueError, OSError) as exc:
             raise EmbedError(f"int8 quantisation of {source.name} failed: {exc}") from exc
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +97,26 @@ def quantize_int8(source: Path, inputs: np.ndarray, target: Path) -> Path:
             handle.write(out.read_bytes())
     log.info("int8 model calibrated on %d images: %s", len(inputs), target)
     return target
+
+
+def _marked_preprocessed(source: Path, tmp: Path) -> Path:
+    """``source``, marked as through ORT's quantisation pre-processing when it needs none.
+
+    Without the mark ``quantize_static`` logs two warnings with a link on every int8 build,
+    and through ``logging.warning`` (the root logger, configured on the fly when nothing
+    configured it). The pre-processing (shape inference, BatchNorm folding) leaves our
+    converter's graphs as they are (checked on Lite0: the same nodes): BatchNorm is folded
+    into the convolutions already, and the quantiser infers the shapes itself."""
+    import onnx
+
+    model = onnx.load(str(source))
+    if any(node.op_type == "BatchNormalization" for node in model.graph.node):
+        return source  # not ours: let ORT say what it would do
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "onnx.quant.pre_process", "onnxruntime.quant"
+    marked = tmp / "preprocessed.onnx"
+    onnx.save(model, str(marked))
+    return marked
 
 
 def _activation_ranges(source: Path, inputs: np.ndarray, tmp: Path) -> Path:
