@@ -44,6 +44,7 @@ test: dev browser
 
 lint: dev
 	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
 	$(PY) -m mypy src
 
 # Re-resolve every extra in a scratch venv and write the versions to $(LOCK).

@@ -75,9 +75,14 @@ def demo_first_page(scratch: Path, timeout_s: float = 900) -> float:
     env = {**os.environ, "HOME": str(home), "PIP_CACHE_DIR": str(pip_cache)}
     port = free_port()
     start = time.perf_counter()
-    proc = subprocess.Popen(["make", "demo", f"PORT={port}"], cwd=clone, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "demo", f"PORT={port}"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while time.perf_counter() - start < timeout_s:
             if proc.poll() is not None:
@@ -107,14 +112,20 @@ def main() -> None:
         core = timed_install(wheels, scratch / "core", "lookalike")
         rows = [("core (pip install lookalike)", *core)]
         if not args.skip_torch:
-            rows.append(("torch-based (core + train extra)",
-                         *timed_install(wheels, scratch / "torch", TORCH, "lookalike[train]")))
+            rows.append(
+                (
+                    "torch-based (core + train extra)",
+                    *timed_install(wheels, scratch / "torch", TORCH, "lookalike[train]"),
+                )
+            )
         print(f"{'install':34} {'seconds':>8} {'venv MB':>8}")
         for name, seconds, mb in rows:
             print(f"{name:34} {seconds:8.1f} {mb:8.0f}")
         if not args.skip_demo:
-            print(f"make demo -> first page (fresh clone, empty HOME): "
-                  f"{demo_first_page(scratch):.1f} s")
+            print(
+                f"make demo -> first page (fresh clone, empty HOME): "
+                f"{demo_first_page(scratch):.1f} s"
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -67,9 +67,13 @@ BOUNDARY = "lookalike-bench-boundary"
 def upload(data: bytes) -> tuple[bytes, dict[str, str]]:
     """A multipart body with one ``image`` field, and its headers."""
     body = (
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.jpg\"\r\n"
-        "Content-Type: image/jpeg\r\n\r\n"
-    ).encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
     return body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
 
 

@@ -106,9 +106,7 @@ def _fsync_dir(folder: Path) -> None:
         fsync_path(folder)
 
 
-def write_bytes_atomic(
-    path: str | os.PathLike[str], data: bytes, *, durable: bool = True
-) -> None:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically (see the module docstring for ``durable``)."""
     with atomic_open(path, "wb", durable=durable) as handle:
         handle.write(data)

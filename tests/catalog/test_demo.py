@@ -267,9 +267,22 @@ def test_demo_command_builds_from_the_shared_photos(tmp_path: Path) -> None:
         pytest.skip("no ../shared/datasets/clothing-small beside the project")
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     result = subprocess.run(
-        [sys.executable, "-m", "lookalike", "demo", "--no-serve", "--limit", "12",
-         "--workspace", str(tmp_path / "demo")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "lookalike",
+            "demo",
+            "--no-serve",
+            "--limit",
+            "12",
+            "--workspace",
+            str(tmp_path / "demo"),
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "12 with vectors" in result.stdout, result.stdout

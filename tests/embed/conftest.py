@@ -30,8 +30,13 @@ def make_image(
     return Image.new(mode, size, color)
 
 
-def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 48), mode: str = "RGB",
-                color: Any = (200, 30, 30), **save: Any) -> bytes:
+def image_bytes(
+    fmt: str = "JPEG",
+    size: tuple[int, int] = (64, 48),
+    mode: str = "RGB",
+    color: Any = (200, 30, 30),
+    **save: Any,
+) -> bytes:
     """Bytes of a solid ``mode`` image of ``size`` in ``fmt``."""
     return encode(make_image(size, mode, color), fmt, **save)
 

@@ -31,7 +31,15 @@ def _fetch_failure() -> bytes:
 def test_mixed_good_and_bad_keeps_order() -> None:
     embedder = ColorHistogramEmbedder()
     datas: list[bytes | Callable[[], bytes]] = [
-        RED, HTML, BLUE, b"", lambda: RED, TRUNCATED, _missing_file, _fetch_failure, BLUE,
+        RED,
+        HTML,
+        BLUE,
+        b"",
+        lambda: RED,
+        TRUNCATED,
+        _missing_file,
+        _fetch_failure,
+        BLUE,
     ]
     result = embed_images(datas, embedder, batch_size=3, workers=2, progress=False)
     assert result.ok == [0, 2, 4, 8]
@@ -85,5 +93,6 @@ def test_real_model_on_photos(lite0_onnx: Path) -> None:
     result = embed_images(datas, embedder, batch_size=4, progress=False)
     assert list(result.errors) == [1]
     assert result.vectors.shape == (len(photos), 1280)
-    np.testing.assert_allclose(result.vectors[0], embed_one(photos[0].read_bytes(), embedder),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        result.vectors[0], embed_one(photos[0].read_bytes(), embedder), atol=1e-5
+    )

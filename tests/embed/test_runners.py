@@ -127,8 +127,14 @@ def test_user_onnx_file(tmp_path: Path) -> None:
 
     path = tmp_path / "tiny.onnx"
     torch.onnx.export(
-        Tiny().eval(), (torch.zeros(1, 3, 96, 96),), str(path), dynamo=False, opset_version=17,
-        input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
+        Tiny().eval(),
+        (torch.zeros(1, 3, 96, 96),),
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
     )
     embedder = get_embedder(str(path), device="cpu")
     assert (embedder.dim, embedder.input_size) == (16, 96)

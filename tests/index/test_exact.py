@@ -118,5 +118,6 @@ def test_manhattan_scores_equal_scipy_cdist() -> None:
     rng = np.random.default_rng(7)
     xq = rng.normal(size=(23, 96)).astype(np.float32)
     xb = rng.normal(size=(301, 96)).astype(np.float32)
-    np.testing.assert_allclose(pair_scores(xq, xb, "manhattan"), -cdist(xq, xb, "cityblock"),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        pair_scores(xq, xb, "manhattan"), -cdist(xq, xb, "cityblock"), rtol=1e-6
+    )

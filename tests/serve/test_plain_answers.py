@@ -93,9 +93,10 @@ def test_stored_bytes_equal_the_live_answer(shop: Path, live_shop: Path, tmp_pat
                 if k is not None:  # unset: 10, beyond the stored depth here (live)
                     assert stored is not None and render(stored, *prefix) == got.content
             other = {"host": "shop.example:8443"}
-            assert fast.get(_url(pid, 3), headers=other).content == live.get(
-                _url(pid, 3), headers=other
-            ).content
+            assert (
+                fast.get(_url(pid, 3), headers=other).content
+                == live.get(_url(pid, 3), headers=other).content
+            )
         # beyond the stored depth, filtered or unknown: answered by the routes, as before
         for path in (_url(IDS[0], K + 1), _url(IDS[0], 3) + "&category=same"):
             assert fast.get(path).json() == live.get(path).json()

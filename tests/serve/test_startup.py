@@ -18,11 +18,16 @@ from tests.serve.conftest import Shops, free_port
 @pytest.mark.slow
 def test_url_is_printed_once_listening_and_docs_work_offline(shops: Shops, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": "200",
-           "LOOKALIKE_EVENTS_DB": str(tmp_path / "events.sqlite")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "COLUMNS": "200",
+        "LOOKALIKE_EVENTS_DB": str(tmp_path / "events.sqlite"),
+    }
     cmd = [sys.executable, "-m", "lookalike", "serve", str(shops.alpha), "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # blocks until the server prints; bounded by the test timeout
@@ -65,10 +70,12 @@ def test_onnxruntime_writes_no_telemetry_under_home(tmp_path: Path) -> None:
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
-    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"),
-               PYTHONPATH=str(REPO / "src"))
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, timeout=120)
+    env.update(
+        HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"), PYTHONPATH=str(REPO / "src")
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2.0"
     assert not (tmp_path / ".cache" / "Microsoft").exists()

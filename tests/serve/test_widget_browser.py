@@ -47,7 +47,9 @@ def test_widget_hides_sold_out_shows_currency_and_stays_empty_off_product_pages(
                 "/product.html": (200, "text/html", page(api.url, "Dress", by_id)),
                 "/contact.html": (200, "text/html", page(api.url, "Contact us | Shop", look)),
                 "/by-title.html": (
-                    200, "text/html", page(api.url, "Alpha hat number 2 | Example Shop", look)
+                    200,
+                    "text/html",
+                    page(api.url, "Alpha hat number 2 | Example Shop", look),
                 ),
             }
             with StaticServer(routes, port) as site:

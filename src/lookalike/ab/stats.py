@@ -44,8 +44,9 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 def _normal_sf(z: np.ndarray) -> np.ndarray:
     """P(Z > z) for the standard normal, element-wise; erfc keeps the tail accurate."""
-    return np.asarray(0.5 * _erfc(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)),
-                      dtype=np.float64)
+    return np.asarray(
+        0.5 * _erfc(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64
+    )
 
 
 def _z(confidence: float) -> float:

@@ -93,8 +93,7 @@ def export_torch_onnx(
                 opset_version=ONNX_OPSET,
                 input_names=["input"],
                 output_names=list(outputs),
-                dynamic_axes=dynamic_axes
-                or {name: {0: "batch"} for name in ("input", *outputs)},
+                dynamic_axes=dynamic_axes or {name: {0: "batch"} for name in ("input", *outputs)},
                 do_constant_folding=True,
             )
     except (RuntimeError, ValueError, TypeError, OSError) as exc:

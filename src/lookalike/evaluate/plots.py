@@ -14,8 +14,13 @@ from lookalike.evaluate.scoring import SettingResult
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CHARTS_HINT", "charts_available", "precision_curves", "category_bars",
-           "score_histogram"]
+__all__ = [
+    "CHARTS_HINT",
+    "charts_available",
+    "precision_curves",
+    "category_bars",
+    "score_histogram",
+]
 
 # matplotlib is the `reports` extra (about 80 MB with its fonts and solvers): the core runtime,
 # which serves recommendations, stays light. Reports keep every number without it.

@@ -274,6 +274,14 @@ def evaluate_vectors(
     q = sample_queries(truth, queries, seed)
     all_d, all_i = knn_exact(x, x, k, exclude_self=True)
     return score_results(
-        truth, q, all_i[q], all_d[q], k=k, label=label, all_results=all_i,
-        n_boot=n_boot, seed=seed, cutoffs=cutoffs,
+        truth,
+        q,
+        all_i[q],
+        all_d[q],
+        k=k,
+        label=label,
+        all_results=all_i,
+        n_boot=n_boot,
+        seed=seed,
+        cutoffs=cutoffs,
     )

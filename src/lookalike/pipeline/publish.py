@@ -143,5 +143,3 @@ def publish(ws: Workspace, generation_id: str) -> None:
     write_bytes_atomic(ws.current_path, f"{generation_id}\n".encode())
     crash_point("publish.current")
     log.info("published generation %s of %s", generation_id, ws.root)
-
-

@@ -1,4 +1,4 @@
-""""More like these, less like that": recommendations from positive and negative examples.
+""" "More like these, less like that": recommendations from positive and negative examples.
 
 Examples are catalog products (their vectors) and/or new photos (embedded). Two strategies, as
 vector databases offer them:

@@ -23,7 +23,6 @@ from lookalike.textutil import parse_bool, parse_pairs
 __all__ = ["Filters", "Weights", "DEFAULT_NEAR_DUPLICATE", "attr_value"]
 
 
-
 def attr_value(product: Product, key: str) -> str:
     """A product's value for ``key`` (``category`` or a custom attribute), normalised for
     comparison (case, accents width and spacing ignored); ``""`` when it has none."""

@@ -75,8 +75,10 @@ class Rules(BaseModel):
     @property
     def empty(self) -> bool:
         """Whether no rule would change anything."""
-        return not (self.pins or self.boosts or self.exclude) and self.min_score is None and (
-            self.max_sponsored_share is None
+        return (
+            not (self.pins or self.boosts or self.exclude)
+            and self.min_score is None
+            and (self.max_sponsored_share is None)
         )
 
     def depth(self, k: int) -> int:

@@ -26,9 +26,7 @@ class ResponseCache:
 
     def __init__(self, limit: int = CACHE_LIMIT) -> None:
         self.limit = limit
-        self._by_rec: weakref.WeakKeyDictionary[Any, dict[Key, bytes]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._by_rec: weakref.WeakKeyDictionary[Any, dict[Key, bytes]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def get_or_build(self, rec: Any, key: Key, build: Callable[[], bytes]) -> bytes:

@@ -137,6 +137,7 @@ def similar(
         if template is not None:
             body = render(template, *IMAGE_PREFIXES(request, shop))
             return Response(body, media_type="application/json")
+
         # Always the same answer: serialise it once, then send the bytes (no pydantic work).
         def build() -> bytes:
             product = rec.product(product_id)

@@ -33,6 +33,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/shops/{shop}", tags=["catalog sync"])
 
 MAX_BATCH = 500
+
+
 def _product_id(
     product_id: Annotated[
         str, Path(max_length=1536, description="The product's id, percent-encoded ('/' = %2F).")
